@@ -1,0 +1,24 @@
+"""hw_profiles: *where* a model runs — hardware profiles, timing backends, the measurement store.
+
+Importing this package imports no runtime (onnxruntime and friends load inside their backends).
+"""
+
+from hw_profiles.backends import Backend, backend_names, create_backend, register_backend
+from hw_profiles.errors import ProfileError, StoreError
+from hw_profiles.measurement import Measurement
+from hw_profiles.profile import HardwareProfile, bundled_profile_names, load_profile
+from hw_profiles.store import MeasurementStore
+
+__all__ = [
+    "Backend",
+    "HardwareProfile",
+    "Measurement",
+    "MeasurementStore",
+    "ProfileError",
+    "StoreError",
+    "backend_names",
+    "bundled_profile_names",
+    "create_backend",
+    "load_profile",
+    "register_backend",
+]

@@ -1,0 +1,7 @@
+"""Timing backends. Importing this package registers the built-in ones (no runtime is imported)."""
+
+from hw_profiles.backends import onnxruntime_backend  # noqa: F401  (registers "onnxruntime")
+from hw_profiles.backends.base import Backend
+from hw_profiles.backends.registry import backend_class, backend_names, create_backend, register_backend
+
+__all__ = ["Backend", "backend_class", "backend_names", "create_backend", "register_backend"]

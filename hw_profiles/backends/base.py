@@ -1,0 +1,39 @@
+"""The interface every timing backend implements."""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from hw_profiles.measurement import Measurement
+    from hw_profiles.profile import HardwareProfile
+
+
+class Backend(abc.ABC):
+    """Times an ONNX model on one runtime and device, as one hardware profile describes.
+
+    Subclasses register with ``@register_backend(name)``, import their runtime lazily (inside methods),
+    and time through :func:`hw_profiles.protocol.run_protocol` so every backend follows one protocol.
+    """
+
+    name: ClassVar[str] = ""  # set by @register_backend
+
+    def __init__(self, profile: HardwareProfile) -> None:
+        self.profile = profile
+
+    @abc.abstractmethod
+    def available(self) -> tuple[bool, str]:
+        """``(True, "")`` when this machine can run the profile, else ``(False, reason)``."""
+
+    @abc.abstractmethod
+    def environment(self) -> dict[str, Any]:
+        """JSON-serialisable facts that change timings: runtime version, device name, Python version."""
+
+    @abc.abstractmethod
+    def measure(self, onnx_path: str | Path, input_shape: tuple[int, ...]) -> Measurement:
+        """Time the model on a seeded random-normal input of shape ``(batch_size, *input_shape)``."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(profile={self.profile.name!r})"

@@ -1,0 +1,125 @@
+"""ONNX Runtime backend: times an ONNX file in an InferenceSession with the profile's providers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hw_profiles.affinity import pinned_to, resolve_cores
+from hw_profiles.backends.base import Backend
+from hw_profiles.backends.registry import register_backend
+from hw_profiles.errors import ProfileError
+from hw_profiles.host import host_environment
+from hw_profiles.protocol import run_protocol
+
+if TYPE_CHECKING:
+    from hw_profiles.measurement import Measurement
+
+INPUT_SEED = 0
+# ONNX Runtime's input type names and the numpy dtype we feed them (float inputs only).
+INPUT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
+
+
+@register_backend("onnxruntime")
+class OnnxRuntimeBackend(Backend):
+    """Times a single-input ONNX model with ONNX Runtime, pinned to the profile's cores."""
+
+    def available(self) -> tuple[bool, str]:
+        try:
+            import onnxruntime
+        except ImportError as error:
+            return False, f"onnxruntime cannot be imported: {error}"
+        installed = onnxruntime.get_available_providers()
+        missing = [name for name in self.profile.providers if name not in installed]
+        if missing:
+            return False, f"execution provider(s) {missing} not available; available: {installed}"
+        try:
+            resolve_cores(self.profile)
+        except ProfileError as error:
+            return False, str(error)
+        return True, ""
+
+    def environment(self) -> dict[str, Any]:
+        onnxruntime = _import_onnxruntime()
+        # CPU name identifies the device for CPU providers; GPU providers will need the GPU's name too.
+        return {"runtime": "onnxruntime", "runtime_version": onnxruntime.__version__, **host_environment()}
+
+    def measure(self, onnx_path: str | Path, input_shape: tuple[int, ...]) -> Measurement:
+        onnxruntime = _import_onnxruntime()
+        onnx_path = Path(onnx_path)
+        if not onnx_path.is_file():
+            raise FileNotFoundError(f"ONNX model not found: {onnx_path}")
+        self._check_providers(onnxruntime)
+        cores = resolve_cores(self.profile)
+        # The session is created while pinned so its intra-op threads inherit the core mask.
+        with pinned_to(cores):
+            session = onnxruntime.InferenceSession(
+                str(onnx_path), sess_options=self._session_options(onnxruntime), providers=list(self.profile.providers)
+            )
+            model_input = _only_input(session, onnx_path)
+            feed = {model_input.name: self._make_input(model_input, onnx_path, input_shape)}
+            output_names = [output.name for output in session.get_outputs()]
+
+            def run_once() -> None:
+                session.run(output_names, feed)
+
+            return run_protocol(run_once, self.profile)
+
+    def _session_options(self, onnxruntime: Any) -> Any:
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self.profile.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only
+        # "session.intra_op.allow_spinning" is left at its default (on). With threads=1 there are no
+        # worker threads, so it changes nothing; with threads>1, spinning workers pick up the next
+        # operator's work without a wake-up, which is what a default deployment sees. The workers
+        # spin only on the profile's pinned cores, so they disturb no other measurement.
+        return options
+
+    def _check_providers(self, onnxruntime: Any) -> None:
+        installed = onnxruntime.get_available_providers()
+        for name in self.profile.providers:
+            if name not in installed:
+                raise ProfileError(
+                    f"profile '{self.profile.name}': field 'providers' names {name!r}, which this "
+                    f"onnxruntime {onnxruntime.__version__} does not have; available: {installed}"
+                )
+
+    def _make_input(self, model_input: Any, onnx_path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
+        """Seeded random-normal input of shape (batch_size, *input_shape), checked against the model."""
+        dtype = INPUT_DTYPES.get(model_input.type)
+        if dtype is None:
+            raise ValueError(
+                f"ONNX model {onnx_path}: input {model_input.name!r} has type {model_input.type}; "
+                f"supported: {sorted(INPUT_DTYPES)}"
+            )
+        shape = (self.profile.batch_size, *(int(size) for size in input_shape))
+        declared = list(model_input.shape)
+        fits = len(declared) == len(shape) and all(
+            not isinstance(size, int) or size in (want, -1) for size, want in zip(declared, shape)
+        )
+        if not fits:
+            raise ValueError(
+                f"ONNX model {onnx_path}: input {model_input.name!r} has shape {declared}, but batch_size "
+                f"{self.profile.batch_size} and input_shape {tuple(input_shape)} give {shape}"
+            )
+        return np.random.default_rng(INPUT_SEED).standard_normal(shape).astype(dtype)
+
+
+def _only_input(session: Any, onnx_path: Path) -> Any:
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        raise ValueError(f"ONNX model {onnx_path}: expected exactly one input, found {[i.name for i in inputs]}")
+    return inputs[0]
+
+
+def _import_onnxruntime() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as error:
+        raise ProfileError(f"backend 'onnxruntime' is not available: {error}") from None
+    return onnxruntime

@@ -1,0 +1,166 @@
+"""MeasurementStore: a durable SQLite table of measurements keyed by (fingerprint, space, config_id).
+
+Each key is stored once: ``put`` is INSERT OR IGNORE, so the first finished measurement of a key wins
+and a second ``put`` (say, by a worker that raced another) changes nothing. Every ``put`` commits at
+once, so a killed worker loses nothing it finished. WAL mode and a 30 s busy timeout let several
+processes read and write one file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from hw_profiles.errors import StoreError
+from hw_profiles.measurement import Measurement
+
+SCHEMA_VERSION = 1  # kept in PRAGMA user_version
+TABLE = "measurements"
+COLUMNS = (
+    "fingerprint", "space", "config_id", "config_json", "median_ms", "iqr_ms", "mean_ms", "cv",
+    "count", "noisy", "retries", "created_at",
+)
+CREATE_TABLE = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    fingerprint TEXT NOT NULL,   -- HardwareProfile.fingerprint()
+    space       TEXT NOT NULL,   -- search space name
+    config_id   TEXT NOT NULL,   -- the space's stable id of the canonical config
+    config_json TEXT NOT NULL,   -- the config itself, JSON with sorted keys
+    median_ms   REAL NOT NULL,
+    iqr_ms      REAL NOT NULL,
+    mean_ms     REAL NOT NULL,
+    cv          REAL NOT NULL,
+    count       INTEGER NOT NULL,
+    noisy       INTEGER NOT NULL,
+    retries     INTEGER NOT NULL,
+    created_at  TEXT NOT NULL,   -- UTC, ISO 8601
+    PRIMARY KEY (fingerprint, space, config_id)
+)"""
+MEASUREMENT_COLUMNS = "median_ms, iqr_ms, mean_ms, cv, count, noisy, retries"
+
+
+class MeasurementStore:
+    """Measurements in one SQLite file; one connection per store object. Use as a context manager."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: autocommit, so every write is committed when it returns.
+            self._connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except (OSError, sqlite3.Error) as error:
+            raise StoreError(f"measurement store '{self.path}': cannot open: {error}") from None
+        try:
+            self._connection.execute("PRAGMA journal_mode=WAL")
+            self._connection.execute("PRAGMA synchronous=NORMAL")
+            self._create_or_check_schema()
+        except sqlite3.DatabaseError as error:
+            self._connection.close()
+            raise StoreError(f"measurement store '{self.path}': not a usable SQLite database: {error}") from None
+        except StoreError:
+            self._connection.close()
+            raise
+
+    def _create_or_check_schema(self) -> None:
+        connection = self._connection
+        connection.execute("BEGIN IMMEDIATE")  # one process creates the table; the others wait, then check
+        try:
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+            if version == 0 and not tables:
+                connection.execute(CREATE_TABLE)
+                connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            elif version != SCHEMA_VERSION:
+                raise StoreError(
+                    f"measurement store '{self.path}': not a measurement store (schema version {version}, "
+                    f"tables {tables}); expected schema version {SCHEMA_VERSION}"
+                )
+            else:
+                columns = tuple(row[1] for row in connection.execute(f"PRAGMA table_info({TABLE})"))
+                if columns != COLUMNS:
+                    raise StoreError(
+                        f"measurement store '{self.path}': table '{TABLE}' has columns {list(columns)}; "
+                        f"expected {list(COLUMNS)}"
+                    )
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+
+    def put(self, fingerprint: str, space: str, config_id: str, config: dict[str, Any], measurement: Measurement) -> bool:
+        """Store a measurement unless the key already has one; True when this call stored it."""
+        try:
+            config_json = json.dumps(config, sort_keys=True)
+        except (TypeError, ValueError) as error:
+            raise StoreError(f"measurement store '{self.path}': config {config_id!r} is not JSON-serialisable: {error}") from None
+        cursor = self._connection.execute(
+            f"INSERT OR IGNORE INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+            (
+                fingerprint, space, config_id, config_json,
+                measurement.median_ms, measurement.iqr_ms, measurement.mean_ms, measurement.cv,
+                measurement.count, int(measurement.noisy), measurement.retries,
+                datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            ),
+        )
+        return cursor.rowcount == 1
+
+    def get(self, fingerprint: str, space: str, config_id: str) -> Measurement | None:
+        """The stored measurement of this key, or None."""
+        row = self._connection.execute(
+            f"SELECT {MEASUREMENT_COLUMNS} FROM {TABLE} WHERE fingerprint=? AND space=? AND config_id=?",
+            (fingerprint, space, config_id),
+        ).fetchone()
+        return None if row is None else _measurement(row)
+
+    def has(self, fingerprint: str, space: str, config_id: str) -> bool:
+        """Whether this key has a measurement."""
+        row = self._connection.execute(
+            f"SELECT 1 FROM {TABLE} WHERE fingerprint=? AND space=? AND config_id=?",
+            (fingerprint, space, config_id),
+        ).fetchone()
+        return row is not None
+
+    def __contains__(self, key: tuple[str, str, str]) -> bool:
+        return self.has(*key)
+
+    def records(self, fingerprint: str, space: str) -> list[tuple[str, dict[str, Any], Measurement]]:
+        """``(config_id, config, measurement)`` of one profile and space, in insertion order."""
+        rows = self._connection.execute(
+            f"SELECT config_id, config_json, {MEASUREMENT_COLUMNS} FROM {TABLE} "
+            "WHERE fingerprint=? AND space=? ORDER BY rowid",
+            (fingerprint, space),
+        ).fetchall()
+        return [(row[0], json.loads(row[1]), _measurement(row[2:])) for row in rows]
+
+    def count(self, fingerprint: str | None = None, space: str | None = None) -> int:
+        """Number of measurements, optionally only of one fingerprint and/or space."""
+        conditions, parameters = [], []
+        for column, value in (("fingerprint", fingerprint), ("space", space)):
+            if value is not None:
+                conditions.append(f"{column}=?")
+                parameters.append(value)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        return self._connection.execute(f"SELECT COUNT(*) FROM {TABLE}{where}", parameters).fetchone()[0]
+
+    def close(self) -> None:
+        """Close the connection; the store cannot be used afterwards."""
+        self._connection.close()
+
+    def __enter__(self) -> MeasurementStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"MeasurementStore({str(self.path)!r})"
+
+
+def _measurement(row: tuple) -> Measurement:
+    median_ms, iqr_ms, mean_ms, cv, count, noisy, retries = row
+    return Measurement(
+        median_ms=median_ms, iqr_ms=iqr_ms, mean_ms=mean_ms, cv=cv, count=count, noisy=bool(noisy), retries=retries
+    )

@@ -1,0 +1,76 @@
+"""The run folder: every step of a search reads and writes named files here.
+
+    run/
+      run.json            what the run is: dataset, space, hardware profile
+      supernet.pt         trained supernet checkpoint (space name + arguments inside)
+      measurements.db     real latency measurements (SQLite; may be shared between runs)
+      predictor.joblib    fitted latency predictor, and predictor.json: its held-out quality
+      study.db            the Optuna study (SQLite)
+      trials.csv          every trial: config, accuracy, predicted and (if measured) measured latency
+      pareto.csv / .png   the measured Pareto front
+      models/             exported ONNX models and their model cards
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nas.errors import HwnasError
+
+
+def write_atomically(path: Path, data: bytes | str) -> None:
+    """Write to a temporary file and rename: a crash never leaves a half-written file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    mode = "wb" if isinstance(data, bytes) else "w"
+    with open(temporary, mode) as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    path: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+
+    checkpoint = property(lambda self: self.path / "supernet.pt")
+    measurements = property(lambda self: self.path / "measurements.db")
+    predictor = property(lambda self: self.path / "predictor.joblib")
+    predictor_report = property(lambda self: self.path / "predictor.json")
+    study = property(lambda self: self.path / "study.db")
+    trials_csv = property(lambda self: self.path / "trials.csv")
+    pareto_csv = property(lambda self: self.path / "pareto.csv")
+    pareto_png = property(lambda self: self.path / "pareto.png")
+    models = property(lambda self: self.path / "models")
+    settings_file = property(lambda self: self.path / "run.json")
+
+    def create(self) -> "RunFolder":
+        self.path.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def settings(self) -> dict[str, Any]:
+        """run.json; empty when the run has none yet."""
+        if not self.settings_file.exists():
+            return {}
+        try:
+            return json.loads(self.settings_file.read_text())
+        except json.JSONDecodeError as error:
+            raise HwnasError(f"{self.settings_file} is not valid JSON ({error})") from None
+
+    def update_settings(self, **values: Any) -> dict[str, Any]:
+        settings = {**self.settings(), **values}
+        write_atomically(self.settings_file, json.dumps(settings, indent=2, sort_keys=True))
+        return settings
+
+    def require(self, path: Path, made_by: str) -> Path:
+        if not path.exists():
+            raise HwnasError(f"{path} does not exist; run `hwnas {made_by} --run {self.path}` first")
+        return path

@@ -1,0 +1,139 @@
+"""`SearchSpace`: a set of named choices, and the verbs every space shares.
+
+A config is a flat, JSON-serialisable dict with spelled-out keys (``{"depth": 4, "embed_dim": 96,
+"block0.num_heads": 2, ...}``). The same keys are Optuna parameter names, CSV columns, predictor
+features and model-card fields. ``canonical`` sets the choices of inactive layers to a fixed value, so
+equal networks have equal dicts and an equal ``config_id``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+from search_spaces.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One searchable dimension."""
+
+    name: str  # the config key, e.g. "block3.num_heads"
+    values: tuple  # allowed values, ascending: values[0] is the smallest, values[-1] the largest
+    help: str = ""  # one line for `hwnas spaces`
+
+    def describe(self) -> str:
+        return ", ".join(str(value) for value in self.values)
+
+
+def _stable_digest(data: Any, length: int) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:length]
+
+
+class SearchSpace:
+    """Base class of every space. Subclasses set `choices` in `__init__` and may override
+    `inactive_keys`, and (spaces with a supernet) `build_supernet`, `build_network`, `input_shape`
+    and `cost_features`."""
+
+    name: str = "abstract"  # set by @register_space
+    version: str = "1"  # bump when the meaning of a config or of the weights changes
+
+    def __init__(self, **arguments: Any) -> None:
+        self.arguments = dict(arguments)  # JSON-serialisable: recorded in checkpoints and cards
+        self.choices: dict[str, Choice] = {}
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def key(self) -> str:
+        """Space name plus a digest of its arguments: measurements are keyed by it."""
+        return f"{self.name}-{_stable_digest([self.version, self.arguments], 8)}"
+
+    def __repr__(self) -> str:
+        arguments = ", ".join(f"{k}={v!r}" for k, v in self.arguments.items())
+        return f"{type(self).__name__}({arguments})"
+
+    # ------------------------------------------------------------------ configs
+    def inactive_keys(self, config: Mapping[str, Any]) -> set[str]:
+        """Keys whose choice does not change the network (e.g. blocks beyond the depth)."""
+        return set()
+
+    def validate(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Check every key and value; return the config with each value as the space spells it."""
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"a {self.name} config must be a mapping of choice names to values, "
+                              f"got {type(config).__name__}")
+        unknown = [key for key in config if key not in self.choices]
+        if unknown:
+            raise ConfigError(f"unknown config key {unknown[0]!r} for space {self.name!r}; "
+                              f"known keys: {', '.join(self.choices)}")
+        missing = [key for key in self.choices if key not in config]
+        if missing:
+            raise ConfigError(f"config for space {self.name!r} is missing key {missing[0]!r} "
+                              f"(allowed values: {self.choices[missing[0]].describe()})")
+        validated = {}
+        for key, choice in self.choices.items():
+            value = config[key]
+            matches = [allowed for allowed in choice.values
+                       if not isinstance(value, bool) and value == allowed]
+            if not matches:
+                raise ConfigError(f"config key {key!r} = {value!r} is not allowed; "
+                                  f"allowed: {choice.describe()}")
+            validated[key] = matches[0]
+        return validated
+
+    def canonical(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Validated config with inactive choices set to their smallest value."""
+        validated = self.validate(config)
+        for key in self.inactive_keys(validated):
+            validated[key] = self.choices[key].values[0]
+        return validated
+
+    def config_id(self, config: Mapping[str, Any]) -> str:
+        """Stable 16-hex-digit id of the canonical config."""
+        return _stable_digest(self.canonical(config), 16)
+
+    def sample(self, rng: np.random.Generator | int | None = None) -> dict[str, Any]:
+        """A uniformly random canonical config."""
+        generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        config = {key: choice.values[int(generator.integers(len(choice.values)))]
+                  for key, choice in self.choices.items()}
+        return self.canonical(config)
+
+    def largest(self) -> dict[str, Any]:
+        return self.canonical({key: choice.values[-1] for key, choice in self.choices.items()})
+
+    def smallest(self) -> dict[str, Any]:
+        return self.canonical({key: choice.values[0] for key, choice in self.choices.items()})
+
+    def distributions(self) -> dict[str, Any]:
+        """Optuna distributions, one categorical per choice, named by the config keys."""
+        from optuna.distributions import CategoricalDistribution
+
+        return {key: CategoricalDistribution(list(choice.values)) for key, choice in self.choices.items()}
+
+    # ------------------------------------------------------------------ networks
+    @property
+    def has_supernet(self) -> bool:
+        return type(self).build_supernet is not SearchSpace.build_supernet
+
+    def build_supernet(self):
+        """The weight-sharing supernet: an nn.Module with `forward(x, config)` and `extract(config)`."""
+        raise ConfigError(f"space {self.name!r} has no trainable supernet")
+
+    def build_network(self, config: Mapping[str, Any]):
+        """A plain, static nn.Module for `config` with freshly initialised weights."""
+        raise ConfigError(f"space {self.name!r} cannot build networks")
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input sample (no batch dimension)."""
+        raise ConfigError(f"space {self.name!r} has no input shape")
+
+    def cost_features(self, config: Mapping[str, Any]) -> dict[str, float]:
+        """Analytic costs of the network (MACs, parameters, activation sizes), by name."""
+        return {}

@@ -1,0 +1,117 @@
+"""Transformer encoder blocks, shared by every transformer family.
+
+One functional forward (`block_forward`) serves both the static block of an extracted network and
+the elastic block of a supernet, which hands it slices of its largest weights. Because both run the
+same arithmetic, an extracted network reproduces the supernet's output under its config.
+
+Elastic dimensions of a block: the embedding width (first-k channels), the number of attention heads
+(first-k heads of a fixed head width) and the MLP hidden width (first-k hidden units, MatFormer-style
+nested feed-forward).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+LAYER_NORM_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class BlockShape:
+    """The active size of one block."""
+
+    embed_dim: int  # width of the residual stream
+    num_heads: int  # attention heads
+    head_dim: int  # width of one head (fixed per space)
+    mlp_hidden: int  # hidden units of the feed-forward layer
+
+    @property
+    def attention_dim(self) -> int:
+        return self.num_heads * self.head_dim
+
+
+def block_forward(x: Tensor, params: dict[str, Tensor], shape: BlockShape) -> Tensor:
+    """Pre-norm transformer block on tokens `x` of shape (batch, tokens, embed_dim)."""
+    batch, tokens, _ = x.shape
+    hidden = F.layer_norm(x, (shape.embed_dim,), params["norm1.weight"], params["norm1.bias"], LAYER_NORM_EPS)
+    qkv = F.linear(hidden, params["qkv.weight"], params["qkv.bias"])
+    qkv = qkv.reshape(batch, tokens, 3, shape.num_heads, shape.head_dim).permute(2, 0, 3, 1, 4)
+    query, key, value = qkv[0], qkv[1], qkv[2]
+    scores = torch.matmul(query, key.transpose(-2, -1)) * (shape.head_dim ** -0.5)
+    attended = torch.matmul(scores.softmax(dim=-1), value)
+    attended = attended.transpose(1, 2).reshape(batch, tokens, shape.attention_dim)
+    x = x + F.linear(attended, params["proj.weight"], params["proj.bias"])
+    hidden = F.layer_norm(x, (shape.embed_dim,), params["norm2.weight"], params["norm2.bias"], LAYER_NORM_EPS)
+    hidden = F.gelu(F.linear(hidden, params["fc1.weight"], params["fc1.bias"]))
+    return x + F.linear(hidden, params["fc2.weight"], params["fc2.bias"])
+
+
+def _init_linear(layer: nn.Linear) -> nn.Linear:
+    nn.init.trunc_normal_(layer.weight, std=0.02)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class TransformerBlock(nn.Module):
+    """A static block of one fixed shape (what an extracted network holds)."""
+
+    def __init__(self, shape: BlockShape) -> None:
+        super().__init__()
+        self.shape = shape
+        self.norm1 = nn.LayerNorm(shape.embed_dim, eps=LAYER_NORM_EPS)
+        self.qkv = _init_linear(nn.Linear(shape.embed_dim, 3 * shape.attention_dim))
+        self.proj = _init_linear(nn.Linear(shape.attention_dim, shape.embed_dim))
+        self.norm2 = nn.LayerNorm(shape.embed_dim, eps=LAYER_NORM_EPS)
+        self.fc1 = _init_linear(nn.Linear(shape.embed_dim, shape.mlp_hidden))
+        self.fc2 = _init_linear(nn.Linear(shape.mlp_hidden, shape.embed_dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return block_forward(x, dict(self.named_parameters()), self.shape)
+
+
+class ElasticTransformerBlock(TransformerBlock):
+    """The largest block; runs any smaller shape on slices of its weights."""
+
+    def sliced_parameters(self, shape: BlockShape) -> dict[str, Tensor]:
+        """The parameters of a static block of `shape`, named as in its state dict (views, no copy)."""
+        largest = self.shape
+        embed, attention, hidden = shape.embed_dim, shape.attention_dim, shape.mlp_hidden
+        qkv_weight = self.qkv.weight.view(3, largest.num_heads, largest.head_dim, largest.embed_dim)
+        qkv_bias = self.qkv.bias.view(3, largest.num_heads, largest.head_dim)
+        return {
+            "norm1.weight": self.norm1.weight[:embed],
+            "norm1.bias": self.norm1.bias[:embed],
+            "qkv.weight": qkv_weight[:, : shape.num_heads, :, :embed].reshape(3 * attention, embed),
+            "qkv.bias": qkv_bias[:, : shape.num_heads].reshape(3 * attention),
+            "proj.weight": self.proj.weight[:embed, :attention],
+            "proj.bias": self.proj.bias[:embed],
+            "norm2.weight": self.norm2.weight[:embed],
+            "norm2.bias": self.norm2.bias[:embed],
+            "fc1.weight": self.fc1.weight[:hidden, :embed],
+            "fc1.bias": self.fc1.bias[:hidden],
+            "fc2.weight": self.fc2.weight[:embed, :hidden],
+            "fc2.bias": self.fc2.bias[:embed],
+        }
+
+    def forward_elastic(self, x: Tensor, shape: BlockShape) -> Tensor:
+        if shape.head_dim != self.shape.head_dim:
+            raise ValueError(f"head_dim is fixed at {self.shape.head_dim}, got {shape.head_dim}")
+        return block_forward(x, self.sliced_parameters(shape), shape)
+
+
+def block_costs(shape: BlockShape, tokens: int) -> dict[str, float]:
+    """Multiply-accumulates and parameters of one block on `tokens` tokens."""
+    embed, attention, hidden = shape.embed_dim, shape.attention_dim, shape.mlp_hidden
+    return {
+        "qkv_macs": tokens * embed * 3 * attention,
+        "attention_macs": 2 * tokens * tokens * attention,
+        "proj_macs": tokens * attention * embed,
+        "mlp_macs": 2 * tokens * embed * hidden,
+        "params": 4 * embed + (embed + 1) * 3 * attention + (attention + 1) * embed
+        + (embed + 1) * hidden + (hidden + 1) * embed,
+        "activation_elements": tokens * (4 * embed + 3 * attention + shape.num_heads * tokens + hidden),
+    }

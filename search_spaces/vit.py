@@ -1,0 +1,131 @@
+"""The `vit` space: an elastic vision transformer for image classification.
+
+Elastic: depth, embedding width (first-k channels of the largest weights), per-block number of heads
+(fixed head width) and per-block MLP hidden width as a ratio of the embedding width (first-k hidden
+units, nested). A small convolutional stem (two 3x3 convolutions with BatchNorm, the second strided)
+before the patch embedding makes ViTs train well on small data sets.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from search_spaces.errors import ConfigError
+from search_spaces.registry import register_space
+from search_spaces.space import Choice, SearchSpace
+from search_spaces.transformer import BlockShape, block_costs
+from search_spaces.vit_network import ViTNetwork, ViTShape, ViTSupernet
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"space argument {name!r} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _sorted_choices(name: str, values: Sequence[Any], kind: type) -> tuple:
+    if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values):
+        raise ConfigError(f"space argument {name!r} must be a non-empty list of positive numbers, got {values!r}")
+    return tuple(sorted({kind(v) for v in values}))
+
+
+@register_space("vit")
+class ViTSpace(SearchSpace):
+    """Keys: `depth`, `embed_dim`, and per block i: `block{i}.num_heads`, `block{i}.mlp_ratio`."""
+
+    def __init__(
+        self,
+        image_size: int = 28,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        patch_size: int = 2,
+        stem_channels: int = 32,
+        stem_stride: int = 2,
+        head_dim: int = 16,
+        depth_choices: Sequence[int] = (1, 2, 3, 4),
+        embed_dim_choices: Sequence[int] = (48, 64, 96),
+        num_heads_choices: Sequence[int] = (1, 2, 4),
+        mlp_ratio_choices: Sequence[float] = (1.0, 2.0, 3.0),
+    ) -> None:
+        for name, value in [("image_size", image_size), ("in_channels", in_channels), ("num_classes", num_classes),
+                            ("patch_size", patch_size), ("stem_channels", stem_channels), ("head_dim", head_dim)]:
+            _positive_int(name, value)
+        if stem_stride not in (1, 2):
+            raise ConfigError(f"space argument 'stem_stride' must be 1 or 2, got {stem_stride!r}")
+        stem_stride = stem_stride if stem_channels else 1
+        if image_size % stem_stride or patch_size == 0 or (image_size // stem_stride) % patch_size:
+            raise ConfigError(f"space argument 'patch_size' = {patch_size} must divide the stem's output size "
+                              f"{image_size // stem_stride} (image_size {image_size} / stem_stride {stem_stride})")
+        depths = _sorted_choices("depth_choices", depth_choices, int)
+        embeds = _sorted_choices("embed_dim_choices", embed_dim_choices, int)
+        heads = _sorted_choices("num_heads_choices", num_heads_choices, int)
+        ratios = _sorted_choices("mlp_ratio_choices", mlp_ratio_choices, float)
+        super().__init__(image_size=image_size, in_channels=in_channels, num_classes=num_classes,
+                         patch_size=patch_size, stem_channels=stem_channels, stem_stride=stem_stride, head_dim=head_dim,
+                         depth_choices=list(depths), embed_dim_choices=list(embeds),
+                         num_heads_choices=list(heads), mlp_ratio_choices=list(ratios))
+        self.max_depth = depths[-1]
+        self.choices = {
+            "depth": Choice("depth", depths, "number of transformer blocks"),
+            "embed_dim": Choice("embed_dim", embeds, "width of the residual stream (first-k channels)"),
+        }
+        for index in range(self.max_depth):
+            self.choices[f"block{index}.num_heads"] = Choice(
+                f"block{index}.num_heads", heads, f"attention heads of block {index} (head width {head_dim})")
+            self.choices[f"block{index}.mlp_ratio"] = Choice(
+                f"block{index}.mlp_ratio", ratios, f"MLP hidden width of block {index} / embed_dim")
+
+    def inactive_keys(self, config: Mapping[str, Any]) -> set[str]:
+        return {key for key in self.choices
+                if key.startswith("block") and int(key[5:key.index(".")]) >= config["depth"]}
+
+    # ------------------------------------------------------------------ networks
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        size = self.arguments["image_size"]
+        return (self.arguments["in_channels"], size, size)
+
+    def shape(self, config: Mapping[str, Any]) -> ViTShape:
+        config = self.canonical(config)
+        embed = config["embed_dim"]
+        blocks = tuple(
+            BlockShape(embed_dim=embed, num_heads=config[f"block{i}.num_heads"], head_dim=self.arguments["head_dim"],
+                       mlp_hidden=int(round(config[f"block{i}.mlp_ratio"] * embed)))
+            for i in range(config["depth"]))
+        arguments = self.arguments
+        side = arguments["image_size"] // arguments["stem_stride"] // arguments["patch_size"]
+        return ViTShape(in_channels=arguments["in_channels"], stem_channels=arguments["stem_channels"],
+                        stem_stride=arguments["stem_stride"], patch_size=arguments["patch_size"], tokens=side * side,
+                        embed_dim=embed, blocks=blocks, num_classes=arguments["num_classes"])
+
+    def build_supernet(self) -> ViTSupernet:
+        return ViTSupernet(self)
+
+    def build_network(self, config: Mapping[str, Any]) -> ViTNetwork:
+        return ViTNetwork(self.shape(config))
+
+    def cost_features(self, config: Mapping[str, Any]) -> dict[str, float]:
+        shape = self.shape(config)
+        size, tokens, embed = self.arguments["image_size"], shape.tokens, shape.embed_dim
+        stem_out, stride = shape.stem_channels or shape.in_channels, shape.stem_stride
+        stem_params = 9 * shape.stem_channels * (shape.in_channels + shape.stem_channels) + 4 * shape.stem_channels
+        stem_macs = size * size * 9 * shape.stem_channels * (shape.in_channels + shape.stem_channels / stride ** 2)
+        patch_macs = tokens * stem_out * shape.patch_size ** 2 * embed
+        totals = {"qkv_macs": 0.0, "attention_macs": 0.0, "proj_macs": 0.0, "mlp_macs": 0.0,
+                  "params": 0.0, "activation_elements": 0.0}
+        for block in shape.blocks:
+            for name, value in block_costs(block, tokens).items():
+                totals[name] += value
+        head_macs = embed * shape.num_classes
+        totals["params"] += (stem_params + patch_macs // tokens + embed
+                             + tokens * embed + 2 * embed + (embed + 1) * shape.num_classes)
+        linear_macs = totals["qkv_macs"] + totals["proj_macs"] + totals["mlp_macs"] + head_macs
+        return {
+            "macs": stem_macs + patch_macs + linear_macs + totals["attention_macs"],
+            "linear_macs": linear_macs,
+            "conv_macs": stem_macs + patch_macs,
+            **totals,
+            "num_blocks": len(shape.blocks),
+            "total_heads": sum(block.num_heads for block in shape.blocks),
+            "total_mlp_hidden": sum(block.mlp_hidden for block in shape.blocks),
+        }

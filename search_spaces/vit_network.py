@@ -1,0 +1,130 @@
+"""The ViT network of the `vit` space: a static network and its weight-sharing supernet.
+
+Both run `vit_forward` on a dict of parameters named as in the static network's state dict; the
+supernet hands it slices of its largest weights, so `supernet.extract(config)` is a plain copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from search_spaces.transformer import (
+    LAYER_NORM_EPS,
+    BlockShape,
+    ElasticTransformerBlock,
+    TransformerBlock,
+    block_forward,
+)
+
+
+@dataclass(frozen=True)
+class ViTShape:
+    """The active size of a whole ViT."""
+
+    in_channels: int  # image channels
+    stem_channels: int  # channels of the convolutional stem (0: no stem)
+    stem_stride: int  # stride of the stem's second convolution (1 or 2)
+    patch_size: int  # side of a square patch, on the stem's output
+    tokens: int  # number of patches
+    embed_dim: int  # residual stream width
+    blocks: tuple[BlockShape, ...]  # one per active block
+    num_classes: int
+
+
+def _prefixed(params: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    return {name[len(prefix):]: value for name, value in params.items() if name.startswith(prefix)}
+
+
+class ConvStem(nn.Sequential):
+    """Two 3x3 convolutions with BatchNorm: early convolutions make ViTs train fast on small data.
+    The stem is not elastic, so its BatchNorm statistics are the same for every sub-network."""
+
+    def __init__(self, in_channels: int, channels: int, stride: int) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.GELU(),
+            nn.Conv2d(channels, channels, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(channels),
+            nn.GELU())
+
+
+def vit_forward(features: Tensor, params: Mapping[str, Tensor], shape: ViTShape) -> Tensor:
+    """Logits for the stem's output `features` (batch, channels, height, width)."""
+    x = F.conv2d(features, params["patch_embed.weight"], params["patch_embed.bias"], stride=shape.patch_size)
+    x = x.flatten(2).transpose(1, 2) + params["pos_embed"]
+    for index, block_shape in enumerate(shape.blocks):
+        x = block_forward(x, _prefixed(params, f"blocks.{index}."), block_shape)
+    x = F.layer_norm(x, (shape.embed_dim,), params["norm.weight"], params["norm.bias"], LAYER_NORM_EPS)
+    return F.linear(x.mean(dim=1), params["head.weight"], params["head.bias"])
+
+
+class ViTNetwork(nn.Module):
+    """A static ViT of one shape: what `extract` returns and what is exported."""
+
+    def __init__(self, shape: ViTShape) -> None:
+        super().__init__()
+        self.shape = shape
+        patch_in = shape.stem_channels or shape.in_channels
+        self.stem = ConvStem(shape.in_channels, shape.stem_channels, shape.stem_stride) if shape.stem_channels \
+            else nn.Identity()
+        self.patch_embed = nn.Conv2d(patch_in, shape.embed_dim, shape.patch_size, stride=shape.patch_size)
+        self.pos_embed = nn.Parameter(torch.zeros(1, shape.tokens, shape.embed_dim))
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        self.blocks = nn.ModuleList(self._make_block(block) for block in shape.blocks)
+        self.norm = nn.LayerNorm(shape.embed_dim, eps=LAYER_NORM_EPS)
+        self.head = nn.Linear(shape.embed_dim, shape.num_classes)
+        nn.init.trunc_normal_(self.head.weight, std=0.02)
+        nn.init.zeros_(self.head.bias)
+
+    @staticmethod
+    def _make_block(shape: BlockShape) -> nn.Module:
+        return TransformerBlock(shape)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return vit_forward(self.stem(images), dict(self.named_parameters()), self.shape)
+
+
+class ViTSupernet(ViTNetwork):
+    """The largest ViT; `forward(images, config)` runs any sub-network of its space on weight slices."""
+
+    def __init__(self, space: Any) -> None:
+        self.space = space
+        super().__init__(space.shape(space.largest()))
+
+    @staticmethod
+    def _make_block(shape: BlockShape) -> nn.Module:
+        return ElasticTransformerBlock(shape)
+
+    def sliced_parameters(self, shape: ViTShape) -> dict[str, Tensor]:
+        """Parameters (stem aside) of the static network of `shape`, as views into the largest weights."""
+        embed = shape.embed_dim
+        params = {
+            "patch_embed.weight": self.patch_embed.weight[:embed],
+            "patch_embed.bias": self.patch_embed.bias[:embed],
+            "pos_embed": self.pos_embed[:, :, :embed],
+            "norm.weight": self.norm.weight[:embed],
+            "norm.bias": self.norm.bias[:embed],
+            "head.weight": self.head.weight[:, :embed],
+            "head.bias": self.head.bias,
+        }
+        for index, block_shape in enumerate(shape.blocks):
+            for name, value in self.blocks[index].sliced_parameters(block_shape).items():
+                params[f"blocks.{index}.{name}"] = value
+        return params
+
+    def forward(self, images: Tensor, config: Mapping[str, Any] | None = None) -> Tensor:
+        shape = self.shape if config is None else self.space.shape(config)
+        return vit_forward(self.stem(images), self.sliced_parameters(shape), shape)
+
+    @torch.no_grad()
+    def extract(self, config: Mapping[str, Any]) -> ViTNetwork:
+        """A new static network with copies of the active weights; no reference to the supernet."""
+        shape = self.space.shape(config)
+        network = ViTNetwork(shape)
+        copied = {name: value.detach().clone() for name, value in self.sliced_parameters(shape).items()}
+        copied.update({f"stem.{name}": value.detach().clone() for name, value in self.stem.state_dict().items()})
+        network.load_state_dict(copied, strict=True)
+        return network.eval()
