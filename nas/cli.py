@@ -1,0 +1,144 @@
+"""`hwnas`: the command line. Each verb works alone on a run folder; `demo` runs them all."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+
+def _training(args: argparse.Namespace):
+    from nas.train import TrainingConfig
+
+    return TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                          seed=args.seed)
+
+
+def _search_config(args: argparse.Namespace):
+    from nas.search import SearchConfig
+
+    return SearchConfig(trials=args.trials, sampler=args.sampler, seed=args.seed, latency_ms=args.latency_ms)
+
+
+def _add_training(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--epochs", type=int, default=15, help="training epochs (default 15)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=1.5e-3)
+
+
+def _add_search(parser: argparse.ArgumentParser) -> None:
+    from nas.samplers import SAMPLERS
+
+    parser.add_argument("--trials", type=int, default=200, help="completed Optuna trials (default 200)")
+    parser.add_argument("--sampler", default="nsga2", choices=sorted(SAMPLERS))
+    parser.add_argument("--latency-ms", type=float, default=None, help="hard latency budget in ms")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hwnas", description=__doc__)
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def verb(name: str, help_text: str, run: bool = True) -> argparse.ArgumentParser:
+        sub = verbs.add_parser(name, help=help_text, description=help_text)
+        if run:
+            sub.add_argument("--run", required=name != "demo", default="runs/demo", help="run folder")
+        sub.add_argument("--seed", type=int, default=0)
+        sub.add_argument("--quiet", action="store_true", help="no progress bars")
+        return sub
+
+    demo = verb("demo", "train, profile, fit, search and export on the defaults (mnist5k, x86-cpu-ort)")
+    demo.add_argument("--dataset", default="mnist5k")
+    demo.add_argument("--profile", default="x86-cpu-ort")
+    demo.add_argument("--count", type=int, default=60, help="networks to profile for the predictor")
+    _add_training(demo)
+    _add_search(demo)
+    train = verb("train", "train the weight-sharing supernet (resumes from the run's checkpoint)")
+    train.add_argument("--dataset", default="mnist5k", help="mnist5k, digits, or a path to an .npz file")
+    train.add_argument("--space", default="vit")
+    train.add_argument("--space-args", default="{}", help="JSON of extra space arguments")
+    _add_training(train)
+    profile = verb("profile", "measure random sub-networks on a hardware profile (skips stored ones)")
+    profile.add_argument("--profile", default="x86-cpu-ort", help="bundled profile name or a YAML path")
+    profile.add_argument("--count", type=int, default=60)
+    fit = verb("fit", "fit the latency predictor on the run's measurements")
+    fit.add_argument("--model", default="gbdt")
+    search = verb("search", "multi-objective search; the front is measured for real")
+    _add_search(search)
+    verb("export", "export the measured front as verified ONNX files with model cards")
+    verb("spaces", "list the registered search spaces and their choices", run=False)
+    verb("devices", "list the hardware profiles and whether they run here", run=False)
+    return parser
+
+
+def _spaces() -> None:
+    from search_spaces import create_space, space_names
+
+    for name in space_names():
+        space = create_space(name)
+        print(f"{name}: {type(space).__doc__.strip().splitlines()[0]}")
+        for key, choice in space.choices.items():
+            print(f"  {key:<22} {choice.describe():<20} {choice.help}")
+
+
+def _devices() -> None:
+    from hw_profiles import bundled_profile_names, create_backend, load_profile
+
+    for name in bundled_profile_names():
+        profile = load_profile(name)
+        available, reason = create_backend(profile).available()
+        print(f"{name:<24} backend={profile.backend:<12} {'available' if available else 'unavailable: ' + reason}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from hw_profiles import ProfileError, StoreError
+    from predictors import PredictorError
+    from search_spaces import ConfigError
+
+    from nas import pipeline
+    from nas.errors import HwnasError
+
+    args = build_parser().parse_args(argv)
+    progress = not getattr(args, "quiet", False)
+    try:
+        if args.verb == "spaces":
+            _spaces()
+        elif args.verb == "devices":
+            _devices()
+        elif args.verb == "demo":
+            cards = pipeline.demo(args.run, dataset=args.dataset, profile_name=args.profile,
+                                  training=_training(args), profile_count=args.count,
+                                  search_config=_search_config(args), progress=progress)
+            print(pipeline.format_models_table(cards))
+            print(f"run folder: {args.run} (pareto.png, pareto.csv, trials.csv, predictor.json, models/)")
+        elif args.verb == "train":
+            try:
+                space_arguments = json.loads(args.space_args)
+            except json.JSONDecodeError as error:
+                raise HwnasError(f"--space-args is not valid JSON: {error}") from None
+            result = pipeline.train(args.run, dataset=args.dataset, space=args.space, space_arguments=space_arguments,
+                                    training=_training(args), progress=progress)
+            print(json.dumps(result))
+        elif args.verb == "profile":
+            measured = pipeline.profile(args.run, args.profile, count=args.count, seed=args.seed, progress=progress)
+            print(f"{len(measured)} networks measured or found in {args.run}/measurements.db")
+        elif args.verb == "fit":
+            pipeline.fit(args.run, model=args.model, seed=args.seed, progress=progress)
+        elif args.verb == "search":
+            front = pipeline.search(args.run, _search_config(args), progress=progress)
+            for entry in front:
+                print(f"{entry['config_id']}  val accuracy {entry['val_accuracy']:.3f}  "
+                      f"measured {entry['latency_ms']:.4f} ms")
+        elif args.verb == "export":
+            print(pipeline.format_models_table(pipeline.export(args.run, progress=progress)))
+    except (HwnasError, ConfigError, ProfileError, StoreError, PredictorError) as error:
+        print(f"hwnas: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hwnas: interrupted; finished steps are saved in the run folder", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""The verbs of hwnas as Python functions (the CLI is a thin layer over these).
+
+Each verb reads and writes named files in a run folder (see nas.run_folder), validates its input
+before it writes anything, and can be re-run: training resumes from its checkpoint, profiling skips
+what the store holds, the search continues its stored study.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nas.errors import HwnasError
+from nas.run_folder import RunFolder, write_atomically
+from nas.search import SearchConfig
+from nas.train import TrainingConfig
+
+DEFAULT_DATASET, DEFAULT_SPACE, DEFAULT_PROFILE = "mnist5k", "vit", "x86-cpu-ort"
+
+
+def _run_dataset(run: RunFolder):
+    from nas.data import load_dataset
+
+    return load_dataset(run.settings().get("dataset", DEFAULT_DATASET))
+
+
+def _open(run: RunFolder):
+    """(space, supernet, dataset) of a trained run."""
+    from nas.checkpoint import load_supernet
+
+    space, supernet, state = load_supernet(run.require(run.checkpoint, "train"))
+    from nas.data import load_dataset
+
+    return space, supernet, load_dataset(state["dataset"])
+
+
+def _profiler(run: RunFolder, space: Any, supernet: Any, profile_name: str | None = None):
+    from hw_profiles import MeasurementStore, load_profile
+
+    from nas.profiling import Profiler
+
+    profile = load_profile(profile_name or run.settings().get("profile", DEFAULT_PROFILE))
+    return Profiler(space, supernet, profile, MeasurementStore(run.measurements))
+
+
+def train(run_path: str | Path, dataset: str = DEFAULT_DATASET, space: str = DEFAULT_SPACE,
+          space_arguments: dict | None = None, training: TrainingConfig = TrainingConfig(),
+          progress: bool = True) -> dict:
+    from search_spaces import create_space
+
+    from nas.data import load_dataset
+    from nas.train import train_supernet
+
+    data = load_dataset(dataset)
+    search_space = create_space(space, **{**data.space_arguments(), **(space_arguments or {})})
+    run = RunFolder(run_path).create()
+    if progress:
+        print(f"training {search_space!r} on {data.summary()}", flush=True)
+    state = train_supernet(search_space, data, run.checkpoint, training, resume=True, progress=progress)
+    run.update_settings(dataset=dataset, space=space)
+    return state["history"][-1] if state.get("history") else {}
+
+
+def profile(run_path: str | Path, profile_name: str = DEFAULT_PROFILE, count: int = 60, seed: int = 0,
+            progress: bool = True) -> list:
+    from hw_profiles import load_profile
+
+    from nas.profiling import profiling_configs
+
+    run = RunFolder(run_path)
+    load_profile(profile_name)  # fail on a bad profile before opening anything
+    if count < 2:
+        raise HwnasError(f"--count must be at least 2 (the largest and the smallest network), got {count}")
+    space, supernet, _ = _open(run)
+    profiler = _profiler(run, space, supernet, profile_name)
+    run.update_settings(profile=profile_name)
+    return profiler.measure_all(profiling_configs(space, count, seed), progress=progress)
+
+
+def fit(run_path: str | Path, model: str = "gbdt", holdout: float = 0.25, seed: int = 0,
+        progress: bool = True) -> dict:
+    """Fit the latency predictor on the run's measurements; report its quality on held-out ones."""
+    from predictors import create_predictor, regression_quality, save_predictor
+
+    run = RunFolder(run_path)
+    space, supernet, _ = _open(run)
+    profiler = _profiler(run, space, supernet)
+    records = profiler.records()
+    if len(records) < 8:
+        raise HwnasError(f"only {len(records)} measurements for profile {profiler.profile.name!r} in "
+                         f"{run.measurements}; run `hwnas profile --run {run.path}` first (at least 8 needed)")
+    order = np.random.default_rng(seed).permutation(len(records))
+    held_out = max(2, int(round(holdout * len(records))))
+    test, train_part = [records[i] for i in order[:held_out]], [records[i] for i in order[held_out:]]
+    configs = lambda rows: [r.config for r in rows]  # noqa: E731
+    latencies = lambda rows: np.array([r.latency_ms for r in rows])  # noqa: E731
+    predictor = create_predictor(model, space=space).fit(configs(train_part), latencies(train_part))
+    quality = regression_quality(latencies(test), predictor.predict(configs(test)))
+    final = create_predictor(model, space=space).fit(configs(records), latencies(records))
+    report = {"model": model, "n_train": len(train_part), "n_test": len(test), "held_out": quality,
+              "fitted_on": len(records), "profile": profiler.profile.name, "fingerprint": profiler.fingerprint,
+              "space": space.key}
+    save_predictor(final, run.predictor, metadata={k: v for k, v in report.items() if k != "held_out"} |
+                   {"held_out": quality})
+    write_atomically(run.predictor_report, json.dumps(report, indent=2, sort_keys=True))
+    if progress:
+        print(f"latency predictor {model!r} on {len(test)} held-out measurements: MAPE {quality['mape']:.1%}, "
+              f"within 5% {quality['within_5pct']:.1%}, within 10% {quality['within_10pct']:.1%}, "
+              f"Kendall tau {quality['kendall_tau']:.3f}, Spearman {quality['spearman']:.3f}", flush=True)
+    return report
+
+
+def search(run_path: str | Path, config: SearchConfig = SearchConfig(), min_models: int = 4,
+           progress: bool = True) -> list[dict]:
+    """Search, then measure the front for real; returns the measured front (fastest first)."""
+    from predictors import load_predictor
+
+    from nas.front import measured_front
+    from nas.report import flatten, plot_pareto, write_csv
+    from nas.search import completed_trials, run_search
+
+    run = RunFolder(run_path)
+    space, supernet, dataset = _open(run)
+    profiler = _profiler(run, space, supernet)
+    predictor, metadata = load_predictor(run.require(run.predictor, "fit"))
+    if metadata.get("fingerprint") != profiler.fingerprint:
+        raise HwnasError(f"{run.predictor} was fitted for another machine or profile "
+                         f"(fingerprint {metadata.get('fingerprint')}, here {profiler.fingerprint}); re-run `hwnas fit`")
+    records = profiler.records()
+    if config.latency_ms is not None and records:
+        fastest = min(records, key=lambda r: r.latency_ms)
+        if config.latency_ms < fastest.latency_ms:
+            raise HwnasError(f"latency budget {config.latency_ms} ms cannot be met: the fastest measured network "
+                             f"({fastest.config_id}) takes {fastest.latency_ms:.4f} ms on {profiler.profile.name}")
+    study = run_search(space, supernet, dataset, predictor, run.study, config, progress=progress)
+    trials = completed_trials(study)
+    front, measured = measured_front(trials, profiler, config.latency_ms, min_models=min_models, progress=progress)
+    if not front:
+        fastest = min((m["latency_ms"] for m in measured), default=float("nan"))
+        raise HwnasError(f"no searched network meets the latency budget of {config.latency_ms} ms; "
+                         f"the fastest measured candidate takes {fastest:.4f} ms")
+    measured_by_id = {m["config_id"]: m["latency_ms"] for m in measured}
+    write_csv(run.trials_csv, [flatten({**t, "measured_latency_ms": measured_by_id.get(t["config_id"])})
+                               for t in trials])
+    write_csv(run.pareto_csv, [flatten(m) for m in front])
+    write_atomically(run.path / "front.json", json.dumps(front, indent=2, sort_keys=True))
+    plot_pareto(run.pareto_png, measured, front, f"{space.name} on {dataset.name}, {profiler.profile.name}")
+    run.update_settings(search=asdict(config))
+    return front
+
+
+def export(run_path: str | Path, progress: bool = True) -> list[dict]:
+    from tqdm.auto import tqdm
+
+    from nas.export import export_model
+
+    run = RunFolder(run_path)
+    front_file = run.require(run.path / "front.json", "search")
+    try:
+        front = json.loads(front_file.read_text())
+    except json.JSONDecodeError as error:
+        raise HwnasError(f"{front_file} is not valid JSON ({error}); re-run `hwnas search`") from None
+    space, supernet, dataset = _open(run)
+    profiler = _profiler(run, space, supernet)
+    cards = [export_model(space, supernet, dataset, entry, run.models, profiler.profile)
+             for entry in tqdm(front, desc="export", disable=not progress, unit="model")]
+    write_atomically(run.models / "index.json", json.dumps(cards, indent=2, sort_keys=True))
+    return cards
+
+
+def format_models_table(cards: list[dict]) -> str:
+    header = f"{'model':<18}{'latency ms':>11}{'val acc':>9}{'test acc':>9}{'ORT acc':>9}{'max |dlogit|':>14}" \
+             f"{'params':>9}{'KiB':>7}  ok"
+    lines = [header, "-" * len(header)]
+    for card in cards:
+        lines.append(f"{card['config_id']:<18}{card['latency_ms']:>11.4f}{card['val_accuracy']:>9.3f}"
+                     f"{card['test_accuracy_torch']:>9.3f}{card['test_accuracy_onnxruntime']:>9.3f}"
+                     f"{card['max_abs_logit_difference']:>14.2e}{card['parameters']:>9}"
+                     f"{card['file_bytes'] / 1024:>7.0f}  {'yes' if card['verified'] else 'NO'}")
+    return "\n".join(lines)
+
+
+def demo(run_path: str | Path, dataset: str = DEFAULT_DATASET, profile_name: str = DEFAULT_PROFILE,
+         training: TrainingConfig = TrainingConfig(), profile_count: int = 60,
+         search_config: SearchConfig = SearchConfig(), progress: bool = True) -> list[dict]:
+    """Every step on the defaults, into one run folder; returns the model cards."""
+    from hw_profiles import load_profile
+
+    load_profile(profile_name)
+    train(run_path, dataset=dataset, training=training, progress=progress)
+    profile(run_path, profile_name, count=profile_count, seed=search_config.seed, progress=progress)
+    fit(run_path, progress=progress)
+    search(run_path, search_config, progress=progress)
+    return export(run_path, progress=progress)

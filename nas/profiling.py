@@ -1,0 +1,84 @@
+"""Profiling takes one path: extract -> export ONNX -> backend.measure -> measurement store.
+
+A measurement is keyed by (profile fingerprint, space key, config_id); what the store already holds
+is never measured again, and each measurement is committed as soon as it finishes.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from nas.onnx_export import export_onnx
+
+
+@dataclass(frozen=True)
+class MeasuredConfig:
+    config_id: str
+    config: dict
+    latency_ms: float  # median
+    measurement: Any  # hw_profiles.Measurement
+
+
+class Profiler:
+    """Measures sub-networks of one supernet on one hardware profile, through the store."""
+
+    def __init__(self, space: Any, supernet: Any, profile: Any, store: Any) -> None:
+        from hw_profiles import ProfileError, create_backend
+
+        self.space, self.supernet, self.profile, self.store = space, supernet, profile, store
+        self.backend = create_backend(profile)
+        available, reason = self.backend.available()
+        if not available:
+            raise ProfileError(f"profile {profile.name!r} cannot run on this machine: {reason}")
+        self.fingerprint = profile.fingerprint()
+
+    def cached(self, config: Mapping[str, Any]) -> MeasuredConfig | None:
+        config_id = self.space.config_id(config)
+        measurement = self.store.get(self.fingerprint, self.space.key, config_id)
+        if measurement is None:
+            return None
+        return MeasuredConfig(config_id, self.space.canonical(config), measurement.median_ms, measurement)
+
+    def measure(self, config: Mapping[str, Any]) -> MeasuredConfig:
+        """The stored measurement of `config`, measuring it first if the store has none."""
+        found = self.cached(config)
+        if found is not None:
+            return found
+        config = self.space.canonical(config)
+        config_id = self.space.config_id(config)
+        with tempfile.TemporaryDirectory(prefix="hwnas-profile-") as folder:
+            path = export_onnx(self.supernet.extract(config), self.space.input_shape, Path(folder) / "model.onnx")
+            measurement = self.backend.measure(path, self.space.input_shape)
+        self.store.put(self.fingerprint, self.space.key, config_id, config, measurement)
+        return MeasuredConfig(config_id, config, measurement.median_ms, measurement)
+
+    def measure_all(self, configs: Iterable[Mapping[str, Any]], progress: bool = True,
+                    description: str = "profiling") -> list[MeasuredConfig]:
+        from tqdm.auto import tqdm
+
+        configs = list(configs)
+        return [self.measure(config) for config in tqdm(configs, desc=description, disable=not progress,
+                                                         unit="net")]
+
+    def records(self) -> list[MeasuredConfig]:
+        return [MeasuredConfig(config_id, config, measurement.median_ms, measurement)
+                for config_id, config, measurement in self.store.records(self.fingerprint, self.space.key)]
+
+
+def profiling_configs(space: Any, count: int, seed: int) -> list[dict]:
+    """The largest, the smallest and random configs, `count` distinct ones in all."""
+    rng = np.random.default_rng(seed)
+    chosen: dict[str, dict] = {}
+    for config in (space.largest(), space.smallest()):
+        chosen[space.config_id(config)] = config
+    attempts = 0
+    while len(chosen) < count and attempts < 100 * count:
+        config = space.sample(rng)
+        chosen.setdefault(space.config_id(config), config)
+        attempts += 1
+    return list(chosen.values())[:count]
