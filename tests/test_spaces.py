@@ -1,0 +1,99 @@
+"""Contract tests, run over every registered search space."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from search_spaces import ConfigError, create_space, space_names
+
+SMALL_ARGUMENTS = {"vit": {"image_size": 8, "in_channels": 1, "num_classes": 10}}
+
+
+def make(name):
+    return create_space(name, **SMALL_ARGUMENTS.get(name, {}))
+
+
+@pytest.fixture(params=space_names())
+def space(request):
+    return make(request.param)
+
+
+def test_sample_is_canonical_valid_and_json(space):
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        config = space.sample(rng)
+        assert space.canonical(config) == config
+        assert json.loads(json.dumps(config)) == config
+        assert len(space.config_id(config)) == 16
+
+
+def test_config_id_ignores_inactive_choices_and_key_order(space):
+    config = space.largest()
+    assert space.config_id(dict(reversed(list(config.items())))) == space.config_id(config)
+    for key in space.inactive_keys(space.smallest()):
+        changed = dict(space.smallest())
+        changed[key] = space.choices[key].values[-1]
+        assert space.config_id(changed) == space.config_id(space.smallest())
+
+
+def test_unknown_key_and_value_are_rejected_with_allowed_values(space):
+    config = space.largest()
+    with pytest.raises(ConfigError, match="unknown config key 'bogus'"):
+        space.validate({**config, "bogus": 1})
+    key = next(iter(space.choices))
+    with pytest.raises(ConfigError, match=f"'{key}'.*allowed: {space.choices[key].describe()}"):
+        space.validate({**config, key: -12345})
+    missing = dict(config)
+    missing.pop(key)
+    with pytest.raises(ConfigError, match="missing key"):
+        space.validate(missing)
+
+
+def test_distributions_cover_every_choice(space):
+    distributions = space.distributions()
+    assert list(distributions) == list(space.choices)
+    for key, distribution in distributions.items():
+        assert tuple(distribution.choices) == space.choices[key].values
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_extract_equals_supernet_and_exports_alone(space, seed, tmp_path):
+    if not space.has_supernet:
+        pytest.skip(f"{space.name} has no supernet")
+    torch.manual_seed(seed)
+    supernet = space.build_supernet().eval()
+    config = space.sample(seed) if seed else space.largest()
+    images = torch.randn(5, *space.input_shape)
+    network = supernet.extract(config)
+    with torch.no_grad():
+        expected, got = supernet(images, config), network(images)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+    # no reference to the supernet: changing the supernet leaves the extracted network alone
+    with torch.no_grad():
+        for parameter in supernet.parameters():
+            parameter.add_(1.0)
+        torch.testing.assert_close(network(images), got, atol=0, rtol=0)
+    assert sum(p.numel() for p in network.parameters()) == space.cost_features(config)["params"]
+
+    from nas.onnx_export import check_onnx, export_onnx, onnxruntime_logits
+
+    path = export_onnx(network, space.input_shape, tmp_path / "net.onnx")
+    check_onnx(path)
+    np.testing.assert_allclose(onnxruntime_logits(path, images.numpy()), got.numpy(), atol=1e-4, rtol=0)
+
+
+def test_unknown_space_and_bad_arguments():
+    with pytest.raises(ConfigError, match="unknown search space 'nope'; available: .*vit"):
+        create_space("nope")
+    with pytest.raises(ConfigError, match="patch_size"):
+        create_space("vit", image_size=28, patch_size=5)
+    with pytest.raises(ConfigError, match="space 'vit'"):
+        create_space("vit", not_an_argument=3)
+
+
+def test_vit_costs_grow_with_the_network():
+    space = create_space("vit")
+    small, large = space.cost_features(space.smallest()), space.cost_features(space.largest())
+    assert all(large[key] > small[key] for key in ("macs", "params", "activation_elements"))
