@@ -22,12 +22,6 @@ from nas.train import TrainingConfig
 DEFAULT_DATASET, DEFAULT_SPACE, DEFAULT_PROFILE = "mnist5k", "vit", "x86-cpu-ort"
 
 
-def _run_dataset(run: RunFolder):
-    from nas.data import load_dataset
-
-    return load_dataset(run.settings().get("dataset", DEFAULT_DATASET))
-
-
 def _open(run: RunFolder):
     """(space, supernet, dataset) of a trained run."""
     from nas.checkpoint import load_supernet
@@ -55,6 +49,8 @@ def train(run_path: str | Path, dataset: str = DEFAULT_DATASET, space: str = DEF
     from nas.data import load_dataset
     from nas.train import train_supernet
 
+    if not isinstance(space_arguments or {}, dict):
+        raise HwnasError(f"space arguments must be a JSON object of name: value, got {space_arguments!r}")
     data = load_dataset(dataset)
     search_space = create_space(space, **{**data.space_arguments(), **(space_arguments or {})})
     run = RunFolder(run_path).create()
@@ -65,7 +61,12 @@ def train(run_path: str | Path, dataset: str = DEFAULT_DATASET, space: str = DEF
     return state["history"][-1] if state.get("history") else {}
 
 
-def profile(run_path: str | Path, profile_name: str = DEFAULT_PROFILE, count: int = 60, seed: int = 0,
+def _check_count(count: int) -> None:
+    if count < 8:
+        raise HwnasError(f"--count must be at least 8 (the predictor needs measurements to fit), got {count}")
+
+
+def profile(run_path: str | Path, profile_name: str = DEFAULT_PROFILE, count: int = 120, seed: int = 0,
             progress: bool = True) -> list:
     from hw_profiles import load_profile
 
@@ -73,8 +74,7 @@ def profile(run_path: str | Path, profile_name: str = DEFAULT_PROFILE, count: in
 
     run = RunFolder(run_path)
     load_profile(profile_name)  # fail on a bad profile before opening anything
-    if count < 2:
-        raise HwnasError(f"--count must be at least 2 (the largest and the smallest network), got {count}")
+    _check_count(count)
     space, supernet, _ = _open(run)
     profiler = _profiler(run, space, supernet, profile_name)
     run.update_settings(profile=profile_name)
@@ -185,12 +185,13 @@ def format_models_table(cards: list[dict]) -> str:
 
 
 def demo(run_path: str | Path, dataset: str = DEFAULT_DATASET, profile_name: str = DEFAULT_PROFILE,
-         training: TrainingConfig = TrainingConfig(), profile_count: int = 60,
+         training: TrainingConfig = TrainingConfig(), profile_count: int = 120,
          search_config: SearchConfig = SearchConfig(), progress: bool = True) -> list[dict]:
     """Every step on the defaults, into one run folder; returns the model cards."""
     from hw_profiles import load_profile
 
-    load_profile(profile_name)
+    load_profile(profile_name)  # bad input fails here, before hours of training
+    _check_count(profile_count)
     train(run_path, dataset=dataset, training=training, progress=progress)
     profile(run_path, profile_name, count=profile_count, seed=search_config.seed, progress=progress)
     fit(run_path, progress=progress)

@@ -5,7 +5,8 @@ random ones on the largest's soft predictions (in-place distillation), accumulat
 of all of them into one optimiser step on the shared weights. As in once-for-all's progressive
 shrinking, the first `largest_only_fraction` of the epochs train the largest network alone: on small
 data, distilling from a teacher that has not learnt anything yet stalls the whole supernet (measured on
-mnist5k: 71% after 15 sandwich epochs from scratch, 95% when the largest trains alone first). A checkpoint is written atomically
+mnist5k: 71% validation accuracy after 15 sandwich epochs from scratch, 97% when the largest trains
+alone for the first half of 16). A checkpoint is written atomically
 after every epoch; training resumes from it.
 """
 

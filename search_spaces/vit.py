@@ -17,9 +17,9 @@ from search_spaces.transformer import BlockShape, block_costs
 from search_spaces.vit_network import ViTNetwork, ViTShape, ViTSupernet
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"space argument {name!r} must be a non-negative integer, got {value!r}")
+def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"space argument {name!r} must be an integer >= {minimum}, got {value!r}")
     return value
 
 
@@ -48,8 +48,9 @@ class ViTSpace(SearchSpace):
         mlp_ratio_choices: Sequence[float] = (1.0, 2.0, 3.0),
     ) -> None:
         for name, value in [("image_size", image_size), ("in_channels", in_channels), ("num_classes", num_classes),
-                            ("patch_size", patch_size), ("stem_channels", stem_channels), ("head_dim", head_dim)]:
+                            ("patch_size", patch_size), ("head_dim", head_dim)]:
             _positive_int(name, value)
+        _positive_int("stem_channels", stem_channels, minimum=0)
         if stem_stride not in (1, 2):
             raise ConfigError(f"space argument 'stem_stride' must be 1 or 2, got {stem_stride!r}")
         stem_stride = stem_stride if stem_channels else 1
