@@ -34,7 +34,7 @@ def test_bundled_x86_cpu_ort_matches_its_spec():
     )
     assert profile.precisions == ("fp32",)
     assert (profile.warmup_ms, profile.warmup_runs, profile.min_repeats, profile.min_time_ms) == (100, 10, 50, 300)
-    assert profile.max_cv == 0.15 and profile.description
+    assert profile.max_cv == 0.05 and profile.description
 
 
 def test_yaml_round_trip(tmp_path):
