@@ -16,10 +16,13 @@ from hw_profiles.backends import backend_names, create_backend
 from hw_profiles.errors import ProfileError
 
 ALLOWED_PRECISIONS = ("fp32", "fp16", "int8")
+# How a runtime executes int8 layers; each has a quantization scheme of the same name registered in
+# search_spaces.quantization (a test checks they agree; hw_profiles imports no other package).
+INT8_SCHEMES = ("ort-dynamic",)
 PROFILES_DIR = Path(__file__).with_name("profiles")  # bundled profiles: profiles/NAME.yaml
 PROFILE_SUFFIXES = (".yaml", ".yml")
 # Fields that change a timing; with the backend's environment() they make the fingerprint.
-TIMING_FIELDS = ("backend", "providers", "threads", "batch_size", "precisions")
+TIMING_FIELDS = ("backend", "providers", "threads", "batch_size", "precisions", "int8_scheme")
 REQUIRED_FIELDS = ("name", "backend")
 
 
@@ -33,6 +36,7 @@ class HardwareProfile:
     threads: int = 1  # intra-op threads, each pinned to its own core
     batch_size: int = 1  # batch dimension of the timed input
     precisions: tuple[str, ...] = ("fp32",)  # precisions the search may choose: fp32, fp16, int8
+    int8_scheme: str | None = None  # how the runtime executes int8 (required with int8): "ort-dynamic"
     warmup_ms: float = 200  # warm up at least this long (and at most 10x this long) ...
     warmup_runs: int = 10  # ... and at least this many runs
     min_repeats: int = 50  # timed runs: at least this many ...
@@ -90,7 +94,9 @@ class HardwareProfile:
         """What the fingerprint hashes: the timing fields and the backend's environment()."""
         profile_fields = self.to_dict()
         return {
-            "profile": {name: profile_fields[name] for name in TIMING_FIELDS},
+            # int8_scheme only where set, so profiles without int8 keep the fingerprints they had before it
+            "profile": {name: profile_fields[name] for name in TIMING_FIELDS
+                        if name != "int8_scheme" or profile_fields[name] is not None},
             "environment": create_backend(self).environment(),
         }
 
@@ -210,6 +216,12 @@ def _precision(value: Any) -> str:
     return value
 
 
+def _int8_scheme(value: Any) -> str | None:
+    if value is not None and value not in INT8_SCHEMES:
+        raise _Invalid(f"must be one of {list(INT8_SCHEMES)}")
+    return value
+
+
 def _optional_cores(value: Any) -> tuple[int, ...] | None:
     return None if value is None else _list_of(_non_negative_int, "core numbers (integers >= 0)")(value)
 
@@ -221,6 +233,7 @@ _FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
     "threads": _positive_int,
     "batch_size": _positive_int,
     "precisions": _list_of(_precision, f"precisions from {list(ALLOWED_PRECISIONS)}"),
+    "int8_scheme": _int8_scheme,
     "warmup_ms": _non_negative_finite_number,
     "warmup_runs": _non_negative_int,
     "min_repeats": _positive_int,
@@ -240,6 +253,9 @@ def _validated(values: dict[str, Any], source: str) -> dict[str, Any]:
             checked[name] = _FIELD_CHECKS[name](value)
         except _Invalid as invalid:
             raise ProfileError(f"profile '{source}': field '{name}' {invalid}, got {value!r}") from None
+    if "int8" in checked.get("precisions", ()) and "int8_scheme" in checked and checked["int8_scheme"] is None:
+        raise ProfileError(f"profile '{source}': field 'int8_scheme' is required when 'precisions' include int8; "
+                           f"known schemes: {list(INT8_SCHEMES)}")
     cores, threads = checked.get("cores"), checked.get("threads", 1)
     if cores is not None and len(cores) < threads:
         raise ProfileError(

@@ -12,7 +12,7 @@ def _training(args: argparse.Namespace):
     from nas.train import TrainingConfig
 
     return TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                          seed=args.seed)
+                          largest_only_fraction=args.largest_only_fraction, seed=args.seed)
 
 
 def _search_config(args: argparse.Namespace):
@@ -25,6 +25,9 @@ def _add_training(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=15, help="training epochs (default 15)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=1.5e-3)
+    parser.add_argument("--largest-only-fraction", type=float, default=0.5,
+                        help="share of the epochs that train only the largest network (default 0.5; "
+                             "0 when fine-tuning with --init-from)")
 
 
 def _add_search(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     train = verb("train", "train the weight-sharing supernet (resumes from the run's checkpoint)")
     train.add_argument("--dataset", default="mnist5k", help="mnist5k, digits, or a path to an .npz file")
     train.add_argument("--space", default="vit")
-    train.add_argument("--space-args", default="{}", help="JSON of extra space arguments")
+    train.add_argument("--space-args", default="{}",
+                       help='JSON of extra space arguments, e.g. \'{"precisions": ["fp32"]}\'')
+    train.add_argument("--profile", default="x86-cpu-ort",
+                       help="the target: the space offers the precisions it runs (default x86-cpu-ort: fp32, int8)")
+    train.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                       help="start from this supernet's weights, e.g. fine-tune an fp32 supernet with int8 "
+                            "quantization-aware training")
     _add_training(train)
     profile = verb("profile", "measure random sub-networks on a hardware profile (skips stored ones)")
     profile.add_argument("--profile", default="x86-cpu-ort", help="bundled profile name or a YAML path")
@@ -117,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             except json.JSONDecodeError as error:
                 raise HwnasError(f"--space-args is not valid JSON: {error}") from None
             result = pipeline.train(args.run, dataset=args.dataset, space=args.space, space_arguments=space_arguments,
-                                    training=_training(args), progress=progress)
+                                    training=_training(args), progress=progress, profile_name=args.profile,
+                                    init_from=args.init_from)
             print(json.dumps(result))
         elif args.verb == "profile":
             measured = pipeline.profile(args.run, args.profile, count=args.count, seed=args.seed, progress=progress)

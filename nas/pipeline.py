@@ -41,9 +41,40 @@ def _profiler(run: RunFolder, space: Any, supernet: Any, profile_name: str | Non
     return Profiler(space, supernet, profile, MeasurementStore(run.measurements))
 
 
+def precision_arguments(profile: Any) -> dict:
+    """Space arguments that restrict a space's precisions to those the profile's runtime executes."""
+    from search_spaces.quantization import PRECISIONS
+
+    precisions = [precision for precision in profile.precisions if precision in PRECISIONS]
+    if not precisions:
+        raise HwnasError(f"profile {profile.name!r} declares precisions {list(profile.precisions)}, none of which "
+                         f"the search spaces can train yet (they offer {list(PRECISIONS)})")
+    return {"precisions": precisions, **({"int8_scheme": profile.int8_scheme} if "int8" in precisions else {})}
+
+
+def _initial_weights(path: str | Path, space: Any) -> dict:
+    """The weights of the supernet checkpoint `path`, checked to fit `space` (its precisions may differ:
+    quantization adds no parameters, so an fp32 supernet fine-tunes into a mixed-precision one)."""
+    from nas.checkpoint import load_checkpoint
+
+    state = load_checkpoint(Path(path))
+    ignored = ("precisions", "int8_scheme")
+    theirs = {k: v for k, v in state.get("space", {}).get("arguments", {}).items() if k not in ignored}
+    ours = {k: v for k, v in space.arguments.items() if k not in ignored}
+    if state.get("space", {}).get("name") != space.name or theirs != ours:
+        different = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+        raise HwnasError(f"--init-from {str(path)!r}: its space {state.get('space', {}).get('name')!r} differs from "
+                         f"{space.name!r} in {different or ['name']}; only precisions may differ")
+    return state["model"]
+
+
 def train(run_path: str | Path, dataset: str = DEFAULT_DATASET, space: str = DEFAULT_SPACE,
           space_arguments: dict | None = None, training: TrainingConfig = TrainingConfig(),
-          progress: bool = True) -> dict:
+          progress: bool = True, profile_name: str | None = DEFAULT_PROFILE,
+          init_from: str | Path | None = None) -> dict:
+    """Train the supernet of `space` on `dataset`. Its precisions follow the profile's (explicit
+    `space_arguments` win); `init_from` starts from another supernet's weights (e.g. fp32 -> QAT)."""
+    from hw_profiles import load_profile
     from search_spaces import create_space
 
     from nas.data import load_dataset
@@ -51,13 +82,17 @@ def train(run_path: str | Path, dataset: str = DEFAULT_DATASET, space: str = DEF
 
     if not isinstance(space_arguments or {}, dict):
         raise HwnasError(f"space arguments must be a JSON object of name: value, got {space_arguments!r}")
+    defaults = precision_arguments(load_profile(profile_name)) if profile_name else {}
     data = load_dataset(dataset)
-    search_space = create_space(space, **{**data.space_arguments(), **(space_arguments or {})})
+    search_space = create_space(space, **{**data.space_arguments(), **defaults, **(space_arguments or {})})
+    initial = _initial_weights(init_from, search_space) if init_from else None
     run = RunFolder(run_path).create()
     if progress:
         print(f"training {search_space!r} on {data.summary()}", flush=True)
-    state = train_supernet(search_space, data, run.checkpoint, training, resume=True, progress=progress)
-    run.update_settings(dataset=dataset, space=space)
+    state = train_supernet(search_space, data, run.checkpoint, training, resume=True, progress=progress,
+                           initial_weights=initial)
+    run.update_settings(dataset=dataset, space=space, **({"profile": profile_name} if profile_name else {}),
+                        **({"init_from": str(init_from)} if init_from else {}))
     return state["history"][-1] if state.get("history") else {}
 
 
@@ -173,11 +208,12 @@ def export(run_path: str | Path, progress: bool = True) -> list[dict]:
 
 
 def format_models_table(cards: list[dict]) -> str:
-    header = f"{'model':<18}{'latency ms':>11}{'val acc':>9}{'test acc':>9}{'ORT acc':>9}{'max |dlogit|':>14}" \
-             f"{'params':>9}{'KiB':>7}  ok"
+    header = f"{'model':<18}{'latency ms':>11}{'int8 layers':>11}{'val acc':>9}{'test acc':>9}{'ORT acc':>9}" \
+             f"{'max |dlogit|':>14}{'params':>9}{'KiB':>7}  ok"
     lines = [header, "-" * len(header)]
     for card in cards:
-        lines.append(f"{card['config_id']:<18}{card['latency_ms']:>11.4f}{card['val_accuracy']:>9.3f}"
+        lines.append(f"{card['config_id']:<18}{card['latency_ms']:>11.4f}{card.get('int8_layers', 0):>11}"
+                     f"{card['val_accuracy']:>9.3f}"
                      f"{card['test_accuracy_torch']:>9.3f}{card['test_accuracy_onnxruntime']:>9.3f}"
                      f"{card['max_abs_logit_difference']:>14.2e}{card['parameters']:>9}"
                      f"{card['file_bytes'] / 1024:>7.0f}  {'yes' if card['verified'] else 'NO'}")
@@ -192,7 +228,7 @@ def demo(run_path: str | Path, dataset: str = DEFAULT_DATASET, profile_name: str
 
     load_profile(profile_name)  # bad input fails here, before hours of training
     _check_count(profile_count)
-    train(run_path, dataset=dataset, training=training, progress=progress)
+    train(run_path, dataset=dataset, training=training, progress=progress, profile_name=profile_name)
     profile(run_path, profile_name, count=profile_count, seed=search_config.seed, progress=progress)
     fit(run_path, progress=progress)
     search(run_path, search_config, progress=progress)

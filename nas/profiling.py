@@ -24,6 +24,21 @@ class MeasuredConfig:
     measurement: Any  # hw_profiles.Measurement
 
 
+def check_space_fits_profile(space: Any, profile: Any) -> None:
+    """A space may only offer precisions (and an int8 scheme) that the profile's runtime executes."""
+    from hw_profiles import ProfileError
+
+    precisions = getattr(space, "precisions", ("fp32",))
+    unsupported = [precision for precision in precisions if precision not in profile.precisions]
+    if unsupported:
+        raise ProfileError(f"space {space.key} offers precision {unsupported[0]!r}, which profile {profile.name!r} "
+                           f"does not run (its precisions: {list(profile.precisions)}); train the supernet for this "
+                           f"profile (hwnas train --profile {profile.name})")
+    if "int8" in precisions and getattr(space, "int8_scheme", None) != profile.int8_scheme:
+        raise ProfileError(f"space {space.key} runs int8 as {space.int8_scheme!r}, but profile {profile.name!r} "
+                           f"executes {profile.int8_scheme!r}; train the supernet for this profile")
+
+
 class Profiler:
     """Measures sub-networks of one supernet on one hardware profile, through the store."""
 
@@ -31,6 +46,7 @@ class Profiler:
         from hw_profiles import ProfileError, create_backend
 
         self.space, self.supernet, self.profile, self.store = space, supernet, profile, store
+        check_space_fits_profile(space, profile)
         self.backend = create_backend(profile)
         available, reason = self.backend.available()
         if not available:

@@ -42,6 +42,9 @@ class TrainingConfig:
         for name in ("epochs", "batch_size", "random_subnets"):
             if getattr(self, name) < (0 if name == "random_subnets" else 1):
                 raise HwnasError(f"training field {name!r} must be a positive integer, got {getattr(self, name)!r}")
+        if not 0.0 <= self.largest_only_fraction <= 1.0:
+            raise HwnasError(f"training field 'largest_only_fraction' must be between 0 and 1, "
+                             f"got {self.largest_only_fraction!r}")
         if not self.learning_rate > 0:
             raise HwnasError(f"training field 'learning_rate' must be > 0, got {self.learning_rate!r}")
 
@@ -55,8 +58,10 @@ def learning_rate_at(step: int, total_steps: int, config: TrainingConfig) -> flo
 
 
 def train_supernet(space: Any, dataset: Dataset, checkpoint_path: Path, config: TrainingConfig = TrainingConfig(),
-                   resume: bool = True, progress: bool = True) -> dict[str, Any]:
-    """Train (or resume training) and return the final checkpoint dict."""
+                   resume: bool = True, progress: bool = True,
+                   initial_weights: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train (or resume training) and return the final checkpoint dict. `initial_weights` (a state dict,
+    e.g. of an fp32 supernet to fine-tune with quantization-aware training) seed a fresh run only."""
     import torch
     import torch.nn.functional as F
     from tqdm.auto import tqdm
@@ -88,6 +93,8 @@ def train_supernet(space: Any, dataset: Dataset, checkpoint_path: Path, config: 
         start_epoch, history = state["epoch"], list(state["history"])
         if start_epoch >= config.epochs:
             return state
+    elif initial_weights is not None:
+        supernet.load_state_dict(initial_weights, strict=True)
 
     images, labels = torch.from_numpy(dataset.x_train), torch.from_numpy(dataset.y_train)
     steps_per_epoch = math.ceil(len(labels) / config.batch_size)

@@ -6,7 +6,8 @@ same arithmetic, an extracted network reproduces the supernet's output under its
 
 Elastic dimensions of a block: the embedding width (first-k channels), the number of attention heads
 (first-k heads of a fixed head width) and the MLP hidden width (first-k hidden units, MatFormer-style
-nested feed-forward).
+nested feed-forward). A block also has a precision: its four linear layers (QKV, projection, MLP up and
+down) run at fp32 or, fake-quantized, as the block's int8 scheme executes them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from search_spaces.quantization import precision_linear
 
 LAYER_NORM_EPS = 1e-6
 
@@ -28,26 +31,36 @@ class BlockShape:
     num_heads: int  # attention heads
     head_dim: int  # width of one head (fixed per space)
     mlp_hidden: int  # hidden units of the feed-forward layer
+    precision: str = "fp32"  # of the block's linear layers: "fp32" or "int8"
+    int8_scheme: str = "ort-dynamic"  # how int8 layers are executed (search_spaces.quantization)
 
     @property
     def attention_dim(self) -> int:
         return self.num_heads * self.head_dim
 
 
+LINEAR_LAYERS = ("qkv", "proj", "fc1", "fc2")  # the layers a block's precision applies to
+
+
 def block_forward(x: Tensor, params: dict[str, Tensor], shape: BlockShape) -> Tensor:
     """Pre-norm transformer block on tokens `x` of shape (batch, tokens, embed_dim)."""
+
+    def linear(inputs: Tensor, name: str) -> Tensor:
+        return precision_linear(inputs, params[f"{name}.weight"], params[f"{name}.bias"], shape.precision,
+                                shape.int8_scheme)
+
     batch, tokens, _ = x.shape
     hidden = F.layer_norm(x, (shape.embed_dim,), params["norm1.weight"], params["norm1.bias"], LAYER_NORM_EPS)
-    qkv = F.linear(hidden, params["qkv.weight"], params["qkv.bias"])
+    qkv = linear(hidden, "qkv")
     qkv = qkv.reshape(batch, tokens, 3, shape.num_heads, shape.head_dim).permute(2, 0, 3, 1, 4)
     query, key, value = qkv[0], qkv[1], qkv[2]
     scores = torch.matmul(query, key.transpose(-2, -1)) * (shape.head_dim ** -0.5)
     attended = torch.matmul(scores.softmax(dim=-1), value)
     attended = attended.transpose(1, 2).reshape(batch, tokens, shape.attention_dim)
-    x = x + F.linear(attended, params["proj.weight"], params["proj.bias"])
+    x = x + linear(attended, "proj")
     hidden = F.layer_norm(x, (shape.embed_dim,), params["norm2.weight"], params["norm2.bias"], LAYER_NORM_EPS)
-    hidden = F.gelu(F.linear(hidden, params["fc1.weight"], params["fc1.bias"]))
-    return x + F.linear(hidden, params["fc2.weight"], params["fc2.bias"])
+    hidden = F.gelu(linear(hidden, "fc1"))
+    return x + linear(hidden, "fc2")
 
 
 def _init_linear(layer: nn.Linear) -> nn.Linear:

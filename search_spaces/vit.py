@@ -2,7 +2,9 @@
 
 Elastic: depth, embedding width (first-k channels of the largest weights), per-block number of heads
 (fixed head width) and per-block MLP hidden width as a ratio of the embedding width (first-k hidden
-units, nested). A small convolutional stem (two 3x3 convolutions with BatchNorm, the second strided)
+units, nested) and, when the space is built with more than one precision, per-block precision of the
+linear layers (`block{i}.precision`: int8 as the space's `int8_scheme` executes it, or fp32). A small
+convolutional stem (two 3x3 convolutions with BatchNorm, the second strided)
 before the patch embedding makes ViTs train well on small data sets.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from search_spaces.errors import ConfigError
+from search_spaces.quantization import PRECISIONS, create_scheme
 from search_spaces.registry import register_space
 from search_spaces.space import Choice, SearchSpace
 from search_spaces.transformer import BlockShape, block_costs
@@ -29,9 +32,19 @@ def _sorted_choices(name: str, values: Sequence[Any], kind: type) -> tuple:
     return tuple(sorted({kind(v) for v in values}))
 
 
+def _precisions(values: Sequence[str], int8_scheme: str) -> tuple[str, ...]:
+    if isinstance(values, str) or not values or any(value not in PRECISIONS for value in values):
+        raise ConfigError(f"space argument 'precisions' must be a non-empty list from {list(PRECISIONS)}, "
+                          f"got {values!r}")
+    if "int8" in values:
+        create_scheme(int8_scheme)  # an unknown scheme fails here, naming the known ones
+    return tuple(precision for precision in PRECISIONS if precision in values)  # fewest bits first
+
+
 @register_space("vit")
 class ViTSpace(SearchSpace):
-    """Keys: `depth`, `embed_dim`, and per block i: `block{i}.num_heads`, `block{i}.mlp_ratio`."""
+    """Keys: `depth`, `embed_dim`, and per block i: `block{i}.num_heads`, `block{i}.mlp_ratio`, and
+    `block{i}.precision` when `precisions` has more than one entry (with one, every block runs at it)."""
 
     def __init__(
         self,
@@ -46,6 +59,8 @@ class ViTSpace(SearchSpace):
         embed_dim_choices: Sequence[int] = (48, 64, 96),
         num_heads_choices: Sequence[int] = (1, 2, 4),
         mlp_ratio_choices: Sequence[float] = (1.0, 2.0, 3.0),
+        precisions: Sequence[str] = ("fp32",),
+        int8_scheme: str = "ort-dynamic",
     ) -> None:
         for name, value in [("image_size", image_size), ("in_channels", in_channels), ("num_classes", num_classes),
                             ("patch_size", patch_size), ("head_dim", head_dim)]:
@@ -61,10 +76,16 @@ class ViTSpace(SearchSpace):
         embeds = _sorted_choices("embed_dim_choices", embed_dim_choices, int)
         heads = _sorted_choices("num_heads_choices", num_heads_choices, int)
         ratios = _sorted_choices("mlp_ratio_choices", mlp_ratio_choices, float)
+        self.precisions = _precisions(precisions, int8_scheme)
+        self.int8_scheme = int8_scheme
+        # An fp32-only space records no precision arguments, so its key (and every stored measurement
+        # and checkpoint made before precisions existed) stays the same.
+        precision_arguments = {} if self.precisions == ("fp32",) else {
+            "precisions": list(self.precisions), **({"int8_scheme": int8_scheme} if "int8" in self.precisions else {})}
         super().__init__(image_size=image_size, in_channels=in_channels, num_classes=num_classes,
                          patch_size=patch_size, stem_channels=stem_channels, stem_stride=stem_stride, head_dim=head_dim,
                          depth_choices=list(depths), embed_dim_choices=list(embeds),
-                         num_heads_choices=list(heads), mlp_ratio_choices=list(ratios))
+                         num_heads_choices=list(heads), mlp_ratio_choices=list(ratios), **precision_arguments)
         self.max_depth = depths[-1]
         self.choices = {
             "depth": Choice("depth", depths, "number of transformer blocks"),
@@ -75,6 +96,13 @@ class ViTSpace(SearchSpace):
                 f"block{index}.num_heads", heads, f"attention heads of block {index} (head width {head_dim})")
             self.choices[f"block{index}.mlp_ratio"] = Choice(
                 f"block{index}.mlp_ratio", ratios, f"MLP hidden width of block {index} / embed_dim")
+            if len(self.precisions) > 1:
+                self.choices[f"block{index}.precision"] = Choice(
+                    f"block{index}.precision", self.precisions,
+                    f"precision of block {index}'s linear layers (int8: {int8_scheme})")
+
+    def block_precision(self, config: Mapping[str, Any], index: int) -> str:
+        return config.get(f"block{index}.precision", self.precisions[0])
 
     def inactive_keys(self, config: Mapping[str, Any]) -> set[str]:
         return {key for key in self.choices
@@ -91,7 +119,8 @@ class ViTSpace(SearchSpace):
         embed = config["embed_dim"]
         blocks = tuple(
             BlockShape(embed_dim=embed, num_heads=config[f"block{i}.num_heads"], head_dim=self.arguments["head_dim"],
-                       mlp_hidden=int(round(config[f"block{i}.mlp_ratio"] * embed)))
+                       mlp_hidden=int(round(config[f"block{i}.mlp_ratio"] * embed)),
+                       precision=self.block_precision(config, i), int8_scheme=self.int8_scheme)
             for i in range(config["depth"]))
         arguments = self.arguments
         side = arguments["image_size"] // arguments["stem_stride"] // arguments["patch_size"]
@@ -114,9 +143,12 @@ class ViTSpace(SearchSpace):
         patch_macs = tokens * stem_out * shape.patch_size ** 2 * embed
         totals = {"qkv_macs": 0.0, "attention_macs": 0.0, "proj_macs": 0.0, "mlp_macs": 0.0,
                   "params": 0.0, "activation_elements": 0.0}
+        block_linear_macs = {"int8": 0.0, "fp32": 0.0}
         for block in shape.blocks:
-            for name, value in block_costs(block, tokens).items():
+            costs = block_costs(block, tokens)
+            for name, value in costs.items():
                 totals[name] += value
+            block_linear_macs[block.precision] += costs["qkv_macs"] + costs["proj_macs"] + costs["mlp_macs"]
         head_macs = embed * shape.num_classes
         totals["params"] += (stem_params + patch_macs // tokens + embed
                              + tokens * embed + 2 * embed + (embed + 1) * shape.num_classes)
@@ -126,6 +158,9 @@ class ViTSpace(SearchSpace):
             "linear_macs": linear_macs,
             "conv_macs": stem_macs + patch_macs,
             **totals,
+            "int8_linear_macs": block_linear_macs["int8"],  # the head always runs fp32
+            "fp32_linear_macs": block_linear_macs["fp32"] + head_macs,
+            "int8_blocks": sum(block.precision == "int8" for block in shape.blocks),
             "num_blocks": len(shape.blocks),
             "total_heads": sum(block.num_heads for block in shape.blocks),
             "total_mlp_hidden": sum(block.mlp_hidden for block in shape.blocks),

@@ -6,7 +6,7 @@ supernet hands it slices of its largest weights, so `supernet.extract(config)` i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 import torch
@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from search_spaces.transformer import (
     LAYER_NORM_EPS,
+    LINEAR_LAYERS,
     BlockShape,
     ElasticTransformerBlock,
     TransformerBlock,
@@ -85,6 +86,24 @@ class ViTNetwork(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         return vit_forward(self.stem(images), dict(self.named_parameters()), self.shape)
+
+    def int8_weights(self) -> dict[str, Tensor]:
+        """Weights of the linear layers that run at int8, by parameter name (for the ONNX rewrite)."""
+        return {f"blocks.{index}.{layer}.weight": getattr(self.blocks[index], layer).weight
+                for index, block in enumerate(self.shape.blocks) if block.precision == "int8"
+                for layer in LINEAR_LAYERS}
+
+    def as_fp32(self) -> "ViTNetwork":
+        """A copy with every layer at fp32 and the same weights: the graph an int8 scheme rewrites."""
+        blocks = tuple(replace(block, precision="fp32") for block in self.shape.blocks)
+        twin = ViTNetwork(replace(self.shape, blocks=blocks))
+        twin.load_state_dict(self.state_dict(), strict=True)
+        return twin.eval()
+
+    @property
+    def int8_scheme(self) -> str | None:
+        """The scheme of the int8 layers, or None when every layer runs fp32."""
+        return next((block.int8_scheme for block in self.shape.blocks if block.precision == "int8"), None)
 
 
 class ViTSupernet(ViTNetwork):

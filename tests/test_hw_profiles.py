@@ -32,7 +32,7 @@ def test_bundled_x86_cpu_ort_matches_its_spec():
     assert (profile.backend, profile.providers, profile.threads, profile.batch_size) == (
         "onnxruntime", ("CPUExecutionProvider",), 1, 1,
     )
-    assert profile.precisions == ("fp32",)
+    assert profile.precisions == ("fp32", "int8") and profile.int8_scheme == "ort-dynamic"
     assert (profile.warmup_ms, profile.warmup_runs, profile.min_repeats, profile.min_time_ms) == (100, 10, 50, 300)
     assert profile.max_cv == 0.05 and profile.description
 
@@ -40,7 +40,7 @@ def test_bundled_x86_cpu_ort_matches_its_spec():
 def test_yaml_round_trip(tmp_path):
     profile = HardwareProfile(
         name="round-trip", backend="onnxruntime", threads=2, batch_size=4, precisions=("fp32", "int8"),
-        warmup_ms=5, cores=(0, 1), description="a test",
+        int8_scheme="ort-dynamic", warmup_ms=5, cores=(0, 1), description="a test",
     )
     path = write(tmp_path, yaml.safe_dump(profile.to_dict()))
     assert HardwareProfile.from_yaml(path) == profile

@@ -1,0 +1,14 @@
+"""Numeric precisions of layers, and the quantization schemes that run them on a target runtime."""
+
+from search_spaces.quantization.scheme import (
+    PRECISIONS,
+    QuantizationScheme,
+    create_scheme,
+    precision_linear,
+    register_scheme,
+    scheme_names,
+)
+from search_spaces.quantization import ort_dynamic as _ort_dynamic  # noqa: F401  (registers "ort-dynamic")
+
+__all__ = ["PRECISIONS", "QuantizationScheme", "create_scheme", "precision_linear", "register_scheme",
+           "scheme_names"]

@@ -1,0 +1,77 @@
+"""`QuantizationScheme`: how one runtime executes int8 layers, in torch (fake quantization, used in
+training and evaluation) and in ONNX (the graph rewrite that makes the runtime use integer kernels).
+
+A scheme is registered by name (``@register_scheme("ort-dynamic")``); a hardware profile names the
+scheme its runtime executes (``int8_scheme``) and a space built for that profile uses it, so what the
+search evaluates is the arithmetic the deployed model runs.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Mapping
+
+from search_spaces.errors import ConfigError
+
+# Known precisions, from the fewest bits to the most: a Choice's values ascend, so the smallest network
+# of a space is its lowest precision and the largest its highest. A space offers the subset its
+# hardware profile runs.
+PRECISIONS = ("int8", "fp32")
+
+
+class QuantizationScheme:
+    """Base class. Subclasses implement `fake_linear` (torch) and `quantize_onnx` (ONNX rewrite)."""
+
+    name = "abstract"  # set by @register_scheme
+    description = ""
+
+    def fake_linear(self, x, weight, bias):
+        """`F.linear(x, weight, bias)` as the runtime computes it at int8, differentiable (straight-through)."""
+        raise NotImplementedError
+
+    def quantize_onnx(self, source: Path, target: Path, int8_weights: Mapping[str, object]) -> int:
+        """Rewrite the fp32 ONNX file `source` into `target` with the linear layers whose weights are
+        `int8_weights` (name -> torch weight of shape (out, in)) running integer kernels; return how many."""
+        raise NotImplementedError
+
+    def integer_operators(self) -> tuple[str, ...]:
+        """Operator types of ONNX Runtime's optimized graph that prove an int8 layer runs integer kernels."""
+        raise NotImplementedError
+
+
+_SCHEMES: dict[str, type[QuantizationScheme]] = {}
+
+
+def register_scheme(name: str) -> Callable[[type[QuantizationScheme]], type[QuantizationScheme]]:
+    def decorate(cls: type[QuantizationScheme]) -> type[QuantizationScheme]:
+        if name in _SCHEMES and _SCHEMES[name] is not cls:
+            raise ValueError(f"quantization scheme {name!r} is already registered by {_SCHEMES[name].__name__}")
+        cls.name = name
+        _SCHEMES[name] = cls
+        return cls
+
+    return decorate
+
+
+def scheme_names() -> list[str]:
+    return sorted(_SCHEMES)
+
+
+@lru_cache(maxsize=None)
+def create_scheme(name: str) -> QuantizationScheme:
+    """The scheme registered as `name` (schemes hold no state, so one instance serves every caller)."""
+    if name not in _SCHEMES:
+        raise ConfigError(f"unknown int8_scheme {name!r}; known: {', '.join(scheme_names())}")
+    return _SCHEMES[name]()
+
+
+def precision_linear(x, weight, bias, precision: str, scheme: str):
+    """A linear layer at `precision` ("fp32", or "int8" executed as `scheme` does)."""
+    if precision == "fp32":
+        import torch.nn.functional as F
+
+        return F.linear(x, weight, bias)
+    if precision == "int8":
+        return create_scheme(scheme).fake_linear(x, weight, bias)
+    raise ConfigError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
