@@ -75,17 +75,22 @@ def build_parser() -> argparse.ArgumentParser:
     search = verb("search", "multi-objective search; the front is measured for real")
     _add_search(search)
     verb("export", "export the measured front as verified ONNX files with model cards")
-    verb("spaces", "list the registered search spaces and their choices", run=False)
+    spaces = verb("spaces", "list the registered search spaces and their choices", run=False)
+    spaces.add_argument("--profile", default="x86-cpu-ort", help="show the precisions this profile runs")
     verb("devices", "list the hardware profiles and whether they run here", run=False)
     return parser
 
 
-def _spaces() -> None:
+def _spaces(profile_name: str) -> None:
+    from hw_profiles import load_profile
     from search_spaces import create_space, space_names
 
+    from nas.pipeline import precision_arguments
+
+    profile = load_profile(profile_name)
     for name in space_names():
-        space = create_space(name)
-        print(f"{name}: {type(space).__doc__.strip().splitlines()[0]}")
+        space = create_space(name, **precision_arguments(profile, name))
+        print(f"{name} (for profile {profile.name}): {type(space).__doc__.strip().splitlines()[0]}")
         for key, choice in space.choices.items():
             print(f"  {key:<22} {choice.describe():<20} {choice.help}")
 
@@ -111,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = not getattr(args, "quiet", False)
     try:
         if args.verb == "spaces":
-            _spaces()
+            _spaces(args.profile)
         elif args.verb == "devices":
             _devices()
         elif args.verb == "demo":

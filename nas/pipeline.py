@@ -22,7 +22,7 @@ from nas.train import TrainingConfig
 DEFAULT_DATASET, DEFAULT_SPACE, DEFAULT_PROFILE = "mnist5k", "vit", "x86-cpu-ort"
 
 
-def _open(run: RunFolder):
+def open_run(run: RunFolder):
     """(space, supernet, dataset) of a trained run."""
     from nas.checkpoint import load_supernet
 
@@ -32,7 +32,7 @@ def _open(run: RunFolder):
     return space, supernet, load_dataset(state["dataset"])
 
 
-def _profiler(run: RunFolder, space: Any, supernet: Any, profile_name: str | None = None):
+def run_profiler(run: RunFolder, space: Any, supernet: Any, profile_name: str | None = None):
     from hw_profiles import MeasurementStore, load_profile
 
     from nas.profiling import Profiler
@@ -41,10 +41,13 @@ def _profiler(run: RunFolder, space: Any, supernet: Any, profile_name: str | Non
     return Profiler(space, supernet, profile, MeasurementStore(run.measurements))
 
 
-def precision_arguments(profile: Any) -> dict:
+def precision_arguments(profile: Any, space_name: str) -> dict:
     """Space arguments that restrict a space's precisions to those the profile's runtime executes."""
+    from search_spaces import space_class
     from search_spaces.quantization import PRECISIONS
 
+    if not space_class(space_name).supports_precisions:
+        return {}
     precisions = [precision for precision in profile.precisions if precision in PRECISIONS]
     if not precisions:
         raise HwnasError(f"profile {profile.name!r} declares precisions {list(profile.precisions)}, none of which "
@@ -82,7 +85,7 @@ def train(run_path: str | Path, dataset: str = DEFAULT_DATASET, space: str = DEF
 
     if not isinstance(space_arguments or {}, dict):
         raise HwnasError(f"space arguments must be a JSON object of name: value, got {space_arguments!r}")
-    defaults = precision_arguments(load_profile(profile_name)) if profile_name else {}
+    defaults = precision_arguments(load_profile(profile_name), space) if profile_name else {}
     data = load_dataset(dataset)
     search_space = create_space(space, **{**data.space_arguments(), **defaults, **(space_arguments or {})})
     initial = _initial_weights(init_from, search_space) if init_from else None
@@ -110,8 +113,8 @@ def profile(run_path: str | Path, profile_name: str = DEFAULT_PROFILE, count: in
     run = RunFolder(run_path)
     load_profile(profile_name)  # fail on a bad profile before opening anything
     _check_count(count)
-    space, supernet, _ = _open(run)
-    profiler = _profiler(run, space, supernet, profile_name)
+    space, supernet, _ = open_run(run)
+    profiler = run_profiler(run, space, supernet, profile_name)
     run.update_settings(profile=profile_name)
     return profiler.measure_all(profiling_configs(space, count, seed), progress=progress)
 
@@ -122,8 +125,8 @@ def fit(run_path: str | Path, model: str = "gbdt", holdout: float = 0.25, seed: 
     from predictors import create_predictor, regression_quality, save_predictor
 
     run = RunFolder(run_path)
-    space, supernet, _ = _open(run)
-    profiler = _profiler(run, space, supernet)
+    space, supernet, _ = open_run(run)
+    profiler = run_profiler(run, space, supernet)
     records = profiler.records()
     if len(records) < 8:
         raise HwnasError(f"only {len(records)} measurements for profile {profiler.profile.name!r} in "
@@ -159,8 +162,8 @@ def search(run_path: str | Path, config: SearchConfig = SearchConfig(), min_mode
     from nas.search import completed_trials, run_search
 
     run = RunFolder(run_path)
-    space, supernet, dataset = _open(run)
-    profiler = _profiler(run, space, supernet)
+    space, supernet, dataset = open_run(run)
+    profiler = run_profiler(run, space, supernet)
     predictor, metadata = load_predictor(run.require(run.predictor, "fit"))
     if metadata.get("fingerprint") != profiler.fingerprint:
         raise HwnasError(f"{run.predictor} was fitted for another machine or profile "
@@ -199,8 +202,8 @@ def export(run_path: str | Path, progress: bool = True) -> list[dict]:
         front = json.loads(front_file.read_text())
     except json.JSONDecodeError as error:
         raise HwnasError(f"{front_file} is not valid JSON ({error}); re-run `hwnas search`") from None
-    space, supernet, dataset = _open(run)
-    profiler = _profiler(run, space, supernet)
+    space, supernet, dataset = open_run(run)
+    profiler = run_profiler(run, space, supernet)
     cards = [export_model(space, supernet, dataset, entry, run.models, profiler.profile)
              for entry in tqdm(front, desc="export", disable=not progress, unit="model")]
     write_atomically(run.models / "index.json", json.dumps(cards, indent=2, sort_keys=True))
@@ -208,11 +211,11 @@ def export(run_path: str | Path, progress: bool = True) -> list[dict]:
 
 
 def format_models_table(cards: list[dict]) -> str:
-    header = f"{'model':<18}{'latency ms':>11}{'int8 layers':>11}{'val acc':>9}{'test acc':>9}{'ORT acc':>9}" \
+    header = f"{'model':<18}{'latency ms':>11}{'int8 layers':>12}{'val acc':>9}{'test acc':>9}{'ORT acc':>9}" \
              f"{'max |dlogit|':>14}{'params':>9}{'KiB':>7}  ok"
     lines = [header, "-" * len(header)]
     for card in cards:
-        lines.append(f"{card['config_id']:<18}{card['latency_ms']:>11.4f}{card.get('int8_layers', 0):>11}"
+        lines.append(f"{card['config_id']:<18}{card['latency_ms']:>11.4f}{card.get('int8_layers', 0):>12}"
                      f"{card['val_accuracy']:>9.3f}"
                      f"{card['test_accuracy_torch']:>9.3f}{card['test_accuracy_onnxruntime']:>9.3f}"
                      f"{card['max_abs_logit_difference']:>14.2e}{card['parameters']:>9}"

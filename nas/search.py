@@ -21,6 +21,7 @@ class SearchConfig:
     sampler: str = "nsga2"  # see nas.samplers.SAMPLERS
     seed: int = 0
     latency_ms: float | None = None  # hard latency budget (predicted during the search, measured after)
+    fixed: tuple[tuple[str, Any], ...] = ()  # (key, value) choices held fixed, e.g. (("block0.precision", "fp32"),)
 
     def __post_init__(self) -> None:
         if self.trials < 1:
@@ -62,12 +63,17 @@ def run_search(space: Any, supernet: Any, dataset: Any, predictor: Any, storage_
     study = open_study(storage_path, config)
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     accuracy_cache = {t.user_attrs["config_id"]: t.values[0] for t in completed if "config_id" in t.user_attrs}
-    distributions = space.distributions()
+    fixed = dict(config.fixed)
+    unknown = [key for key in fixed if key not in space.choices]
+    if unknown:
+        raise HwnasError(f"fixed choice {unknown[0]!r} is not a key of space {space.name!r}; "
+                         f"keys: {', '.join(space.choices)}")
+    distributions = {key: value for key, value in space.distributions().items() if key not in fixed}
     remaining = max(0, config.trials - len(completed))
     bar = tqdm(total=remaining, desc="search", disable=not progress, unit="trial")
     for _ in range(remaining):
         trial = study.ask(fixed_distributions=distributions)
-        network_config = space.canonical(trial.params)
+        network_config = space.canonical({**fixed, **trial.params})
         config_id = space.config_id(network_config)
         if config_id not in accuracy_cache:
             accuracy_cache[config_id] = supernet_accuracy(supernet, network_config, dataset.x_val, dataset.y_val)

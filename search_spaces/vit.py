@@ -43,8 +43,12 @@ def _precisions(values: Sequence[str], int8_scheme: str) -> tuple[str, ...]:
 
 @register_space("vit")
 class ViTSpace(SearchSpace):
-    """Keys: `depth`, `embed_dim`, and per block i: `block{i}.num_heads`, `block{i}.mlp_ratio`, and
+    """Elastic vision transformer: depth, width, and per block heads, MLP ratio and precision.
+
+    Keys: `depth`, `embed_dim`, and per block i: `block{i}.num_heads`, `block{i}.mlp_ratio`, and
     `block{i}.precision` when `precisions` has more than one entry (with one, every block runs at it)."""
+
+    supports_precisions = True
 
     def __init__(
         self,

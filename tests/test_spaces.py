@@ -9,15 +9,19 @@ import torch
 from search_spaces import ConfigError, create_space, space_names
 
 SMALL_ARGUMENTS = {"vit": {"image_size": 8, "in_channels": 1, "num_classes": 10}}
+# Variants of a space the contract also covers: with precision choices (fp32 and int8 per block).
+VARIANTS = {"vit": [{}, {"precisions": ["fp32", "int8"]}]}
 
 
-def make(name):
-    return create_space(name, **SMALL_ARGUMENTS.get(name, {}))
+def make(name, variant=None):
+    return create_space(name, **SMALL_ARGUMENTS.get(name, {}), **(variant or {}))
 
 
-@pytest.fixture(params=space_names())
+@pytest.fixture(params=[(name, index) for name in space_names() for index in range(len(VARIANTS.get(name, [{}])))],
+                ids=lambda param: f"{param[0]}-{param[1]}")
 def space(request):
-    return make(request.param)
+    name, index = request.param
+    return make(name, VARIANTS.get(name, [{}])[index])
 
 
 def test_sample_is_canonical_valid_and_json(space):
@@ -81,7 +85,13 @@ def test_extract_equals_supernet_and_exports_alone(space, seed, tmp_path):
 
     path = export_onnx(network, space.input_shape, tmp_path / "net.onnx")
     check_onnx(path)
-    np.testing.assert_allclose(onnxruntime_logits(path, images.numpy()), got.numpy(), atol=1e-4, rtol=0)
+    # One sample per call: int8 activation ranges are per call, and the fake quantization takes them per sample.
+    # With int8 layers a value on a rounding boundary may round the other way (last-bit float differences),
+    # so the whole network agrees to 2% of the logit scale; one layer agrees exactly (test_quantization).
+    int8 = bool(getattr(network, "int8_weights", dict)())
+    tolerance = 0.02 * float(got.abs().max()) if int8 else 1e-4
+    np.testing.assert_allclose(onnxruntime_logits(path, images.numpy(), batch_size=1), got.numpy(), atol=tolerance,
+                               rtol=0)
 
 
 def test_unknown_space_and_bad_arguments():
