@@ -1,6 +1,7 @@
 """The search: an Optuna study (ask/tell, SQLite storage in the run folder) with two objectives,
 validation accuracy inherited from the supernet (maximised, cached by config_id) and predicted
-latency (minimised), and an optional hard latency budget as a constraint. Re-running continues the
+latency (minimised), and an optional hard latency budget as a constraint. A new study first evaluates
+the space's anchors (its largest and smallest networks, at every precision). Re-running continues the
 stored study up to the requested number of trials."""
 
 from __future__ import annotations
@@ -69,6 +70,11 @@ def run_search(space: Any, supernet: Any, dataset: Any, predictor: Any, storage_
         raise HwnasError(f"fixed choice {unknown[0]!r} is not a key of space {space.name!r}; "
                          f"keys: {', '.join(space.choices)}")
     distributions = {key: value for key, value in space.distributions().items() if key not in fixed}
+    if not study.trials:  # a new study starts from the corners of the space (with the fixed choices applied)
+        anchors = {space.config_id({**anchor, **fixed}): space.canonical({**anchor, **fixed})
+                   for anchor in space.anchors()}
+        for anchor in anchors.values():
+            study.enqueue_trial({key: anchor[key] for key in distributions})
     remaining = max(0, config.trials - len(completed))
     bar = tqdm(total=remaining, desc="search", disable=not progress, unit="trial")
     for _ in range(remaining):

@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", default="runs/bench-joint-quant", help="run folder with a mixed-precision supernet")
     parser.add_argument("--profile", default="x86-cpu-ort")
     parser.add_argument("--count", type=int, default=120, help="networks to profile if the run has no predictor")
-    parser.add_argument("--trials", type=int, default=200, help="trials per search")
+    parser.add_argument("--trials", type=int, default=600, help="trials per search")
     parser.add_argument("--budget", type=int, default=24, help="networks measured for real per search")
     parser.add_argument("--sampler", default="nsga2")
     parser.add_argument("--sessions", type=int, default=3, help="fresh sessions timing the largest network")

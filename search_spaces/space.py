@@ -111,6 +111,10 @@ class SearchSpace:
     def smallest(self) -> dict[str, Any]:
         return self.canonical({key: choice.values[0] for key, choice in self.choices.items()})
 
+    def anchors(self) -> list[dict[str, Any]]:
+        """Configs every search starts from (the corners of the space): the largest and the smallest."""
+        return [self.largest(), self.smallest()]
+
     def distributions(self) -> dict[str, Any]:
         """Optuna distributions, one categorical per choice, named by the config keys."""
         from optuna.distributions import CategoricalDistribution

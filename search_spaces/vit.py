@@ -105,6 +105,15 @@ class ViTSpace(SearchSpace):
                     f"block{index}.precision", self.precisions,
                     f"precision of block {index}'s linear layers (int8: {int8_scheme})")
 
+    def anchors(self) -> list[dict[str, Any]]:
+        """The largest and the smallest architecture, each at every precision."""
+        configs = []
+        for architecture in (self.largest(), self.smallest()):
+            for precision in self.precisions:
+                configs.append(self.canonical({**architecture, **{key: precision for key in self.choices
+                                                                  if key.endswith(".precision")}}))
+        return configs
+
     def block_precision(self, config: Mapping[str, Any], index: int) -> str:
         return config.get(f"block{index}.precision", self.precisions[0])
 

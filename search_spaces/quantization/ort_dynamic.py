@@ -68,7 +68,7 @@ class OrtDynamicScheme(QuantizationScheme):
         return F.linear(fake_quantize_activation(x), fake_quantize_weight(weight), bias)
 
     def integer_operators(self) -> tuple[str, ...]:
-        return ("DynamicQuantizeMatMul", "MatMulIntegerToFloat", "MatMulInteger", "QGemm", "DynamicQuantizeLSTM")
+        return ("DynamicQuantizeMatMul", "MatMulIntegerToFloat", "MatMulInteger")
 
     def quantize_onnx(self, source: Path, target: Path, int8_weights: Mapping[str, object]) -> int:
         import logging
