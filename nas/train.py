@@ -84,8 +84,12 @@ def train_supernet(space: Any, dataset: Dataset, checkpoint_path: Path, config: 
             raise HwnasError(f"{checkpoint_path} already exists; resume it or choose another run folder")
         state = load_checkpoint(checkpoint_path)
         if state["space"] != identity or state["dataset"] != dataset.name:
+            theirs, ours = state["space"].get("arguments", {}), identity["arguments"]
+            different = sorted(key for key in set(theirs) | set(ours) if theirs.get(key) != ours.get(key))
+            detail = f" (space arguments that differ: {', '.join(different)})" if different else ""
             raise HwnasError(f"{checkpoint_path} was trained for space {state['space']['name']!r} on "
-                             f"{state['dataset']!r}, not {space.name!r} on {dataset.name!r}; use another run folder")
+                             f"{state['dataset']!r}, not {space.name!r} on {dataset.name!r}{detail}; "
+                             f"use another run folder")
         supernet.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])

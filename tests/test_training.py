@@ -36,6 +36,12 @@ def test_checkpoint_for_another_dataset_is_not_overwritten(tmp_path, digits):
     with pytest.raises(HwnasError, match="use another run folder"):
         train_supernet(other, digits, path, TrainingConfig(epochs=2), progress=False)
     assert path.read_bytes() == before
+    # same space name and data set, other precisions (an fp32 run folder reused for a mixed-precision
+    # supernet): the message names what differs instead of "not 'vit' on 'digits'" alone
+    joint = create_space("vit", **digits.space_arguments(), precisions=["fp32", "int8"])
+    with pytest.raises(HwnasError, match=r"space arguments that differ: int8_scheme, precisions\); use another"):
+        train_supernet(joint, digits, path, TrainingConfig(epochs=2), progress=False)
+    assert path.read_bytes() == before
 
 
 def test_missing_and_corrupt_checkpoints(tmp_path):
