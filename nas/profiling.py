@@ -7,6 +7,7 @@ is never measured again, and each measurement is committed as soon as it finishe
 from __future__ import annotations
 
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -52,6 +53,7 @@ class Profiler:
         if not available:
             raise ProfileError(f"profile {profile.name!r} cannot run on this machine: {reason}")
         self.fingerprint = profile.fingerprint()
+        self.seconds = {"export": 0.0, "timing": 0.0}  # where this profiler's wall time went
 
     def cached(self, config: Mapping[str, Any]) -> MeasuredConfig | None:
         config_id = self.space.config_id(config)
@@ -68,8 +70,12 @@ class Profiler:
         config = self.space.canonical(config)
         config_id = self.space.config_id(config)
         with tempfile.TemporaryDirectory(prefix="hwnas-profile-") as folder:
+            started = time.perf_counter()
             path = export_onnx(self.supernet.extract(config), self.space.input_shape, Path(folder) / "model.onnx")
+            exported = time.perf_counter()
             measurement = self.backend.measure(path, self.space.input_shape)
+            self.seconds["export"] += exported - started
+            self.seconds["timing"] += time.perf_counter() - exported
         self.store.put(self.fingerprint, self.space.key, config_id, config, measurement)
         return MeasuredConfig(config_id, config, measurement.median_ms, measurement)
 
