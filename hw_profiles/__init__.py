@@ -8,6 +8,7 @@ from hw_profiles.errors import ProfileError, StoreError
 from hw_profiles.measurement import Measurement
 from hw_profiles.profile import HardwareProfile, bundled_profile_names, load_profile
 from hw_profiles.store import MeasurementStore
+from hw_profiles.store_csv import export_csv, import_csv
 
 __all__ = [
     "Backend",
@@ -19,6 +20,8 @@ __all__ = [
     "backend_names",
     "bundled_profile_names",
     "create_backend",
+    "export_csv",
+    "import_csv",
     "load_profile",
     "register_backend",
 ]

@@ -145,6 +145,33 @@ class MeasurementStore:
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         return self._connection.execute(f"SELECT COUNT(*) FROM {TABLE}{where}", parameters).fetchone()[0]
 
+    def rows(self, fingerprint: str | None = None, space: str | None = None) -> list[tuple]:
+        """Whole rows (values in COLUMNS order) in insertion order, optionally of one fingerprint / space."""
+        conditions, parameters = [], []
+        for column, value in (("fingerprint", fingerprint), ("space", space)):
+            if value is not None:
+                conditions.append(f"{column}=?")
+                parameters.append(value)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        return self._connection.execute(f"SELECT {', '.join(COLUMNS)} FROM {TABLE}{where} ORDER BY rowid",
+                                        parameters).fetchall()
+
+    def add_rows(self, rows: list[tuple]) -> int:
+        """Insert whole rows (values in COLUMNS order) in one transaction, keeping each key's first
+        measurement; return how many were new."""
+        connection = self._connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            before = connection.total_changes
+            connection.executemany(
+                f"INSERT OR IGNORE INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", rows)
+            added = connection.total_changes - before
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        return added
+
     def close(self) -> None:
         """Close the connection; the store cannot be used afterwards."""
         self._connection.close()

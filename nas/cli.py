@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     search = verb("search", "multi-objective search; the front is measured for real")
     _add_search(search)
     verb("export", "export the measured front as verified ONNX files with model cards")
+    measurements = verb("measurements", "export the run's measurements to CSV, or merge a CSV into them")
+    direction = measurements.add_mutually_exclusive_group(required=True)
+    direction.add_argument("--export", metavar="CSV", help="write every measurement of the run's store to CSV")
+    direction.add_argument("--import", dest="import_csv", metavar="CSV",
+                           help="add the CSV's measurements (from another machine or run) to the run's store")
     spaces = verb("spaces", "list the registered search spaces and their choices", run=False)
     spaces.add_argument("--profile", default="x86-cpu-ort", help="show the precisions this profile runs")
     verb("devices", "list the hardware profiles and whether they run here", run=False)
@@ -144,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for entry in front:
                 print(f"{entry['config_id']}  val accuracy {entry['val_accuracy']:.3f}  "
                       f"measured {entry['latency_ms']:.4f} ms")
+        elif args.verb == "measurements":
+            print(pipeline.measurements(args.run, export_to=args.export, import_from=args.import_csv))
         elif args.verb == "export":
             print(pipeline.format_models_table(pipeline.export(args.run, progress=progress)))
     except (HwnasError, ConfigError, ProfileError, StoreError, PredictorError) as error:

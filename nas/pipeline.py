@@ -210,6 +210,23 @@ def export(run_path: str | Path, progress: bool = True) -> list[dict]:
     return cards
 
 
+def measurements(run_path: str | Path, export_to: str | Path | None = None,
+                 import_from: str | Path | None = None) -> str:
+    """Export the run's measurement store to CSV, or merge a CSV into it; returns a one-line summary."""
+    from hw_profiles import MeasurementStore, export_csv, import_csv
+
+    run = RunFolder(run_path)
+    if import_from is not None:
+        if not Path(import_from).is_file():
+            raise HwnasError(f"measurements CSV {str(import_from)!r} not found")
+        with MeasurementStore(run.create().measurements) as store:
+            added, already = import_csv(store, import_from)
+        return f"{added} measurements added to {run.measurements} ({already} were already there)"
+    with MeasurementStore(run.require(run.measurements, "profile")) as store:
+        count = export_csv(store, export_to)
+    return f"{count} measurements written to {export_to}"
+
+
 def format_models_table(cards: list[dict]) -> str:
     header = f"{'model':<18}{'latency ms':>11}{'int8 layers':>12}{'val acc':>9}{'test acc':>9}{'ORT acc':>9}" \
              f"{'max |dlogit|':>14}{'params':>9}{'KiB':>7}  ok"
