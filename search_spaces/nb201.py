@@ -1,0 +1,133 @@
+"""The `nb201` space: the NAS-Bench-201 cell, a tabular benchmark space (no trainable supernet here).
+
+A cell has an input node (0) and three nodes; node j sums one operation on each edge from every earlier
+node, and node 3 is the cell's output. The network stacks the cell 5 times in each of three stages
+(16, 32, 64 channels on 32x32, 16x16, 8x8 inputs), with a residual block that halves the size between
+stages. Keys are spelled out by edge, ``node2.from_node1``; the standard ``arch_str`` is parsed by
+``from_arch_str`` and printed by ``to_arch_str``.
+
+Every one of the 15,625 configs is its own network, as in the published tables (no canonicalisation of
+isomorphic cells), but ``live_edges`` knows which edges carry signal from the input to the output:
+an edge that is ``none``, or that starts at a node the input cannot reach, or ends at a node that
+cannot reach the output, changes nothing and costs nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from search_spaces.errors import ConfigError
+from search_spaces.registry import register_space
+from search_spaces.space import Choice, SearchSpace
+
+# Ascending cost, so the smallest network is all `none` and the largest all 3x3 convolutions.
+OPERATIONS = ("none", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "nor_conv_3x3")
+NODES = 4  # input node 0, then nodes 1..3; node 3 is the output
+EDGES = tuple((source, target) for target in range(1, NODES) for source in range(target))  # arch_str order
+STAGES = ((16, 32), (32, 16), (64, 8))  # (channels, side) of the three stages
+CELLS_PER_STAGE = 5
+NUM_CLASSES = 10
+_NODE_PATTERN = re.compile(r"^\|(.+)\|$")
+
+
+def edge_key(source: int, target: int) -> str:
+    return f"node{target}.from_{'input' if source == 0 else f'node{source}'}"
+
+
+@register_space("nb201")
+class NB201Space(SearchSpace):
+    """NAS-Bench-201 cell: an operation on each of the six edges of a four-node cell."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.choices = {
+            edge_key(source, target): Choice(edge_key(source, target), OPERATIONS,
+                                             f"operation on the edge from node {source} to node {target}")
+            for source, target in EDGES
+        }
+
+    # ------------------------------------------------------------------ arch_str
+    def from_arch_str(self, arch_str: str) -> dict[str, str]:
+        """The config of a NAS-Bench-201 string such as ``|nor_conv_3x3~0|+|skip_connect~0|none~1|+|...|``."""
+        if not isinstance(arch_str, str):
+            raise ConfigError(f"arch_str must be a string, got {type(arch_str).__name__}")
+        nodes = arch_str.strip().split("+")
+        if len(nodes) != NODES - 1:
+            raise ConfigError(f"arch_str {arch_str!r}: expected {NODES - 1} nodes separated by '+', got {len(nodes)}")
+        config: dict[str, str] = {}
+        for target, node in enumerate(nodes, start=1):
+            match = _NODE_PATTERN.match(node)
+            edges = match.group(1).split("|") if match else []
+            if len(edges) != target:
+                raise ConfigError(f"arch_str {arch_str!r}: node {target} must list {target} edge(s) as "
+                                  f"'|op~source|', got {node!r}")
+            for expected_source, edge in enumerate(edges):
+                operation, _, source = edge.partition("~")
+                if source != str(expected_source):
+                    raise ConfigError(f"arch_str {arch_str!r}: node {target} edge {edge!r} must come from node "
+                                      f"{expected_source}")
+                if operation not in OPERATIONS:
+                    raise ConfigError(f"arch_str {arch_str!r}: unknown operation {operation!r}; "
+                                      f"allowed: {', '.join(OPERATIONS)}")
+                config[edge_key(expected_source, target)] = operation
+        return config
+
+    def to_arch_str(self, config: Mapping[str, Any]) -> str:
+        config = self.validate(config)
+        return "+".join("|" + "|".join(f"{config[edge_key(source, target)]}~{source}" for source in range(target)) + "|"
+                        for target in range(1, NODES))
+
+    # ------------------------------------------------------------------ structure
+    def live_edges(self, config: Mapping[str, Any]) -> list[tuple[int, int]]:
+        """Edges (source, target) on some path from the input to the output with no `none` on it."""
+        config = self.validate(config)
+        present = [(s, t) for s, t in EDGES if config[edge_key(s, t)] != "none"]
+        from_input = {0}
+        for source, target in present:  # EDGES are in topological order
+            if source in from_input:
+                from_input.add(target)
+        to_output = {NODES - 1}
+        for source, target in reversed(present):
+            if target in to_output:
+                to_output.add(source)
+        return [(s, t) for s, t in present if s in from_input and t in to_output]
+
+    def cost_features(self, config: Mapping[str, Any]) -> dict[str, float]:
+        """MACs and parameters of the network with only its live edges, and live operations by type."""
+        live = self.live_edges(config)
+        operations = [self.validate(config)[edge_key(s, t)] for s, t in live]
+        cell_macs = cell_params = pool_elements = 0.0
+        for channels, side in STAGES:
+            pixels = side * side
+            for operation in operations:
+                if operation.startswith("nor_conv"):
+                    kernel = int(operation[-1])
+                    cell_macs += CELLS_PER_STAGE * pixels * channels * channels * kernel * kernel
+                    cell_params += CELLS_PER_STAGE * (channels * channels * kernel * kernel + 2 * channels)
+                elif operation == "avg_pool_3x3":
+                    pool_elements += CELLS_PER_STAGE * pixels * channels * 9
+        fixed_macs, fixed_params = _fixed_costs()
+        counts = {f"live_{operation}": float(operations.count(operation)) for operation in OPERATIONS[1:]}
+        return {
+            "macs": fixed_macs + cell_macs,
+            "params": fixed_params + cell_params,
+            "cell_macs": cell_macs,
+            "pool_elements": pool_elements,
+            "live_edges": float(len(live)),
+            "connected": float(bool(live)),  # False: the input never reaches the output
+            **counts,
+        }
+
+
+def _fixed_costs() -> tuple[float, float]:
+    """MACs and parameters outside the cells: stem, two residual reduction blocks, classifier."""
+    macs = 32 * 32 * 3 * 16 * 9  # stem 3x3 convolution
+    params = 3 * 16 * 9 + 2 * 16
+    for (channels, _), (wide, side) in zip(STAGES, STAGES[1:]):  # reduction into the next stage
+        pixels = side * side
+        macs += pixels * channels * wide * 9 + pixels * wide * wide * 9 + pixels * channels * wide
+        params += channels * wide * 9 + wide * wide * 9 + channels * wide + 4 * wide
+    macs += STAGES[-1][0] * NUM_CLASSES
+    params += 2 * STAGES[-1][0] + (STAGES[-1][0] + 1) * NUM_CLASSES
+    return float(macs), float(params)
