@@ -80,6 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
     direction.add_argument("--export", metavar="CSV", help="write every measurement of the run's store to CSV")
     direction.add_argument("--import", dest="import_csv", metavar="CSV",
                            help="add the CSV's measurements (from another machine or run) to the run's store")
+    predictor = verb("predictor", "latency predictors on published benchmark tables", run=False)
+    predictor_verbs = predictor.add_subparsers(dest="predictor_verb", required=True, metavar="ACTION")
+    evaluate = predictor_verbs.add_parser(
+        "evaluate", help="fit on N rows of a table, report the quality on all the other rows (JSON)",
+        description="fit on N rows of a table, report the quality on all the other rows (JSON)")
+    evaluate.add_argument("--space", required=True, help="a space that reads table rows, e.g. nb201")
+    evaluate.add_argument("--table", required=True, help="CSV with the space's config column(s) and the target")
+    evaluate.add_argument("--target", required=True, help="the latency column (ms)")
+    evaluate.add_argument("--train-size", type=int, required=True)
+    evaluate.add_argument("--model", default="gbdt")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object (the default output)")
     spaces = verb("spaces", "list the registered search spaces and their choices", run=False)
     spaces.add_argument("--profile", default="x86-cpu-ort", help="show the precisions this profile runs")
     verb("devices", "list the hardware profiles and whether they run here", run=False)
@@ -149,6 +161,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             for entry in front:
                 print(f"{entry['config_id']}  val accuracy {entry['val_accuracy']:.3f}  "
                       f"measured {entry['latency_ms']:.4f} ms")
+        elif args.verb == "predictor":
+            from predictors.table import evaluate_on_table, read_table
+            from search_spaces import create_space
+
+            space = create_space(args.space)
+            configs, targets = read_table(args.table, space, args.target)
+            result = evaluate_on_table(space, configs, targets, args.train_size, args.seed, args.model)
+            print(json.dumps({"space": args.space, "table": args.table, "target": args.target, **result}))
         elif args.verb == "measurements":
             print(pipeline.measurements(args.run, export_to=args.export, import_from=args.import_csv))
         elif args.verb == "export":

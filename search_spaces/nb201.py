@@ -73,6 +73,11 @@ class NB201Space(SearchSpace):
                 config[edge_key(expected_source, target)] = operation
         return config
 
+    def config_from_row(self, row: Mapping[str, str]) -> dict[str, str]:
+        if "arch_str" not in row:
+            raise ConfigError(f"an nb201 table needs an 'arch_str' column; it has {', '.join(row)}")
+        return self.from_arch_str(row["arch_str"])
+
     def to_arch_str(self, config: Mapping[str, Any]) -> str:
         config = self.validate(config)
         return "+".join("|" + "|".join(f"{config[edge_key(source, target)]}~{source}" for source in range(target)) + "|"

@@ -142,3 +142,7 @@ class SearchSpace:
     def cost_features(self, config: Mapping[str, Any]) -> dict[str, float]:
         """Analytic costs of the network (MACs, parameters, activation sizes), by name."""
         return {}
+
+    def config_from_row(self, row: Mapping[str, str]) -> dict[str, Any]:
+        """The config of one row of a published benchmark table (columns as strings)."""
+        raise ConfigError(f"space {self.name!r} cannot read benchmark table rows")

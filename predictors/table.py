@@ -1,0 +1,65 @@
+"""Predictors on published benchmark tables: read (config, latency) rows, and evaluate a predictor
+fitted on a seeded sample of `train_size` rows against every other row."""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from predictors.errors import PredictorError
+
+
+def read_table(path: str | Path, space: Any, target: str) -> tuple[list[dict], np.ndarray]:
+    """Configs (parsed by `space.config_from_row`) and the `target` column as floats > 0."""
+    from search_spaces import ConfigError
+
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if target not in (reader.fieldnames or []):
+                raise PredictorError(f"table '{path}' has no column {target!r}; columns: "
+                                     f"{', '.join(reader.fieldnames or [])}")
+            configs, values = [], []
+            for line, row in enumerate(reader, start=2):
+                try:
+                    configs.append(space.config_from_row(row))
+                except ConfigError as error:
+                    raise PredictorError(f"table '{path}' line {line}: {error}") from None
+                try:
+                    value = float(row[target])
+                except (TypeError, ValueError):
+                    value = math.nan
+                if not math.isfinite(value) or value <= 0:
+                    raise PredictorError(f"table '{path}' line {line}: column {target!r} must be a number > 0, "
+                                         f"got {row[target]!r}")
+                values.append(value)
+    except OSError as error:
+        raise PredictorError(f"table '{path}': cannot read: {error}") from None
+    if not configs:
+        raise PredictorError(f"table '{path}' has no rows")
+    return configs, np.asarray(values)
+
+
+def evaluate_on_table(space: Any, configs: list[dict], targets: np.ndarray, train_size: int, seed: int = 0,
+                      model: str = "gbdt") -> dict[str, Any]:
+    """Fit `model` on `train_size` rows drawn with `seed`; quality on all the other rows."""
+    from predictors.metrics import regression_quality
+    from predictors.registry import create_predictor
+
+    if not 2 <= train_size < len(configs):
+        raise PredictorError(f"train size must be between 2 and {len(configs) - 1} (the table has "
+                             f"{len(configs)} rows), got {train_size}")
+    order = np.random.default_rng(seed).permutation(len(configs))
+    train, test = order[:train_size], order[train_size:]
+    started = time.perf_counter()
+    predictor = create_predictor(model, space=space).fit([configs[i] for i in train], targets[train])
+    fit_seconds = time.perf_counter() - started
+    quality = regression_quality(targets[test], predictor.predict([configs[i] for i in test]))
+    return {**quality, "n_train": int(train_size), "n_test": int(len(test)), "fit_seconds": fit_seconds,
+            "model": model, "seed": seed}
