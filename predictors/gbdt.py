@@ -74,7 +74,8 @@ class GradientBoostingLatencyPredictor(RegressorMixin, BaseEstimator):
         configs, targets = check_training_data(configs, y)
         self.encoder_ = ConfigEncoder(self.space).fit(configs)
         matrix = self.encoder_.transform(configs)
-        self.columns_ = analytic_columns(self.encoder_.feature_names_, self.features, self.encoder_.cost_names_)
+        self.columns_ = analytic_columns(self.encoder_.feature_names_, self.features, self.encoder_.cost_names_,
+                                   getattr(self.encoder_.space_, "analytic_features", None))
         self.base_ = self._new_base().fit(matrix, targets)
         self.n_estimators_ = self._choose_tree_count(matrix, targets)
         self.model_ = None

@@ -26,11 +26,13 @@ PREDICTION_FLOOR_FRACTION = 0.1  # predictions never fall below this fraction of
 
 
 def analytic_columns(feature_names: Sequence[str], wanted: Sequence[str] | None,
-                     cost_names: Sequence[str]) -> list[int]:
-    """Indices of the `wanted` features (default ANALYTIC_FEATURES) that the encoder produces.
-
-    A space that reports none of the defaults falls back to all its cost features.
+                     cost_names: Sequence[str], space_default: Sequence[str] | None = None) -> list[int]:
+    """Indices of the `wanted` features that the encoder produces. Without `wanted`: the space's own
+    choice (`space.analytic_features`) if it has one, else the ANALYTIC_FEATURES it reports; a space
+    that reports none of those falls back to all its cost features.
     """
+    if wanted is None and space_default is not None:
+        wanted = [name for name in space_default if name in feature_names]
     names = list(feature_names)
     if wanted is not None:
         missing = [name for name in wanted if name not in names]

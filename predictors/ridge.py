@@ -39,7 +39,8 @@ class RidgeLatencyPredictor(RegressorMixin, BaseEstimator):
         configs, targets = check_training_data(configs, y)
         self.encoder_ = ConfigEncoder(self.space).fit(configs)
         matrix = self.encoder_.transform(configs)
-        columns = analytic_columns(self.encoder_.feature_names_, self.features, self.encoder_.cost_names_)
+        columns = analytic_columns(self.encoder_.feature_names_, self.features, self.encoder_.cost_names_,
+                                   getattr(self.encoder_.space_, "analytic_features", None))
         self.model_ = RelativeErrorRidge(columns=columns, alpha=self.alpha).fit(matrix, targets)
         self.n_train_ = len(configs)
         return self

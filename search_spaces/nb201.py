@@ -39,6 +39,12 @@ def edge_key(source: int, target: int) -> str:
 class NB201Space(SearchSpace):
     """NAS-Bench-201 cell: an operation on each of the six edges of a four-node cell."""
 
+    # A latency model here is affine in every cost feature: what the live network costs (compiled
+    # runtimes drop dead edges) and what an eager runtime computes (every edge that is not `none`).
+    analytic_features = ("macs", "params", "cell_macs", "pool_elements", "computed_macs", "live_edges", "connected",
+                         "live_skip_connect", "live_avg_pool_3x3", "live_nor_conv_1x1", "live_nor_conv_3x3",
+                         "all_skip_connect", "all_avg_pool_3x3", "all_nor_conv_1x1", "all_nor_conv_3x3")
+
     def __init__(self) -> None:
         super().__init__()
         self.choices = {
@@ -114,11 +120,17 @@ class NB201Space(SearchSpace):
                     pool_elements += CELLS_PER_STAGE * pixels * channels * 9
         fixed_macs, fixed_params = _fixed_costs()
         counts = {f"live_{operation}": float(operations.count(operation)) for operation in OPERATIONS[1:]}
+        # What an eager runtime computes: every edge that is not `none`, live or not.
+        every = [operation for operation in self.validate(config).values() if operation != "none"]
+        computed_macs = sum(CELLS_PER_STAGE * side * side * channels * channels * int(operation[-1]) ** 2
+                            for channels, side in STAGES for operation in every if operation.startswith("nor_conv"))
+        counts.update({f"all_{operation}": float(every.count(operation)) for operation in OPERATIONS[1:]})
         return {
             "macs": fixed_macs + cell_macs,
             "params": fixed_params + cell_params,
             "cell_macs": cell_macs,
             "pool_elements": pool_elements,
+            "computed_macs": fixed_macs + computed_macs,
             "live_edges": float(len(live)),
             "connected": float(bool(live)),  # False: the input never reaches the output
             **counts,

@@ -43,6 +43,7 @@ class SearchSpace:
     name: str = "abstract"  # set by @register_space
     version: str = "1"  # bump when the meaning of a config or of the weights changes
     supports_precisions: bool = False  # True: takes `precisions` and `int8_scheme` arguments (per-layer precision)
+    analytic_features: tuple[str, ...] | None = None  # cost features a latency model is affine in (None: its default)
 
     def __init__(self, **arguments: Any) -> None:
         self.arguments = dict(arguments)  # JSON-serialisable: recorded in checkpoints and cards
