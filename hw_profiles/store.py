@@ -137,22 +137,12 @@ class MeasurementStore:
 
     def count(self, fingerprint: str | None = None, space: str | None = None) -> int:
         """Number of measurements, optionally only of one fingerprint and/or space."""
-        conditions, parameters = [], []
-        for column, value in (("fingerprint", fingerprint), ("space", space)):
-            if value is not None:
-                conditions.append(f"{column}=?")
-                parameters.append(value)
-        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        where, parameters = _where(fingerprint, space)
         return self._connection.execute(f"SELECT COUNT(*) FROM {TABLE}{where}", parameters).fetchone()[0]
 
     def rows(self, fingerprint: str | None = None, space: str | None = None) -> list[tuple]:
         """Whole rows (values in COLUMNS order) in insertion order, optionally of one fingerprint / space."""
-        conditions, parameters = [], []
-        for column, value in (("fingerprint", fingerprint), ("space", space)):
-            if value is not None:
-                conditions.append(f"{column}=?")
-                parameters.append(value)
-        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        where, parameters = _where(fingerprint, space)
         return self._connection.execute(f"SELECT {', '.join(COLUMNS)} FROM {TABLE}{where} ORDER BY rowid",
                                         parameters).fetchall()
 
@@ -184,6 +174,16 @@ class MeasurementStore:
 
     def __repr__(self) -> str:
         return f"MeasurementStore({str(self.path)!r})"
+
+
+def _where(fingerprint: str | None, space: str | None) -> tuple[str, list[str]]:
+    """A WHERE clause (or "") and its parameters selecting one fingerprint and/or space."""
+    conditions, parameters = [], []
+    for column, value in (("fingerprint", fingerprint), ("space", space)):
+        if value is not None:
+            conditions.append(f"{column}=?")
+            parameters.append(value)
+    return (f" WHERE {' AND '.join(conditions)}" if conditions else ""), parameters
 
 
 def _measurement(row: tuple) -> Measurement:
