@@ -92,6 +92,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", default="gbdt")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object (the default output)")
+    fit = predictor_verbs.add_parser(
+        "fit", help="fit a predictor on a table (all rows, or --train-size rows) and save it",
+        description="fit a predictor on a table (all rows, or --train-size rows) and save it")
+    fit.add_argument("--space", required=True)
+    fit.add_argument("--table", required=True)
+    fit.add_argument("--target", required=True)
+    fit.add_argument("--train-size", type=int, default=None, help="rows to fit on (default: all)")
+    fit.add_argument("--model", default="gbdt")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--out", required=True, help="the predictor file to write (.joblib)")
+    predict = predictor_verbs.add_parser(
+        "predict", help="predict a table's rows with a saved predictor; writes the rows plus 'predicted' (ms)",
+        description="predict a table's rows with a saved predictor; writes the rows plus 'predicted' (ms)")
+    predict.add_argument("predictor_file")
+    predict.add_argument("--table", required=True)
+    predict.add_argument("--out", required=True, help="CSV to write")
     spaces = verb("spaces", "list the registered search spaces and their choices", run=False)
     spaces.add_argument("--profile", default="x86-cpu-ort", help="show the precisions this profile runs")
     verb("devices", "list the hardware profiles and whether they run here", run=False)
@@ -119,6 +135,35 @@ def _devices() -> None:
         profile = load_profile(name)
         available, reason = create_backend(profile).available()
         print(f"{name:<24} backend={profile.backend:<12} {'available' if available else 'unavailable: ' + reason}")
+
+
+def _predictor(args: argparse.Namespace) -> str:
+    """`hwnas predictor evaluate | fit | predict`; returns what to print."""
+    import csv
+
+    from predictors import load_predictor, save_predictor
+    from predictors.space_argument import resolve_space
+    from predictors.table import evaluate_on_table, fit_on_table, read_rows, read_table
+    from search_spaces import create_space
+
+    if args.predictor_verb == "predict":
+        predictor, metadata = load_predictor(args.predictor_file)
+        columns, rows, configs = read_rows(args.table, resolve_space(predictor.space, type(predictor).__name__))
+        predicted = predictor.predict(configs)
+        with open(args.out, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=[*columns, "predicted"])
+            writer.writeheader()
+            writer.writerows({**row, "predicted": f"{value:.6g}"} for row, value in zip(rows, predicted))
+        return f"{len(rows)} predictions written to {args.out}"
+    space = create_space(args.space)
+    configs, targets = read_table(args.table, space, args.target)
+    if args.predictor_verb == "evaluate":
+        result = evaluate_on_table(space, configs, targets, args.train_size, args.seed, args.model)
+        return json.dumps({"space": args.space, "table": args.table, "target": args.target, **result})
+    predictor, metadata = fit_on_table(space, configs, targets, args.model, args.train_size, args.seed)
+    save_predictor(predictor, args.out, metadata={**metadata, "table": args.table, "target": args.target})
+    return f"{args.model} fitted on {metadata['n_train'] if args.train_size is None else args.train_size} rows " \
+           f"of {args.table} ({args.target}), saved to {args.out}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -162,13 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{entry['config_id']}  val accuracy {entry['val_accuracy']:.3f}  "
                       f"measured {entry['latency_ms']:.4f} ms")
         elif args.verb == "predictor":
-            from predictors.table import evaluate_on_table, read_table
-            from search_spaces import create_space
-
-            space = create_space(args.space)
-            configs, targets = read_table(args.table, space, args.target)
-            result = evaluate_on_table(space, configs, targets, args.train_size, args.seed, args.model)
-            print(json.dumps({"space": args.space, "table": args.table, "target": args.target, **result}))
+            print(_predictor(args))
         elif args.verb == "measurements":
             print(pipeline.measurements(args.run, export_to=args.export, import_from=args.import_csv))
         elif args.verb == "export":

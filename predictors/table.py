@@ -46,6 +46,43 @@ def read_table(path: str | Path, space: Any, target: str) -> tuple[list[dict], n
     return configs, np.asarray(values)
 
 
+def read_rows(path: str | Path, space: Any) -> tuple[list[str], list[dict], list[dict]]:
+    """(column names, raw rows, configs) of a table, every row parsed by the space."""
+    from search_spaces import ConfigError
+
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            columns = list(reader.fieldnames or [])
+    except OSError as error:
+        raise PredictorError(f"table '{path}': cannot read: {error}") from None
+    configs = []
+    for line, row in enumerate(rows, start=2):
+        try:
+            configs.append(space.config_from_row(row))
+        except ConfigError as error:
+            raise PredictorError(f"table '{path}' line {line}: {error}") from None
+    if not configs:
+        raise PredictorError(f"table '{path}' has no rows")
+    return columns, rows, configs
+
+
+def fit_on_table(space: Any, configs: list[dict], targets: np.ndarray, model: str = "gbdt",
+                 train_size: int | None = None, seed: int = 0) -> tuple[Any, dict[str, Any]]:
+    """A predictor fitted on `train_size` rows drawn with `seed` (all rows when None), and its metadata:
+    the held-out quality on the other rows when some were held out."""
+    from predictors.registry import create_predictor
+
+    metadata: dict[str, Any] = {"n_train": len(configs), "seed": seed}
+    if train_size is not None:
+        metadata.update(evaluate_on_table(space, configs, targets, train_size, seed, model))
+        chosen = np.random.default_rng(seed).permutation(len(configs))[:train_size]
+        configs, targets = [configs[i] for i in chosen], targets[chosen]
+    return create_predictor(model, space=space).fit(configs, targets), metadata
+
+
 def evaluate_on_table(space: Any, configs: list[dict], targets: np.ndarray, train_size: int, seed: int = 0,
                       model: str = "gbdt") -> dict[str, Any]:
     """Fit `model` on `train_size` rows drawn with `seed`; quality on all the other rows."""

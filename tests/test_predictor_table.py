@@ -55,3 +55,33 @@ def test_nb201_affine_stage_uses_what_an_eager_runtime_computes():
     space = create_space("nb201")
     configs, latencies = read_table(LATENCY_TABLE, space, "gold_6226")
     assert evaluate_on_table(space, configs, latencies, 500, seed=0)["within_10pct"] > 0.93
+
+
+def test_fit_then_predict_round_trip_through_the_cli(tmp_path):
+    import csv as csv_module
+
+    from predictors import load_predictor
+
+    space = create_space("nb201")
+    rows = [space.to_arch_str(space.sample(seed)) for seed in range(40)]
+    table = write(tmp_path, "arch_str,cpu\n" + "".join(
+        f"{arch},{1 + space.cost_features(space.from_arch_str(arch))['computed_macs'] / 1e8:.4f}\n" for arch in rows))
+    cli = [sys.executable, "-m", "nas.cli", "predictor"]
+    fitted = subprocess.run(cli + ["fit", "--space", "nb201", "--table", str(table), "--target", "cpu",
+                                   "--train-size", "30", "--out", str(tmp_path / "p.joblib")],
+                            capture_output=True, text=True)
+    assert fitted.returncode == 0, fitted.stderr
+    predictor, metadata = load_predictor(tmp_path / "p.joblib")
+    assert metadata["n_train"] == 30 and metadata["n_test"] == 10 and "within_10pct" in metadata
+    predicted = subprocess.run(cli + ["predict", str(tmp_path / "p.joblib"), "--table", str(table),
+                                      "--out", str(tmp_path / "pred.csv")], capture_output=True, text=True)
+    assert predicted.returncode == 0, predicted.stderr
+    with open(tmp_path / "pred.csv", newline="") as handle:
+        out = list(csv_module.DictReader(handle))
+    assert [row["arch_str"] for row in out] == rows
+    expected = predictor.predict([space.from_arch_str(arch) for arch in rows])
+    assert [float(row["predicted"]) for row in out] == pytest.approx(list(expected), rel=1e-5)
+    bad = write(tmp_path, "arch_str,cpu\n|bogus~0|,1\n")
+    failed = subprocess.run(cli + ["predict", str(tmp_path / "p.joblib"), "--table", str(bad), "--out",
+                                   str(tmp_path / "x.csv")], capture_output=True, text=True)
+    assert failed.returncode == 2 and "line 2" in failed.stderr and not (tmp_path / "x.csv").exists()
