@@ -13,6 +13,11 @@ FORMAT = "hwnas-supernet"
 FORMAT_VERSION = 1
 
 
+def differing_arguments(theirs: dict[str, Any], ours: dict[str, Any]) -> list[str]:
+    """Names of the space arguments whose values differ between two spaces (or exist in one only), sorted."""
+    return sorted(key for key in set(theirs) | set(ours) if theirs.get(key) != ours.get(key))
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     import torch
 

@@ -58,14 +58,14 @@ def precision_arguments(profile: Any, space_name: str) -> dict:
 def _initial_weights(path: str | Path, space: Any) -> dict:
     """The weights of the supernet checkpoint `path`, checked to fit `space` (its precisions may differ:
     quantization adds no parameters, so an fp32 supernet fine-tunes into a mixed-precision one)."""
-    from nas.checkpoint import load_checkpoint
+    from nas.checkpoint import differing_arguments, load_checkpoint
 
     state = load_checkpoint(Path(path))
     ignored = ("precisions", "int8_scheme")
     theirs = {k: v for k, v in state.get("space", {}).get("arguments", {}).items() if k not in ignored}
     ours = {k: v for k, v in space.arguments.items() if k not in ignored}
     if state.get("space", {}).get("name") != space.name or theirs != ours:
-        different = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+        different = differing_arguments(theirs, ours)
         raise HwnasError(f"--init-from {str(path)!r}: its space {state.get('space', {}).get('name')!r} differs from "
                          f"{space.name!r} in {different or ['name']}; only precisions may differ")
     return state["model"]

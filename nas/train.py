@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.checkpoint import load_checkpoint, save_checkpoint
+from nas.checkpoint import differing_arguments, load_checkpoint, save_checkpoint
 from nas.data import Dataset
 from nas.errors import HwnasError
 
@@ -84,8 +84,7 @@ def train_supernet(space: Any, dataset: Dataset, checkpoint_path: Path, config: 
             raise HwnasError(f"{checkpoint_path} already exists; resume it or choose another run folder")
         state = load_checkpoint(checkpoint_path)
         if state["space"] != identity or state["dataset"] != dataset.name:
-            theirs, ours = state["space"].get("arguments", {}), identity["arguments"]
-            different = sorted(key for key in set(theirs) | set(ours) if theirs.get(key) != ours.get(key))
+            different = differing_arguments(state["space"].get("arguments", {}), identity["arguments"])
             detail = f" (space arguments that differ: {', '.join(different)})" if different else ""
             raise HwnasError(f"{checkpoint_path} was trained for space {state['space']['name']!r} on "
                              f"{state['dataset']!r}, not {space.name!r} on {dataset.name!r}{detail}; "
