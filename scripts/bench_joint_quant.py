@@ -48,10 +48,6 @@ def _prepare(run_path: Path, profile_name: str, count: int) -> None:
         pipeline.fit(run_path, progress=False)
 
 
-def _all_blocks(space, config: dict, precision: str) -> dict:
-    return space.canonical({**config, **{key: precision for key in space.choices if key.endswith(".precision")}})
-
-
 def _largest_speedup(space, supernet, dataset, profiler, sessions: int) -> dict:
     """Largest network at all-fp32 vs all-int8: medians of `sessions` fresh ONNX Runtime sessions."""
     from nas.evaluate import accuracy, predict_logits
@@ -60,7 +56,7 @@ def _largest_speedup(space, supernet, dataset, profiler, sessions: int) -> dict:
     result = {}
     with tempfile.TemporaryDirectory(prefix="hwnas-bench-") as folder:
         for precision in ("fp32", "int8"):
-            config = _all_blocks(space, space.largest(), precision)
+            config = space.at_precision(space.largest(), precision)
             network = supernet.extract(config)
             path = export_onnx(network, space.input_shape, Path(folder) / f"{precision}.onnx")
             medians = [profiler.backend.measure(path, space.input_shape).median_ms for _ in range(sessions)]
@@ -107,7 +103,7 @@ def _search(name: str, space, supernet, dataset, predictor, profiler, folder: Pa
     from nas.front import measured_front
     from nas.search import SearchConfig, completed_trials, run_search
 
-    fixed = () if name == "joint" else tuple((key, name) for key in space.choices if key.endswith(".precision"))
+    fixed = () if name == "joint" else tuple((key, name) for key in space.precision_keys)
     storage = folder / f"study-{name}.db"
     storage.unlink(missing_ok=True)  # a fresh study: the three searches start equal
     started = time.perf_counter()

@@ -105,14 +105,19 @@ class ViTSpace(SearchSpace):
                     f"block{index}.precision", self.precisions,
                     f"precision of block {index}'s linear layers (int8: {int8_scheme})")
 
+    @property
+    def precision_keys(self) -> list[str]:
+        """The `block{i}.precision` keys (none when the space has one precision)."""
+        return [key for key in self.choices if key.endswith(".precision")]
+
+    def at_precision(self, config: Mapping[str, Any], precision: str) -> dict[str, Any]:
+        """`config` with every block at `precision` (canonical)."""
+        return self.canonical({**config, **{key: precision for key in self.precision_keys}})
+
     def anchors(self) -> list[dict[str, Any]]:
         """The largest and the smallest architecture, each at every precision."""
-        configs = []
-        for architecture in (self.largest(), self.smallest()):
-            for precision in self.precisions:
-                configs.append(self.canonical({**architecture, **{key: precision for key in self.choices
-                                                                  if key.endswith(".precision")}}))
-        return configs
+        return [self.at_precision(architecture, precision)
+                for architecture in (self.largest(), self.smallest()) for precision in self.precisions]
 
     def block_precision(self, config: Mapping[str, Any], index: int) -> str:
         return config.get(f"block{index}.precision", self.precisions[0])
