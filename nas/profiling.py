@@ -94,13 +94,4 @@ class Profiler:
 
 def profiling_configs(space: Any, count: int, seed: int) -> list[dict]:
     """The largest, the smallest and random configs, `count` distinct ones in all."""
-    rng = np.random.default_rng(seed)
-    chosen: dict[str, dict] = {}
-    for config in (space.largest(), space.smallest()):
-        chosen[space.config_id(config)] = config
-    attempts = 0
-    while len(chosen) < count and attempts < 100 * count:
-        config = space.sample(rng)
-        chosen.setdefault(space.config_id(config), config)
-        attempts += 1
-    return list(chosen.values())[:count]
+    return space.sample_distinct(count, np.random.default_rng(seed), include=(space.largest(), space.smallest()))

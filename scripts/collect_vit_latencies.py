@@ -60,12 +60,7 @@ def collect(space_name: str, count: int, seed: int, warmup: int, repeats: int, p
 
     space = create_space(space_name)
     rng = np.random.default_rng(seed)
-    configs, seen = [], set()
-    while len(configs) < count:
-        config = space.sample(rng)
-        if space.config_id(config) not in seen:
-            seen.add(space.config_id(config))
-            configs.append(config)
+    configs = space.sample_distinct(count, rng)
     if hasattr(os, "sched_setaffinity"):  # one core: measurements on a shared core are noise
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[-1]})
     with tempfile.TemporaryDirectory() as folder:

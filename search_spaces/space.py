@@ -106,6 +106,21 @@ class SearchSpace:
                   for key, choice in self.choices.items()}
         return self.canonical(config)
 
+    def sample_distinct(self, count: int, rng: np.random.Generator | int | None = None,
+                        include: tuple[Mapping[str, Any], ...] = ()) -> list[dict[str, Any]]:
+        """`include` first, then uniformly random configs: `count` distinct networks (by config_id) in all,
+        or fewer when 100 * `count` draws find no more (a space smaller than `count`)."""
+        generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        chosen: dict[str, dict[str, Any]] = {}
+        for config in include:
+            chosen.setdefault(self.config_id(config), self.canonical(config))
+        attempts = 0
+        while len(chosen) < count and attempts < 100 * count:
+            config = self.sample(generator)
+            chosen.setdefault(self.config_id(config), config)
+            attempts += 1
+        return list(chosen.values())[:count]
+
     def largest(self) -> dict[str, Any]:
         return self.canonical({key: choice.values[-1] for key, choice in self.choices.items()})
 

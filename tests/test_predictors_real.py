@@ -42,12 +42,7 @@ def measured_vits(tmp_path_factory):
         pytest.skip(reason)
     folder = tmp_path_factory.mktemp("vits")
     rng = np.random.default_rng(3)
-    configs, seen = [], set()
-    while len(configs) < CONFIG_COUNT:
-        config = space.sample(rng)
-        if space.config_id(config) not in seen:
-            seen.add(space.config_id(config))
-            configs.append(config)
+    configs = space.sample_distinct(CONFIG_COUNT, rng)
     paths = [folder / f"{index}.onnx" for index in range(len(configs))]
     for config, path in zip(configs, paths):
         export_onnx(space, config, path)

@@ -107,3 +107,17 @@ def test_vit_costs_grow_with_the_network():
     space = create_space("vit")
     small, large = space.cost_features(space.smallest()), space.cost_features(space.largest())
     assert all(large[key] > small[key] for key in ("macs", "params", "activation_elements"))
+
+
+def test_sample_distinct_gives_distinct_canonical_configs_included_first(space):
+    configs = space.sample_distinct(12, 0, include=(space.largest(),))
+    assert configs[0] == space.largest()
+    assert len({space.config_id(config) for config in configs}) == len(configs) == 12
+    assert all(space.canonical(config) == config for config in configs)
+    assert space.sample_distinct(12, 0, include=(space.largest(),)) == configs  # seeded: reproducible
+
+
+def test_sample_distinct_stops_when_the_space_is_smaller_than_asked():
+    tiny = create_space("vit", image_size=8, depth_choices=[1], embed_dim_choices=[48], num_heads_choices=[1, 2],
+                        mlp_ratio_choices=[1.0])
+    assert len(tiny.sample_distinct(10, 0)) == 2
