@@ -106,24 +106,15 @@ class NB201Space(SearchSpace):
 
     def cost_features(self, config: Mapping[str, Any]) -> dict[str, float]:
         """MACs and parameters of the network with only its live edges, and live operations by type."""
+        config = self.validate(config)
         live = self.live_edges(config)
-        operations = [self.validate(config)[edge_key(s, t)] for s, t in live]
-        cell_macs = cell_params = pool_elements = 0.0
-        for channels, side in STAGES:
-            pixels = side * side
-            for operation in operations:
-                if operation.startswith("nor_conv"):
-                    kernel = int(operation[-1])
-                    cell_macs += CELLS_PER_STAGE * pixels * channels * channels * kernel * kernel
-                    cell_params += CELLS_PER_STAGE * (channels * channels * kernel * kernel + 2 * channels)
-                elif operation == "avg_pool_3x3":
-                    pool_elements += CELLS_PER_STAGE * pixels * channels * 9
+        operations = [config[edge_key(s, t)] for s, t in live]
+        cell_macs, cell_params, pool_elements = _cell_costs(operations)
         fixed_macs, fixed_params = _fixed_costs()
         counts = {f"live_{operation}": float(operations.count(operation)) for operation in OPERATIONS[1:]}
         # What an eager runtime computes: every edge that is not `none`, live or not.
-        every = [operation for operation in self.validate(config).values() if operation != "none"]
-        computed_macs = sum(CELLS_PER_STAGE * side * side * channels * channels * int(operation[-1]) ** 2
-                            for channels, side in STAGES for operation in every if operation.startswith("nor_conv"))
+        every = [operation for operation in config.values() if operation != "none"]
+        computed_macs = _cell_costs(every)[0]
         counts.update({f"all_{operation}": float(every.count(operation)) for operation in OPERATIONS[1:]})
         return {
             "macs": fixed_macs + cell_macs,
@@ -135,6 +126,21 @@ class NB201Space(SearchSpace):
             "connected": float(bool(live)),  # False: the input never reaches the output
             **counts,
         }
+
+
+def _cell_costs(operations: list[str]) -> tuple[float, float, float]:
+    """(MACs, parameters, pooled elements) of cells holding `operations`, over all 15 cells."""
+    macs = params = pool_elements = 0.0
+    for channels, side in STAGES:
+        pixels = side * side
+        for operation in operations:
+            if operation.startswith("nor_conv"):
+                kernel = int(operation[-1])
+                macs += CELLS_PER_STAGE * pixels * channels * channels * kernel * kernel
+                params += CELLS_PER_STAGE * (channels * channels * kernel * kernel + 2 * channels)
+            elif operation == "avg_pool_3x3":
+                pool_elements += CELLS_PER_STAGE * pixels * channels * 9
+    return macs, params, pool_elements
 
 
 def _fixed_costs() -> tuple[float, float]:
