@@ -80,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     direction.add_argument("--export", metavar="CSV", help="write every measurement of the run's store to CSV")
     direction.add_argument("--import", dest="import_csv", metavar="CSV",
                            help="add the CSV's measurements (from another machine or run) to the run's store")
-    predictor = verb("predictor", "latency predictors on published benchmark tables", run=False)
+    # Not `verb(...)`: its --seed would be shadowed by the actions' own --seed and silently ignored.
+    predictor = verbs.add_parser("predictor", help="latency predictors on published benchmark tables",
+                                 description="latency predictors on published benchmark tables")
     predictor_verbs = predictor.add_subparsers(dest="predictor_verb", required=True, metavar="ACTION")
     evaluate = predictor_verbs.add_parser(
         "evaluate", help="fit on N rows of a table, report the quality on all the other rows (JSON)",

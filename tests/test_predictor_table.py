@@ -85,3 +85,14 @@ def test_fit_then_predict_round_trip_through_the_cli(tmp_path):
     failed = subprocess.run(cli + ["predict", str(tmp_path / "p.joblib"), "--table", str(bad), "--out",
                                    str(tmp_path / "x.csv")], capture_output=True, text=True)
     assert failed.returncode == 2 and "line 2" in failed.stderr and not (tmp_path / "x.csv").exists()
+
+
+def test_a_seed_before_the_action_is_refused_not_ignored(tmp_path):
+    space = create_space("nb201")
+    table = write(tmp_path, "arch_str,cpu\n" + "".join(f"{space.to_arch_str(space.sample(i))},{1 + i / 10}\n"
+                                                        for i in range(12)))
+    arguments = ["evaluate", "--space", "nb201", "--table", str(table), "--target", "cpu", "--train-size", "8"]
+    cli = [sys.executable, "-m", "nas.cli", "predictor"]
+    assert subprocess.run(cli + arguments + ["--seed", "3"], capture_output=True, text=True).returncode == 0
+    misplaced = subprocess.run(cli + ["--seed", "3"] + arguments, capture_output=True, text=True)
+    assert misplaced.returncode == 2 and "invalid choice" in misplaced.stderr
