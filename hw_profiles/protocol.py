@@ -39,22 +39,33 @@ def warm_up(run_once: Callable[[], None], profile: HardwareProfile) -> int:
             return runs
 
 
-def timed_runs(run_once: Callable[[], None], profile: HardwareProfile) -> list[float]:
+def wall_clock(run_once: Callable[[], None]) -> Callable[[], int]:
+    """A ``time_run`` that times ``run_once`` (which blocks until its result is ready) on the host clock."""
+    clock = time.perf_counter_ns
+
+    def time_run() -> int:
+        start = clock()
+        run_once()
+        return clock() - start
+
+    return time_run
+
+
+def timed_runs(time_run: Callable[[], int], profile: HardwareProfile) -> list[float]:
     """Time runs until both ``min_repeats`` runs and ``min_time_ms`` have passed; per-run ms.
 
-    Python's garbage collector is paused meanwhile (as ``timeit`` does) so it adds no spikes.
+    ``time_run`` makes one run and returns its duration in nanoseconds (the host clock for CPU
+    backends, CUDA events for GPU ones). Python's garbage collector is paused meanwhile (as ``timeit``
+    does) so it adds no spikes.
     """
     need_ns = profile.min_time_ms * NS_PER_MS
     samples_ns: list[int] = []
     total_ns = 0
-    clock = time.perf_counter_ns
     collector_was_enabled = gc.isenabled()
     gc.disable()
     try:
         while len(samples_ns) < profile.min_repeats or total_ns < need_ns:
-            start = clock()
-            run_once()
-            duration = clock() - start
+            duration = time_run()
             samples_ns.append(duration)
             total_ns += duration
     finally:
@@ -63,15 +74,20 @@ def timed_runs(run_once: Callable[[], None], profile: HardwareProfile) -> list[f
     return [sample / NS_PER_MS for sample in samples_ns]
 
 
-def run_protocol(run_once: Callable[[], None], profile: HardwareProfile) -> Measurement:
+def run_protocol(run_once: Callable[[], None], profile: HardwareProfile,
+                 time_run: Callable[[], int] | None = None) -> Measurement:
     """Warm up once, then time; while the robust CV exceeds ``max_cv``, time again (at most
-    ``max_retries`` more times). Keeps the least noisy attempt; flags it noisy if still above."""
+    ``max_retries`` more times). Keeps the least noisy attempt; flags it noisy if still above.
+
+    ``time_run`` (one run, its duration in ns) defaults to the host clock around ``run_once``.
+    """
+    time_run = time_run or wall_clock(run_once)
     warm_up(run_once, profile)
     best: Measurement | None = None
     retries = 0
     for attempt in range(profile.max_retries + 1):
         retries = attempt
-        measurement = Measurement.from_samples(timed_runs(run_once, profile))
+        measurement = Measurement.from_samples(timed_runs(time_run, profile))
         if best is None or measurement.cv < best.cv:
             best = measurement
         if measurement.cv <= profile.max_cv:

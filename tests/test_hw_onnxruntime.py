@@ -114,6 +114,7 @@ def test_unavailable_provider_names_the_available_ones(small_model):
 def test_backend_contract(name):
     backend = create_backend(HardwareProfile(name="contract", backend=name))
     assert isinstance(backend, Backend) and type(backend).name == name
+    assert backend.model_format in ("onnx", "torch") and isinstance(backend.uses_gpu(), bool)
     ok, reason = backend.available()
     assert isinstance(ok, bool) and isinstance(reason, str) and (ok or reason)
     if ok:

@@ -7,7 +7,7 @@ import pytest
 
 from hw_profiles import HardwareProfile
 from hw_profiles.affinity import affinity_supported, pinned_to
-from hw_profiles.protocol import run_protocol, timed_runs, warm_up
+from hw_profiles.protocol import run_protocol, timed_runs, wall_clock, warm_up
 
 
 def profile(**overrides):
@@ -36,8 +36,8 @@ def test_warm_up_is_capped_at_ten_times_warmup_ms():
 
 
 def test_timed_runs_need_both_count_and_time():
-    assert len(timed_runs(busy(1), profile(min_repeats=30, min_time_ms=0))) >= 30
-    samples = timed_runs(busy(200), profile(min_repeats=1, min_time_ms=10))
+    assert len(timed_runs(wall_clock(busy(1)), profile(min_repeats=30, min_time_ms=0))) >= 30
+    samples = timed_runs(wall_clock(busy(200)), profile(min_repeats=1, min_time_ms=10))
     assert sum(samples) >= 10 and len(samples) > 1
 
 
@@ -55,6 +55,13 @@ def test_uneven_work_is_retried_then_flagged_noisy():
 
     result = run_protocol(uneven, profile(max_cv=0.05, max_retries=2, min_repeats=10))
     assert result.noisy and result.retries == 2 and result.cv > 0.05
+
+
+def test_a_backend_clock_replaces_the_host_clock():
+    """GPU backends time with CUDA events: the protocol summarises whatever durations time_run reports."""
+    reported = iter([2_000_000, 3_000_000] * 50)  # ns, alternating 2 ms / 3 ms
+    result = run_protocol(busy(1), profile(min_repeats=10, min_time_ms=0, max_cv=1.0), time_run=lambda: next(reported))
+    assert result.count == 10 and result.median_ms == pytest.approx(2.5)
 
 
 @pytest.mark.skipif(not affinity_supported(), reason="this OS has no CPU affinity API")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import abc
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -19,6 +18,8 @@ class Backend(abc.ABC):
     """
 
     name: ClassVar[str] = ""  # set by @register_backend
+    # What measure() takes: "onnx" (a path to an ONNX file) or "torch" (a torch.nn.Module).
+    model_format: ClassVar[str] = "onnx"
 
     def __init__(self, profile: HardwareProfile) -> None:
         self.profile = profile
@@ -27,13 +28,18 @@ class Backend(abc.ABC):
     def available(self) -> tuple[bool, str]:
         """``(True, "")`` when this machine can run the profile, else ``(False, reason)``."""
 
+    def uses_gpu(self) -> bool:
+        """Whether timing occupies a GPU (a worker pool then gives each worker one GPU of its own)."""
+        return False
+
     @abc.abstractmethod
     def environment(self) -> dict[str, Any]:
         """JSON-serialisable facts that change timings: runtime version, device name, Python version."""
 
     @abc.abstractmethod
-    def measure(self, onnx_path: str | Path, input_shape: tuple[int, ...]) -> Measurement:
-        """Time the model on a seeded random-normal input of shape ``(batch_size, *input_shape)``."""
+    def measure(self, model: Any, input_shape: tuple[int, ...]) -> Measurement:
+        """Time ``model`` (an ONNX file's path, or a module: see ``model_format``) on a seeded
+        random-normal input of shape ``(batch_size, *input_shape)``."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(profile={self.profile.name!r})"

@@ -11,6 +11,7 @@ from hw_profiles.affinity import pinned_to, resolve_cores
 from hw_profiles.backends.base import Backend
 from hw_profiles.backends.registry import register_backend
 from hw_profiles.errors import ProfileError
+from hw_profiles.gpu import DEVICE_INDEX, gpu_environment
 from hw_profiles.host import host_environment
 from hw_profiles.protocol import run_protocol
 
@@ -18,13 +19,23 @@ if TYPE_CHECKING:
     from hw_profiles.measurement import Measurement
 
 INPUT_SEED = 0
+# Execution providers that run on an NVIDIA GPU; with them, input and output stay on the GPU (IOBinding).
+GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 # ONNX Runtime's input type names and the numpy dtype we feed them (float inputs only).
 INPUT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
 
 
 @register_backend("onnxruntime")
 class OnnxRuntimeBackend(Backend):
-    """Times a single-input ONNX model with ONNX Runtime, pinned to the profile's cores."""
+    """Times a single-input ONNX model with ONNX Runtime, pinned to the profile's cores.
+
+    With a GPU provider (CUDA or TensorRT) the input lives on ``cuda:0`` and the output is bound there
+    too (IOBinding), so a timed run is the session's GPU work plus its launch cost, not host copies; the
+    run returns once the GPU has finished (ONNX Runtime synchronizes the provider at the end of a run).
+    """
+
+    def uses_gpu(self) -> bool:
+        return any(name in GPU_PROVIDERS for name in self.profile.providers)
 
     def available(self) -> tuple[bool, str]:
         try:
@@ -43,8 +54,8 @@ class OnnxRuntimeBackend(Backend):
 
     def environment(self) -> dict[str, Any]:
         onnxruntime = _import_onnxruntime()
-        # CPU name identifies the device for CPU providers; GPU providers will need the GPU's name too.
-        return {"runtime": "onnxruntime", "runtime_version": onnxruntime.__version__, **host_environment()}
+        environment = {"runtime": "onnxruntime", "runtime_version": onnxruntime.__version__, **host_environment()}
+        return {**environment, **gpu_environment()} if self.uses_gpu() else environment
 
     def measure(self, onnx_path: str | Path, input_shape: tuple[int, ...]) -> Measurement:
         onnxruntime = _import_onnxruntime()
@@ -59,11 +70,22 @@ class OnnxRuntimeBackend(Backend):
                 str(onnx_path), sess_options=self._session_options(onnxruntime), providers=list(self.profile.providers)
             )
             model_input = _only_input(session, onnx_path)
-            feed = {model_input.name: self._make_input(model_input, onnx_path, input_shape)}
+            array = self._make_input(model_input, onnx_path, input_shape)
             output_names = [output.name for output in session.get_outputs()]
+            if self.uses_gpu():
+                binding = session.io_binding()
+                binding.bind_ortvalue_input(model_input.name,
+                                            onnxruntime.OrtValue.ortvalue_from_numpy(array, "cuda", DEVICE_INDEX))
+                for name in output_names:
+                    binding.bind_output(name, "cuda", DEVICE_INDEX)
 
-            def run_once() -> None:
-                session.run(output_names, feed)
+                def run_once() -> None:
+                    session.run_with_iobinding(binding)
+            else:
+                feed = {model_input.name: array}
+
+                def run_once() -> None:
+                    session.run(output_names, feed)
 
             return run_protocol(run_once, self.profile)
 

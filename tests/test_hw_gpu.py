@@ -1,0 +1,88 @@
+"""GPU backends on real sub-networks. Marked `gpu`: each test skips, saying why, where its runtime or a
+CUDA GPU is missing (on the 2-core development machine all of them skip)."""
+
+import pytest
+import torch
+
+from hw_profiles import HardwareProfile, create_backend, load_profile
+from hw_profiles.timing_task import TimingTask, run_task
+from search_spaces import create_space
+
+pytestmark = pytest.mark.gpu
+
+INPUT_SHAPE = create_space("vit").input_shape
+PROTOCOL = dict(warmup_ms=50, warmup_runs=5, min_repeats=50, min_time_ms=50, max_cv=0.2)
+
+
+def backend_or_skip(profile_name, **overrides):
+    profile = load_profile(profile_name)
+    profile = HardwareProfile.from_dict({**profile.to_dict(), **PROTOCOL, **overrides}, source=profile_name)
+    backend = create_backend(profile)
+    available, reason = backend.available()
+    if not available:
+        pytest.skip(f"{profile_name} cannot run here: {reason}")
+    return backend
+
+
+@pytest.fixture(scope="module")
+def vit_networks():
+    """The largest and the smallest sub-network of a (randomly initialised) vit supernet."""
+    space = create_space("vit")
+    supernet = space.build_supernet().eval()
+    return space, supernet.extract(space.largest()), supernet.extract(space.smallest())
+
+
+@pytest.fixture(scope="module")
+def vit_onnx(vit_networks, tmp_path_factory):
+    from nas.onnx_export import export_onnx
+
+    space, largest, smallest = vit_networks
+    folder = tmp_path_factory.mktemp("gpu-onnx")
+    return (export_onnx(largest, space.input_shape, folder / "largest.onnx"),
+            export_onnx(smallest, space.input_shape, folder / "smallest.onnx"))
+
+
+def test_torch_cuda_times_real_subnetworks_with_a_cuda_graph(vit_networks):
+    backend = backend_or_skip("nvidia-gpu-torch")
+    space, largest, smallest = vit_networks
+    big = backend.measure(largest, space.input_shape)
+    assert backend.last_used_cuda_graph is True
+    small = backend.measure(smallest, space.input_shape)
+    assert 0 < small.median_ms < big.median_ms, (small, big)
+    assert small.count >= 50 and not big.noisy
+    environment = backend.environment()
+    assert environment["gpu"] != "unknown" and environment["gpu_driver"] != "unknown", environment
+
+
+def test_torch_cuda_leaves_the_callers_module_on_the_cpu(vit_networks):
+    backend = backend_or_skip("nvidia-gpu-torch")
+    space, _, smallest = vit_networks
+    backend.measure(smallest, space.input_shape)
+    assert next(smallest.parameters()).device.type == "cpu"
+
+
+def test_torch_cuda_through_a_timing_task(vit_networks):
+    backend = backend_or_skip("nvidia-gpu-torch")
+    space, _, smallest = vit_networks
+    assert run_task(backend, TimingTask("smallest", smallest, space.input_shape)).median_ms > 0
+
+
+def test_gpu_fingerprint_names_the_gpu():
+    backend = backend_or_skip("nvidia-gpu-torch")
+    details = backend.profile.fingerprint_details()
+    assert details["environment"]["gpu"] == torch.cuda.get_device_name(0)
+
+
+def test_onnxruntime_cuda_provider(vit_onnx):
+    backend = backend_or_skip("nvidia-gpu-ort-cuda")
+    largest, smallest = vit_onnx
+    assert 0 < backend.measure(smallest, INPUT_SHAPE).median_ms < backend.measure(largest, INPUT_SHAPE).median_ms
+
+
+def test_tensorrt_builds_times_and_caches(vit_onnx, tmp_path, monkeypatch):
+    monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path))
+    backend = backend_or_skip("nvidia-gpu-trt-fp16")
+    largest, smallest = vit_onnx
+    small = backend.measure(smallest, INPUT_SHAPE)
+    assert backend.timing_cache_path().is_file()
+    assert 0 < small.median_ms < backend.measure(largest, INPUT_SHAPE).median_ms
