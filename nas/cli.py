@@ -120,7 +120,7 @@ def _spaces(profile_name: str) -> None:
     from hw_profiles import load_profile
     from search_spaces import create_space, space_names
 
-    from nas.pipeline import precision_arguments
+    from nas.profiling import precision_arguments
 
     profile = load_profile(profile_name)
     for name in space_names():

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from nas.errors import HwnasError
+from nas.profiling import precision_arguments
 from nas.run_folder import RunFolder, write_atomically
 from nas.search import SearchConfig
 from nas.train import TrainingConfig
@@ -39,20 +40,6 @@ def run_profiler(run: RunFolder, space: Any, supernet: Any, profile_name: str | 
 
     profile = load_profile(profile_name or run.settings().get("profile", DEFAULT_PROFILE))
     return Profiler(space, supernet, profile, MeasurementStore(run.measurements))
-
-
-def precision_arguments(profile: Any, space_name: str) -> dict:
-    """Space arguments that restrict a space's precisions to those the profile's runtime executes."""
-    from search_spaces import space_class
-    from search_spaces.quantization import PRECISIONS
-
-    if not space_class(space_name).supports_precisions:
-        return {}
-    precisions = [precision for precision in profile.precisions if precision in PRECISIONS]
-    if not precisions:
-        raise HwnasError(f"profile {profile.name!r} declares precisions {list(profile.precisions)}, none of which "
-                         f"the search spaces can train yet (they offer {list(PRECISIONS)})")
-    return {"precisions": precisions, **({"int8_scheme": profile.int8_scheme} if "int8" in precisions else {})}
 
 
 def _initial_weights(path: str | Path, space: Any) -> dict:

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from nas.errors import HwnasError
 from nas.onnx_export import export_onnx
 
 
@@ -38,6 +39,20 @@ def check_space_fits_profile(space: Any, profile: Any) -> None:
     if "int8" in precisions and getattr(space, "int8_scheme", None) != profile.int8_scheme:
         raise ProfileError(f"space {space.key} runs int8 as {space.int8_scheme!r}, but profile {profile.name!r} "
                            f"executes {profile.int8_scheme!r}; train the supernet for this profile")
+
+
+def precision_arguments(profile: Any, space_name: str) -> dict:
+    """Space arguments that restrict a space's precisions to those the profile's runtime executes."""
+    from search_spaces import space_class
+    from search_spaces.quantization import PRECISIONS
+
+    if not space_class(space_name).supports_precisions:
+        return {}
+    precisions = [precision for precision in profile.precisions if precision in PRECISIONS]
+    if not precisions:
+        raise HwnasError(f"profile {profile.name!r} declares precisions {list(profile.precisions)}, none of which "
+                         f"the search spaces can train yet (they offer {list(PRECISIONS)})")
+    return {"precisions": precisions, **({"int8_scheme": profile.int8_scheme} if "int8" in precisions else {})}
 
 
 class Profiler:
@@ -71,13 +86,20 @@ class Profiler:
         config_id = self.space.config_id(config)
         with tempfile.TemporaryDirectory(prefix="hwnas-profile-") as folder:
             started = time.perf_counter()
-            path = export_onnx(self.supernet.extract(config), self.space.input_shape, Path(folder) / "model.onnx")
-            exported = time.perf_counter()
-            measurement = self.backend.measure(path, self.space.input_shape)
-            self.seconds["export"] += exported - started
-            self.seconds["timing"] += time.perf_counter() - exported
+            model = self._model(config, Path(folder))
+            prepared = time.perf_counter()
+            measurement = self.backend.measure(model, self.space.input_shape)
+            self.seconds["export"] += prepared - started
+            self.seconds["timing"] += time.perf_counter() - prepared
         self.store.put(self.fingerprint, self.space.key, config_id, config, measurement)
         return MeasuredConfig(config_id, config, measurement.median_ms, measurement)
+
+    def _model(self, config: Mapping[str, Any], folder: Path) -> Any:
+        """What the backend times: the extracted module ("torch" backends) or its ONNX file ("onnx")."""
+        network = self.supernet.extract(config)
+        if self.backend.model_format == "torch":
+            return network
+        return export_onnx(network, self.space.input_shape, folder / "model.onnx")
 
     def measure_all(self, configs: Iterable[Mapping[str, Any]], progress: bool = True,
                     description: str = "profiling") -> list[MeasuredConfig]:

@@ -30,14 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _space(space_name: str, profile_name: str):
+    """The space at its default (mnist5k-shaped: 1x28x28, 10 classes) size, at the profile's precisions."""
     from hw_profiles import load_profile
     from search_spaces import create_space
 
-    from nas.data import load_dataset
-    from nas.pipeline import precision_arguments
+    from nas.profiling import precision_arguments
 
-    return create_space(space_name, **load_dataset("mnist5k").space_arguments(),
-                        **precision_arguments(load_profile(profile_name), space_name))
+    return create_space(space_name, **precision_arguments(load_profile(profile_name), space_name))
 
 
 def _profile_once(space_name: str, profile_name: str, count: int, seed: int, store_path: str) -> dict:
