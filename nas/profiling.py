@@ -1,4 +1,4 @@
-"""Profiling takes one path: extract -> export ONNX -> backend.measure -> measurement store.
+"""Profiling takes one path: extract -> export ONNX -> a pool worker times it -> measurement store.
 
 A measurement is keyed by (profile fingerprint, space key, config_id); what the store already holds
 is never measured again, and each measurement is committed as soon as it finishes.
@@ -10,7 +10,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -56,19 +56,35 @@ def precision_arguments(profile: Any, space_name: str) -> dict:
 
 
 class Profiler:
-    """Measures sub-networks of one supernet on one hardware profile, through the store."""
+    """Measures sub-networks of one supernet on one hardware profile, through the store.
 
-    def __init__(self, space: Any, supernet: Any, profile: Any, store: Any) -> None:
-        from hw_profiles import ProfileError, create_backend
+    Timing runs on a worker pool (``hw_profiles.create_pool``): by default one worker in this process;
+    pass a Ray pool to time on several cores, GPUs or machines. This process extracts and exports each
+    network while the workers time the previous ones, and stores every measurement the moment it
+    arrives, so a run killed at any point keeps everything finished before.
+    """
+
+    def __init__(self, space: Any, supernet: Any, profile: Any, store: Any, pool: Any = None) -> None:
+        from hw_profiles.backends import backend_class
 
         self.space, self.supernet, self.profile, self.store = space, supernet, profile, store
         check_space_fits_profile(space, profile)
-        self.backend = create_backend(profile)
-        available, reason = self.backend.available()
-        if not available:
-            raise ProfileError(f"profile {profile.name!r} cannot run on this machine: {reason}")
-        self.fingerprint = profile.fingerprint()
-        self.seconds = {"export": 0.0, "timing": 0.0}  # where this profiler's wall time went
+        if pool is None:  # one worker, here; it says why when the profile cannot run on this machine
+            from hw_profiles.in_process_pool import InProcessPool
+
+            pool = InProcessPool(profile)
+        self.pool = pool
+        self.model_format = backend_class(profile.backend).model_format
+        self.fingerprint = pool.fingerprint()  # of the environment the workers time in
+        # Wall seconds of this process spent extracting + exporting, and waiting for the workers' timings.
+        self.seconds = {"export": 0.0, "timing": 0.0}
+
+    @property
+    def backend(self) -> Any:
+        """A backend for timing outside the pool in this process (benchmarks that time a file repeatedly)."""
+        from hw_profiles import create_backend
+
+        return create_backend(self.profile)
 
     def cached(self, config: Mapping[str, Any]) -> MeasuredConfig | None:
         config_id = self.space.config_id(config)
@@ -79,41 +95,66 @@ class Profiler:
 
     def measure(self, config: Mapping[str, Any]) -> MeasuredConfig:
         """The stored measurement of `config`, measuring it first if the store has none."""
-        found = self.cached(config)
-        if found is not None:
-            return found
-        config = self.space.canonical(config)
-        config_id = self.space.config_id(config)
-        with tempfile.TemporaryDirectory(prefix="hwnas-profile-") as folder:
-            started = time.perf_counter()
-            model = self._model(config, Path(folder))
-            prepared = time.perf_counter()
-            measurement = self.backend.measure(model, self.space.input_shape)
-            self.seconds["export"] += prepared - started
-            self.seconds["timing"] += time.perf_counter() - prepared
-        self.store.put(self.fingerprint, self.space.key, config_id, config, measurement)
-        return MeasuredConfig(config_id, config, measurement.median_ms, measurement)
-
-    def _model(self, config: Mapping[str, Any], folder: Path) -> Any:
-        """What the backend times: the extracted module ("torch" backends) or its ONNX file ("onnx")."""
-        network = self.supernet.extract(config)
-        if self.backend.model_format == "torch":
-            return network
-        return export_onnx(network, self.space.input_shape, folder / "model.onnx")
+        return self.measure_all([config], progress=False)[0]
 
     def measure_all(self, configs: Iterable[Mapping[str, Any]], progress: bool = True,
                     description: str = "profiling") -> list[MeasuredConfig]:
+        """Measurements of `configs` (in their order): stored ones are reused, the others are timed on the
+        pool and stored as each finishes. Networks that fail are reported together at the end."""
         from tqdm.auto import tqdm
 
-        configs = list(configs)
-        return [self.measure(config) for config in tqdm(configs, desc=description, disable=not progress,
-                                                         unit="net")]
+        configs = [self.space.canonical(config) for config in configs]
+        config_ids = [self.space.config_id(config) for config in configs]
+        found = {config_id: self.cached(config) for config_id, config in zip(config_ids, configs)}
+        found = {config_id: measured for config_id, measured in found.items() if measured is not None}
+        missing = {config_id: config for config_id, config in zip(config_ids, configs) if config_id not in found}
+        failures = []
+        started, exported_before = time.perf_counter(), self.seconds["export"]
+        with tqdm(total=len(found) + len(missing), initial=len(found), desc=description, unit="net",
+                  disable=not progress or not missing) as bar:
+            for result in self.pool.run(self._tasks(missing)):
+                if result.ok:
+                    config = missing[result.key]
+                    self.store.put(self.fingerprint, self.space.key, result.key, config, result.measurement)
+                    found[result.key] = MeasuredConfig(result.key, config, result.measurement.median_ms,
+                                                       result.measurement)
+                else:
+                    failures.append(result)
+                bar.update(1)
+        self.seconds["timing"] += time.perf_counter() - started - (self.seconds["export"] - exported_before)
+        if failures:
+            raise HwnasError(f"{len(failures)} of {len(missing)} networks could not be measured on profile "
+                             f"{self.profile.name!r} (the other {len(missing) - len(failures)} are stored); "
+                             f"first, {failures[0].key}: {failures[0].error}")
+        return [found[config_id] for config_id in config_ids]
+
+    def _tasks(self, configs: Mapping[str, Mapping[str, Any]]) -> Iterator[Any]:
+        """One TimingTask per config, made when the pool asks for it (so export overlaps with timing)."""
+        from hw_profiles.timing_task import TimingTask
+
+        for config_id, config in configs.items():
+            started = time.perf_counter()
+            model = self._model(config)
+            self.seconds["export"] += time.perf_counter() - started
+            yield TimingTask(config_id, model, tuple(self.space.input_shape))
+
+    def _model(self, config: Mapping[str, Any]) -> Any:
+        """What the backend times: the extracted module ("torch" backends) or its ONNX file's bytes."""
+        network = self.supernet.extract(config)
+        if self.model_format == "torch":
+            return network
+        with tempfile.TemporaryDirectory(prefix="hwnas-profile-") as folder:
+            return export_onnx(network, self.space.input_shape, Path(folder) / "model.onnx").read_bytes()
 
     def records(self) -> list[MeasuredConfig]:
         return [MeasuredConfig(config_id, config, measurement.median_ms, measurement)
                 for config_id, config, measurement in self.store.records(self.fingerprint, self.space.key)]
 
 
-def profiling_configs(space: Any, count: int, seed: int) -> list[dict]:
-    """The largest, the smallest and random configs, `count` distinct ones in all."""
-    return space.sample_distinct(count, np.random.default_rng(seed), include=(space.largest(), space.smallest()))
+def profiling_configs(space: Any, count: int, seed: int, strategy: str = "random") -> list[dict]:
+    """`count` distinct configs chosen by `strategy` (see nas.profiling_strategies), largest and smallest first."""
+    from nas.profiling_strategies import STRATEGIES
+
+    if strategy not in STRATEGIES:
+        raise HwnasError(f"unknown profiling strategy {strategy!r}; choose one of {sorted(STRATEGIES)}")
+    return STRATEGIES[strategy](space, count, seed)
