@@ -18,7 +18,7 @@ from hw_profiles.errors import ProfileError
 ALLOWED_PRECISIONS = ("fp32", "fp16", "int8")
 # How a runtime executes int8 layers; each has a quantization scheme of the same name registered in
 # search_spaces.quantization (a test checks they agree; hw_profiles imports no other package).
-INT8_SCHEMES = ("ort-dynamic",)
+INT8_SCHEMES = ("ort-dynamic", "trt-qdq")
 PROFILES_DIR = Path(__file__).with_name("profiles")  # bundled profiles: profiles/NAME.yaml
 PROFILE_SUFFIXES = (".yaml", ".yml")
 # Fields that change a timing; with the backend's environment() they make the fingerprint.
@@ -36,7 +36,7 @@ class HardwareProfile:
     threads: int = 1  # intra-op threads, each pinned to its own core
     batch_size: int = 1  # batch dimension of the timed input
     precisions: tuple[str, ...] = ("fp32",)  # precisions the search may choose: fp32, fp16, int8
-    int8_scheme: str | None = None  # how the runtime executes int8 (required with int8): "ort-dynamic"
+    int8_scheme: str | None = None  # how the runtime executes int8 (required with int8): "ort-dynamic", "trt-qdq"
     warmup_ms: float = 200  # warm up at least this long (and at most 10x this long) ...
     warmup_runs: int = 10  # ... and at least this many runs
     min_repeats: int = 50  # timed runs: at least this many ...

@@ -19,9 +19,11 @@ INPUT_NAME, OUTPUT_NAME = "input", "logits"
 DEFAULT_OPSET = 17
 
 
-def export_onnx(network: Any, input_shape: tuple[int, ...], path: Path, opset: int = DEFAULT_OPSET) -> Path:
+def export_onnx(network: Any, input_shape: tuple[int, ...], path: Path, opset: int = DEFAULT_OPSET,
+                calibration: Any = None) -> Path:
     """Write `network` as ONNX with a dynamic batch dimension, its int8 layers (if any) quantized as its
-    scheme executes them; the same network gives the same bytes."""
+    scheme executes them; the same network gives the same bytes. `calibration` (model inputs, numpy
+    arrays) sets the static activation scales of schemes that have them (see `QuantizationScheme`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     int8_weights = network.int8_weights() if hasattr(network, "int8_weights") else {}
@@ -31,7 +33,7 @@ def export_onnx(network: Any, input_shape: tuple[int, ...], path: Path, opset: i
 
     with tempfile.TemporaryDirectory(prefix="hwnas-export-") as folder:
         fp32_path = _export_fp32(network.as_fp32(), input_shape, Path(folder) / "fp32.onnx", opset)
-        create_scheme(network.int8_scheme).quantize_onnx(fp32_path, path, int8_weights)
+        create_scheme(network.int8_scheme).quantize_onnx(fp32_path, path, int8_weights, calibration=calibration)
     return path
 
 

@@ -33,12 +33,14 @@ def test_fake_linear_is_the_runtime_arithmetic_on_one_layer(tmp_path, scheme_nam
         layer.fc.weight.mul_(torch.linspace(0.1, 10.0, outputs)[:, None])  # very different channel ranges
     scheme = create_scheme(scheme_name)
     export_onnx(layer, (49, inputs), tmp_path / "fp32.onnx")
-    assert scheme.quantize_onnx(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", {"fc.weight": layer.fc.weight}) == 1
     generator = torch.Generator().manual_seed(1)
     samples = [torch.randn(1, 49, inputs, generator=generator) * scale + shift
                for scale, shift in [(1, 0), (0.01, 0), (30, 0), (1, 3), (2, -5)]]
     samples.append(torch.relu(torch.randn(1, 49, inputs, generator=generator)))  # no negative values
     for x in samples:
+        # A static-scale scheme calibrated on the sample itself has the sample's range, as fake quantization does.
+        assert scheme.quantize_onnx(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", {"fc.weight": layer.fc.weight},
+                                    calibration=[x.numpy()]) == 1
         with torch.no_grad():
             expected = scheme.fake_linear(x, layer.fc.weight, layer.fc.bias).numpy()
             fp32 = layer(x).numpy()
@@ -61,8 +63,9 @@ def test_fake_quantization_passes_gradients_straight_through():
     torch.testing.assert_close(weight.grad, x_q.sum((0, 1)).expand(4, 8))
 
 
-def test_exported_int8_layers_run_integer_kernels_and_fp32_layers_do_not(tmp_path):
-    space = create_space("vit", **JOINT)
+@pytest.mark.parametrize("scheme_name", scheme_names())
+def test_exported_int8_layers_run_integer_kernels_and_fp32_layers_do_not(tmp_path, scheme_name):
+    space = create_space("vit", **JOINT, int8_scheme=scheme_name)
     supernet = space.build_supernet().eval()
     mixed = {**space.largest(), "block1.precision": "int8", "block3.precision": "int8"}
     network = supernet.extract(mixed)
@@ -70,11 +73,26 @@ def test_exported_int8_layers_run_integer_kernels_and_fp32_layers_do_not(tmp_pat
                                                     for layer in ("qkv", "proj", "fc1", "fc2"))
     path = export_onnx(network, space.input_shape, tmp_path / "mixed.onnx")
     operators = optimized_operators(path)
-    assert integer_kernels(path, "ort-dynamic") == 8 == operators["DynamicQuantizeMatMul"]
+    assert integer_kernels(path, scheme_name) == 8
     assert operators["MatMul"] + operators["FusedMatMul"] > 0  # fp32 blocks and attention stay float
 
     fp32_path = export_onnx(supernet.extract(space.largest()), space.input_shape, tmp_path / "fp32.onnx")
-    assert integer_kernels(fp32_path, "ort-dynamic") == 0
+    assert integer_kernels(fp32_path, scheme_name) == 0
+
+
+def test_ort_dynamic_runs_fused_dynamic_kernels_and_trt_qdq_carries_explicit_qdq_nodes(tmp_path):
+    import onnx
+
+    for scheme_name, kernel in [("ort-dynamic", "DynamicQuantizeMatMul"), ("trt-qdq", "MatMulIntegerToFloat")]:
+        space = create_space("vit", **JOINT, int8_scheme=scheme_name)
+        network = space.build_supernet().eval().extract({**space.largest(), "block0.precision": "int8"})
+        path = export_onnx(network, space.input_shape, tmp_path / f"{scheme_name}.onnx")
+        assert optimized_operators(path)[kernel] == 4
+        nodes = [node.op_type for node in onnx.load(str(path)).graph.node]
+        if scheme_name == "trt-qdq":  # what TensorRT reads: a Q/DQ pair per activation, a DQ per int8 weight
+            assert nodes.count("QuantizeLinear") == 4 and nodes.count("DequantizeLinear") == 8
+        else:
+            assert "QuantizeLinear" not in nodes
 
 
 def test_precision_is_a_per_block_choice_ordered_by_bits():
@@ -99,7 +117,7 @@ def test_unsupported_precision_is_rejected_with_the_allowed_ones():
         create_space("vit").validate({**create_space("vit").largest(), "block0.precision": "int8"})
     with pytest.raises(ConfigError, match=r"'precisions' must be a non-empty list from \['int8', 'fp32'\]"):
         create_space("vit", precisions=["fp16"])
-    with pytest.raises(ConfigError, match="unknown int8_scheme 'tensorrt-qdq'; known: ort-dynamic"):
+    with pytest.raises(ConfigError, match="unknown int8_scheme 'tensorrt-qdq'; known: ort-dynamic, trt-qdq"):
         create_space("vit", precisions=["int8"], int8_scheme="tensorrt-qdq")
 
 
@@ -119,7 +137,7 @@ def test_profile_int8_schemes_are_the_registered_ones():
     assert set(load_profile("x86-cpu-ort").precisions) <= set(PRECISIONS) | {"fp16"}
     with pytest.raises(ProfileError, match="field 'int8_scheme' is required when 'precisions' include int8"):
         HardwareProfile(name="p", backend="onnxruntime", precisions=("fp32", "int8"))
-    with pytest.raises(ProfileError, match=r"field 'int8_scheme' must be one of \['ort-dynamic'\]"):
+    with pytest.raises(ProfileError, match=r"field 'int8_scheme' must be one of \['ort-dynamic', 'trt-qdq'\]"):
         HardwareProfile.from_dict({"name": "p", "backend": "onnxruntime", "precisions": ["int8"],
                                    "int8_scheme": "bogus"})
 

@@ -18,8 +18,10 @@ per sample (the leading dimension) and parity runs ONNX Runtime one sample at a 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from search_spaces.errors import ConfigError
 from search_spaces.quantization.scheme import QuantizationScheme, register_scheme
@@ -70,26 +72,32 @@ class OrtDynamicScheme(QuantizationScheme):
     def integer_operators(self) -> tuple[str, ...]:
         return ("DynamicQuantizeMatMul", "MatMulIntegerToFloat", "MatMulInteger")
 
-    def quantize_onnx(self, source: Path, target: Path, int8_weights: Mapping[str, object]) -> int:
-        import logging
-
+    def quantize_onnx(self, source: Path, target: Path, int8_weights: Mapping[str, object],
+                      calibration: Iterable | None = None) -> int:
         import onnx
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        names = _linear_nodes(onnx.load(str(source)), int8_weights, source)
-        quantize_logger = logging.getLogger()
-        level = quantize_logger.level
-        quantize_logger.setLevel(logging.ERROR)  # the quantizer logs a pre-processing hint on every call
-        try:
+        names = linear_nodes(onnx.load(str(source)), int8_weights, source)
+        with quiet_quantizer():
             quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
                              op_types_to_quantize=["MatMul", "Gemm"], nodes_to_quantize=list(names.values()),
                              extra_options={"MatMulConstBOnly": True})
-        finally:
-            quantize_logger.setLevel(level)
         return len(names)
 
 
-def _linear_nodes(model, int8_weights: Mapping[str, object], source: Path) -> dict[str, str]:
+@contextlib.contextmanager
+def quiet_quantizer():
+    """ONNX Runtime's quantizers log a pre-processing hint on the root logger at every call: mute it."""
+    quantize_logger = logging.getLogger()
+    level = quantize_logger.level
+    quantize_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        quantize_logger.setLevel(level)
+
+
+def linear_nodes(model, int8_weights: Mapping[str, object], source: Path) -> dict[str, str]:
     """ONNX node name of each linear layer, found by its weight's values (the exporter renames weights
     and, for functional code, nodes too, so names cannot be matched)."""
     import numpy as np

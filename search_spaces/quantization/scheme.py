@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from search_spaces.errors import ConfigError
 
@@ -30,9 +30,12 @@ class QuantizationScheme:
         """`F.linear(x, weight, bias)` as the runtime computes it at int8, differentiable (straight-through)."""
         raise NotImplementedError
 
-    def quantize_onnx(self, source: Path, target: Path, int8_weights: Mapping[str, object]) -> int:
+    def quantize_onnx(self, source: Path, target: Path, int8_weights: Mapping[str, object],
+                      calibration: Iterable | None = None) -> int:
         """Rewrite the fp32 ONNX file `source` into `target` with the linear layers whose weights are
-        `int8_weights` (name -> torch weight of shape (out, in)) running integer kernels; return how many."""
+        `int8_weights` (name -> torch weight of shape (out, in)) running integer kernels; return how many.
+        `calibration`: model inputs (numpy arrays) for schemes with static activation scales; schemes
+        that quantize activations at run time ignore it."""
         raise NotImplementedError
 
     def integer_operators(self) -> tuple[str, ...]:
