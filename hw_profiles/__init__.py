@@ -1,4 +1,4 @@
-"""hw_profiles: *where* a model runs — hardware profiles, timing backends, the measurement store.
+"""hw_profiles: *where* a model runs — hardware profiles, timing backends, the worker pool, the measurement store.
 
 Importing this package imports no runtime (onnxruntime and friends load inside their backends).
 """
@@ -9,6 +9,8 @@ from hw_profiles.measurement import Measurement
 from hw_profiles.profile import HardwareProfile, bundled_profile_names, load_profile
 from hw_profiles.store import MeasurementStore
 from hw_profiles.store_csv import export_csv, import_csv
+from hw_profiles.timing_task import TimingResult, TimingTask
+from hw_profiles.worker_pool import WorkerPool, create_pool
 
 __all__ = [
     "Backend",
@@ -17,9 +19,13 @@ __all__ = [
     "MeasurementStore",
     "ProfileError",
     "StoreError",
+    "TimingResult",
+    "TimingTask",
+    "WorkerPool",
     "backend_names",
     "bundled_profile_names",
     "create_backend",
+    "create_pool",
     "export_csv",
     "import_csv",
     "load_profile",

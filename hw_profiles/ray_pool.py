@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import logging
 import os
 import time
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
@@ -103,9 +104,10 @@ class RayPool(WorkerPool):
         if not ray.is_initialized():
             try:
                 if ray_address:
-                    ray.init(address=ray_address, log_to_driver=False)
+                    ray.init(address=ray_address, log_to_driver=False, logging_level=logging.ERROR)
                 else:
-                    ray.init(num_cpus=_local_cpu_count(), include_dashboard=False, log_to_driver=False)
+                    ray.init(num_cpus=_local_cpu_count(), include_dashboard=False, log_to_driver=False,
+                             logging_level=logging.ERROR)
             except Exception as error:
                 where = f"join the Ray cluster at {ray_address!r}" if ray_address else "start a local Ray instance"
                 raise ProfileError(f"cannot {where}: {one_line_error(error)}") from None

@@ -39,6 +39,8 @@ def _add_search(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from nas.profiling_strategies import STRATEGIES
+
     parser = argparse.ArgumentParser(prog="hwnas", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
@@ -59,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = verb("train", "train the weight-sharing supernet (resumes from the run's checkpoint)")
     train.add_argument("--dataset", default="mnist5k", help="mnist5k, digits, or a path to an .npz file")
     train.add_argument("--space", default="vit")
-    train.add_argument("--space-args", default="{}",
+    train.add_argument("--space-args", default=None,
                        help='JSON of extra space arguments, e.g. \'{"precisions": ["fp32"]}\'')
     train.add_argument("--profile", default="x86-cpu-ort",
                        help="the target: the space offers the precisions it runs (default x86-cpu-ort: fp32, int8)")
@@ -67,9 +69,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="start from this supernet's weights, e.g. fine-tune an fp32 supernet with int8 "
                             "quantization-aware training")
     _add_training(train)
-    profile = verb("profile", "measure random sub-networks on a hardware profile (skips stored ones)")
+    profile = verb("profile", "measure sub-networks on a hardware profile (skips stored ones)")
     profile.add_argument("--profile", default="x86-cpu-ort", help="bundled profile name or a YAML path")
-    profile.add_argument("--count", type=int, default=120, help="networks to measure (default 120)")
+    profile.add_argument("--count", type=int, default=120, help="distinct networks to measure (default 120)")
+    profile.add_argument("--strategy", default="random", choices=sorted(STRATEGIES),
+                         help="which networks: random (uniform) or diverse (spread over their costs); "
+                              "both start from the largest and the smallest")
+    profile.add_argument("--workers", type=int, default=1,
+                         help="timing workers (default 1, in this process); more run as Ray actors, each on "
+                              "cores of its own (CPU profiles) or a GPU of its own (GPU profiles)")
+    profile.add_argument("--ray-address", default=None, metavar="ADDR",
+                         help="join this Ray cluster (e.g. auto or HOST:6379) instead of starting a local one")
+    profile.add_argument("--space", default=None,
+                         help="the run's space; a run not trained yet is profiled on an untrained supernet of it")
+    profile.add_argument("--dataset", default=None,
+                         help="with --space on an untrained run: the data set that fixes the input shape "
+                              "(default mnist5k)")
+    profile.add_argument("--space-args", default=None, help="with --space on an untrained run: JSON space arguments")
     fit = verb("fit", "fit the latency predictor on the run's measurements")
     fit.add_argument("--model", default="gbdt")
     search = verb("search", "multi-objective search; the front is measured for real")
@@ -114,6 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
     spaces.add_argument("--profile", default="x86-cpu-ort", help="show the precisions this profile runs")
     verb("devices", "list the hardware profiles and whether they run here", run=False)
     return parser
+
+
+def _space_arguments(text: str | None) -> dict | None:
+    """--space-args: a JSON object (None when not given)."""
+    from nas.errors import HwnasError
+
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise HwnasError(f"--space-args is not valid JSON: {error}") from None
 
 
 def _spaces(profile_name: str) -> None:
@@ -190,16 +218,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(pipeline.format_models_table(cards))
             print(f"run folder: {args.run} (pareto.png, pareto.csv, trials.csv, predictor.json, models/)")
         elif args.verb == "train":
-            try:
-                space_arguments = json.loads(args.space_args)
-            except json.JSONDecodeError as error:
-                raise HwnasError(f"--space-args is not valid JSON: {error}") from None
-            result = pipeline.train(args.run, dataset=args.dataset, space=args.space, space_arguments=space_arguments,
+            result = pipeline.train(args.run, dataset=args.dataset, space=args.space,
+                                    space_arguments=_space_arguments(args.space_args),
                                     training=_training(args), progress=progress, profile_name=args.profile,
                                     init_from=args.init_from)
             print(json.dumps(result))
         elif args.verb == "profile":
-            measured = pipeline.profile(args.run, args.profile, count=args.count, seed=args.seed, progress=progress)
+            measured = pipeline.profile(args.run, args.profile, count=args.count, seed=args.seed, progress=progress,
+                                        strategy=args.strategy, workers=args.workers, ray_address=args.ray_address,
+                                        space=args.space, dataset=args.dataset,
+                                        space_arguments=_space_arguments(args.space_args))
             print(f"{len(measured)} networks measured or found in {args.run}/measurements.db")
         elif args.verb == "fit":
             pipeline.fit(args.run, model=args.model, seed=args.seed, progress=progress)

@@ -33,13 +33,25 @@ def open_run(run: RunFolder):
     return space, supernet, load_dataset(state["dataset"])
 
 
-def run_profiler(run: RunFolder, space: Any, supernet: Any, profile_name: str | None = None):
+def run_profiler(run: RunFolder, space: Any, supernet: Any, profile_name: str | None = None, pool: Any = None):
     from hw_profiles import MeasurementStore, load_profile
 
     from nas.profiling import Profiler
 
     profile = load_profile(profile_name or run.settings().get("profile", DEFAULT_PROFILE))
-    return Profiler(space, supernet, profile, MeasurementStore(run.measurements))
+    return Profiler(space, supernet, profile, MeasurementStore(run.measurements), pool=pool)
+
+
+def build_space(space: str, dataset: Any, profile_name: str | None, space_arguments: dict | None = None) -> Any:
+    """The space `space` for `dataset`'s inputs and classes, offering the precisions the profile runs
+    (explicit `space_arguments` win): what `train` trains and `profile --space` profiles untrained."""
+    from hw_profiles import load_profile
+    from search_spaces import create_space
+
+    if not isinstance(space_arguments or {}, dict):
+        raise HwnasError(f"space arguments must be a JSON object of name: value, got {space_arguments!r}")
+    defaults = precision_arguments(load_profile(profile_name), space) if profile_name else {}
+    return create_space(space, **{**dataset.space_arguments(), **defaults, **(space_arguments or {})})
 
 
 def _initial_weights(path: str | Path, space: Any) -> dict:
@@ -64,17 +76,13 @@ def train(run_path: str | Path, dataset: str = DEFAULT_DATASET, space: str = DEF
           init_from: str | Path | None = None) -> dict:
     """Train the supernet of `space` on `dataset`. Its precisions follow the profile's (explicit
     `space_arguments` win); `init_from` starts from another supernet's weights (e.g. fp32 -> QAT)."""
-    from hw_profiles import load_profile
-    from search_spaces import create_space
-
     from nas.data import load_dataset
     from nas.train import train_supernet
 
     if not isinstance(space_arguments or {}, dict):
         raise HwnasError(f"space arguments must be a JSON object of name: value, got {space_arguments!r}")
-    defaults = precision_arguments(load_profile(profile_name), space) if profile_name else {}
     data = load_dataset(dataset)
-    search_space = create_space(space, **{**data.space_arguments(), **defaults, **(space_arguments or {})})
+    search_space = build_space(space, data, profile_name, space_arguments)
     initial = _initial_weights(init_from, search_space) if init_from else None
     run = RunFolder(run_path).create()
     if progress:
@@ -92,18 +100,53 @@ def _check_count(count: int) -> None:
 
 
 def profile(run_path: str | Path, profile_name: str = DEFAULT_PROFILE, count: int = 120, seed: int = 0,
-            progress: bool = True) -> list:
-    from hw_profiles import load_profile
+            progress: bool = True, strategy: str = "random", workers: int = 1, ray_address: str | None = None,
+            space: str | None = None, dataset: str | None = None, space_arguments: dict | None = None) -> list:
+    """Measure `count` distinct sub-networks (chosen by `strategy`) on the profile; stored ones are skipped.
+
+    Timing runs on `workers` workers (Ray actors when more than one, or when `ray_address` joins a
+    cluster), while this process extracts and exports the next networks. A trained run profiles its
+    supernet (`space`, if given, must be the run's); a run not trained yet profiles an untrained supernet
+    of `space` for `dataset`'s input shape: latency does not depend on the weights, so profiling can run
+    before or beside training, and `train` with the same space and dataset reuses every measurement."""
+    from hw_profiles import create_pool, load_profile
 
     from nas.profiling import profiling_configs
 
     run = RunFolder(run_path)
-    load_profile(profile_name)  # fail on a bad profile before opening anything
+    hardware = load_profile(profile_name)  # fail on a bad profile before opening anything
     _check_count(count)
-    space, supernet, _ = open_run(run)
-    profiler = run_profiler(run, space, supernet, profile_name)
-    run.update_settings(profile=profile_name)
-    return profiler.measure_all(profiling_configs(space, count, seed), progress=progress)
+    search_space, supernet = _profiling_supernet(run, space, dataset, profile_name, space_arguments)
+    configs = profiling_configs(search_space, count, seed, strategy)
+    with create_pool(hardware, workers=workers, ray_address=ray_address) as pool:
+        profiler = run_profiler(run.create(), search_space, supernet, profile_name, pool=pool)
+        run.update_settings(profile=profile_name, **({} if run.checkpoint.exists() else
+                                                     {"space": search_space.name, "dataset": dataset or DEFAULT_DATASET}))
+        return profiler.measure_all(configs, progress=progress)
+
+
+def _profiling_supernet(run: RunFolder, space: str | None, dataset: str | None, profile_name: str,
+                        space_arguments: dict | None) -> tuple[Any, Any]:
+    """(space, supernet) to profile: the run's trained one, or an untrained one of `space` (see `profile`)."""
+    if run.checkpoint.exists():
+        trained_space, supernet, _ = open_run(run)
+        if space is not None and space != trained_space.name:
+            raise HwnasError(f"--space {space!r}: run {run.path} holds a trained supernet of space "
+                             f"{trained_space.name!r}; profile it without --space or use another run folder")
+        if dataset is not None or space_arguments:
+            raise HwnasError(f"--dataset and --space-args only apply to a run that is not trained yet; "
+                             f"{run.path} holds a trained supernet of {trained_space!r}")
+        return trained_space, supernet
+    if space is None:
+        raise HwnasError(f"{run.checkpoint} does not exist; run `hwnas train --run {run.path}` first, or give "
+                         f"--space to profile an untrained supernet (latency does not depend on the weights)")
+    import torch
+
+    from nas.data import load_dataset
+
+    search_space = build_space(space, load_dataset(dataset or DEFAULT_DATASET), profile_name, space_arguments)
+    torch.manual_seed(0)
+    return search_space, search_space.build_supernet().eval()
 
 
 def fit(run_path: str | Path, model: str = "gbdt", holdout: float = 0.25, seed: int = 0,

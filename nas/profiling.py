@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-import numpy as np
-
 from nas.errors import HwnasError
 from nas.onnx_export import export_onnx
 
