@@ -37,6 +37,7 @@ class TimingResult:
     error: str | None = None
     worker: int = 0  # index of the worker that ran it
     attempts: int = 1  # 1 + how many times the task was retried after its worker died or hung
+    seconds: float = 0.0  # wall time the worker spent on it (session or engine build and timing)
 
     @property
     def ok(self) -> bool:

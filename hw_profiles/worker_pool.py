@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import os
+import time
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 from hw_profiles.affinity import affinity_supported
@@ -108,11 +109,13 @@ def create_pool(profile: HardwareProfile, workers: int = 1, ray_address: str | N
 
 def time_task(backend: Backend, task: TimingTask, worker: int = 0) -> TimingResult:
     """Run ``task`` on ``backend``; an exception becomes the result's one-line error instead of propagating."""
+    started = time.perf_counter()
     try:
         measurement = run_task(backend, task)
     except Exception as error:  # a broken model must not stop the pool
-        return TimingResult(key=task.key, measurement=None, error=one_line_error(error), worker=worker)
-    return TimingResult(key=task.key, measurement=measurement, worker=worker)
+        return TimingResult(key=task.key, measurement=None, error=one_line_error(error), worker=worker,
+                            seconds=time.perf_counter() - started)
+    return TimingResult(key=task.key, measurement=measurement, worker=worker, seconds=time.perf_counter() - started)
 
 
 def one_line_error(error: BaseException) -> str:

@@ -74,8 +74,9 @@ class Profiler:
         self.pool = pool
         self.model_format = backend_class(profile.backend).model_format
         self.fingerprint = pool.fingerprint()  # of the environment the workers time in
-        # Wall seconds of this process spent extracting + exporting, and waiting for the workers' timings.
-        self.seconds = {"export": 0.0, "timing": 0.0}
+        # Wall seconds of this process spent extracting + exporting, and waiting for the workers' timings;
+        # and the workers' own seconds on tasks (summed over workers: busy share = worker_busy / workers / wall).
+        self.seconds = {"export": 0.0, "timing": 0.0, "worker_busy": 0.0}
 
     @property
     def backend(self) -> Any:
@@ -111,6 +112,7 @@ class Profiler:
         with tqdm(total=len(found) + len(missing), initial=len(found), desc=description, unit="net",
                   disable=not progress or not missing) as bar:
             for result in self.pool.run(self._tasks(missing)):
+                self.seconds["worker_busy"] += result.seconds
                 if result.ok:
                     config = missing[result.key]
                     self.store.put(self.fingerprint, self.space.key, result.key, config, result.measurement)

@@ -1,17 +1,20 @@
-"""Profiling throughput and test-retest spread on one hardware profile.
+"""Profiling throughput with 1 and 2 workers, and test-retest spread, on one hardware profile.
 
-The same `--count` sub-networks of a space are measured twice, in two separate processes, each into a
-fresh measurement store, through the profiling path every run uses (extract -> ONNX -> backend). It
-reports sub-networks profiled per minute, the share of wall time spent timing versus exporting, and
-the test-retest spread: the median over networks of |a - b| / b between the two processes.
+The same `--count` sub-networks of a space are measured in separate processes, each into a fresh
+measurement store, through the profiling path every run uses (extract -> ONNX in this process ->
+a pool worker times it): twice with one in-process worker (test and retest) and once per further
+`--workers` count with that many Ray actors (each pinned to a core of its own). It reports, per worker
+count, sub-networks profiled per minute, the share of wall time this process spent extracting and
+exporting, and how busy the workers were (their seconds on tasks / (workers x wall)); and the
+test-retest spread: the median over networks of |a - b| / b between the two one-worker processes
+(plus the same spread between the one-worker and each multi-worker run).
 
 Latency does not depend on the weights' values, so an untrained supernet serves; its precisions are
 the profile's (mixed fp32 / int8 networks on x86-cpu-ort).
 
-    .venv/bin/python scripts/bench_profiling.py --profile x86-cpu-ort --count 30
+    .venv/bin/python scripts/bench_profiling.py --profile x86-cpu-ort --count 30 --workers 1 2
 
-Prints one JSON object. Only the in-process path with one worker exists so far; the Ray worker pool
-(and so the two-worker figure) is still to be built.
+Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -39,24 +42,43 @@ def _space(space_name: str, profile_name: str):
     return create_space(space_name, **precision_arguments(load_profile(profile_name), space_name))
 
 
-def _profile_once(space_name: str, profile_name: str, count: int, seed: int, store_path: str) -> dict:
+def _profile_once(space_name: str, profile_name: str, count: int, seed: int, store_path: str, workers: int) -> dict:
     """One process: measure the configs into a fresh store; return latencies and where time went."""
     import torch
 
-    from hw_profiles import MeasurementStore, load_profile
+    from hw_profiles import MeasurementStore, create_pool, load_profile
 
     from nas.profiling import Profiler, profiling_configs
 
     torch.manual_seed(0)
     space = _space(space_name, profile_name)
-    profiler = Profiler(space, space.build_supernet().eval(), load_profile(profile_name), MeasurementStore(store_path))
-    started = time.perf_counter()
-    measured = profiler.measure_all(profiling_configs(space, count, seed), progress=False)
-    wall = time.perf_counter() - started
+    profile = load_profile(profile_name)
+    configs = profiling_configs(space, count, seed)
+    with create_pool(profile, workers=workers) as pool:  # started (Ray actors up) before the clock starts
+        profiler = Profiler(space, space.build_supernet().eval(), profile, MeasurementStore(store_path), pool=pool)
+        started = time.perf_counter()
+        measured = profiler.measure_all(configs, progress=False)
+        wall = time.perf_counter() - started
     return {"latency_ms": {m.config_id: m.latency_ms for m in measured},
             "noisy": sum(bool(m.measurement.noisy) for m in measured),
             "wall_seconds": wall, "export_seconds": profiler.seconds["export"],
-            "timing_seconds": profiler.seconds["timing"], "fingerprint": profiler.fingerprint}
+            "worker_busy_seconds": profiler.seconds["worker_busy"], "fingerprint": profiler.fingerprint}
+
+
+def _spread(first: dict, second: dict) -> dict:
+    """|a - b| / b over the networks both measured: median, 90th percentile, largest."""
+    ids = sorted(set(first) & set(second))
+    spreads = np.array([abs(first[i] - second[i]) / second[i] for i in ids])
+    return {"median_relative_spread": float(np.median(spreads)),
+            "p90_relative_spread": float(np.percentile(spreads, 90)),
+            "max_relative_spread": float(spreads.max()), "networks": len(ids)}
+
+
+def _throughput(run: dict, workers: int) -> dict:
+    wall = run["wall_seconds"]
+    return {"networks_per_minute": 60 * len(run["latency_ms"]) / wall, "wall_seconds": wall,
+            "export_share": run["export_seconds"] / wall,
+            "worker_busy_share": run["worker_busy_seconds"] / (workers * wall), "noisy": run["noisy"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,30 +87,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--space", default="vit")
     parser.add_argument("--count", type=int, default=30, help="sub-networks measured in each process")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                        help="worker counts to run (1 is always run twice, for the test-retest spread)")
     args = parser.parse_args(argv)
 
     context = multiprocessing.get_context("spawn")  # a fresh interpreter each time: a real second process
+    plan = [1, 1, *sorted(set(args.workers) - {1})]
     runs = []
     with tempfile.TemporaryDirectory(prefix="hwnas-bench-profiling-") as folder:
-        for index in range(2):
+        for index, workers in enumerate(plan):
+            print(f"run {index + 1}/{len(plan)}: {workers} worker(s)", file=sys.stderr, flush=True)
             with context.Pool(1) as pool:
                 runs.append(pool.apply(_profile_once, (args.space, args.profile, args.count, args.seed,
-                                                       str(Path(folder) / f"store{index}.db"))))
-    first, second = runs
-    ids = sorted(first["latency_ms"])
-    spreads = np.array([abs(first["latency_ms"][i] - second["latency_ms"][i]) / second["latency_ms"][i]
-                        for i in ids])
+                                                       str(Path(folder) / f"store{index}.db"), workers)))
+    test, retest = runs[0], runs[1]
     report = {
-        "profile": args.profile, "fingerprint": first["fingerprint"], "space": args.space, "count": len(ids),
-        "workers": {"1": {"networks_per_minute": [60 * len(ids) / run["wall_seconds"] for run in runs],
-                          "timing_share": [run["timing_seconds"] / run["wall_seconds"] for run in runs],
-                          "export_share": [run["export_seconds"] / run["wall_seconds"] for run in runs]},
-                    "2": None},
-        "workers_2_missing_because": "no worker pool yet: profiling runs in-process, one measurement at a time",
-        "test_retest": {"median_relative_spread": float(np.median(spreads)),
-                        "p90_relative_spread": float(np.percentile(spreads, 90)),
-                        "max_relative_spread": float(spreads.max()),
-                        "noisy_measurements": [run["noisy"] for run in runs]},
+        "profile": args.profile, "fingerprint": test["fingerprint"], "space": args.space,
+        "count": len(test["latency_ms"]),
+        "workers": {"1": [_throughput(test, 1), _throughput(retest, 1)],
+                    **{str(workers): [_throughput(run, workers)] for workers, run in zip(plan[2:], runs[2:])}},
+        "test_retest": {**_spread(test["latency_ms"], retest["latency_ms"]),
+                        "noisy_measurements": [test["noisy"], retest["noisy"]]},
+        "one_vs_more_workers": {str(workers): _spread(run["latency_ms"], test["latency_ms"])
+                                for workers, run in zip(plan[2:], runs[2:])},
     }
     print(json.dumps(report, indent=2))
     return 0
