@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from nas.cli import main
 
@@ -93,6 +94,16 @@ def test_bad_inputs_give_one_line_errors(tmp_path, demo_run):
     malformed = tmp_path / "bad.yaml"
     malformed.write_text("name: x\nbackend: [unclosed\n")
     cases.append((["profile", "--run", str(demo_run), "--profile", str(malformed)], "bad.yaml"))
+    unknown_backend = tmp_path / "unknown-backend.yaml"
+    unknown_backend.write_text("name: x\nbackend: openvino\n")
+    cases.append((["profile", "--run", str(demo_run), "--profile", str(unknown_backend)],
+                  "field 'backend' must be one of"))
+    cases.append((["profile", "--run", str(demo_run), "--workers", "0"], "workers must be a positive integer, got 0"))
+    cases.append((["profile", "--run", str(tmp_path / "untrained")], "or give --space"))
+    cases.append((["profile", "--run", str(demo_run), "--space", "nb201"], "holds a trained supernet of space 'vit'"))
+    if not torch.cuda.is_available():  # a device that is not there
+        cases.append((["profile", "--run", str(demo_run), "--profile", "nvidia-gpu-torch"],
+                      "profile 'nvidia-gpu-torch' cannot be timed here"))
     corrupt_run = tmp_path / "corrupt"
     corrupt_run.mkdir()
     (corrupt_run / "supernet.pt").write_bytes(b"not a checkpoint")

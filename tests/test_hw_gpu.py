@@ -86,3 +86,17 @@ def test_tensorrt_builds_times_and_caches(vit_onnx, tmp_path, monkeypatch):
     small = backend.measure(smallest, INPUT_SHAPE)
     assert backend.timing_cache_path().is_file()
     assert 0 < small.median_ms < backend.measure(largest, INPUT_SHAPE).median_ms
+
+
+def test_tensorrt_int8_builds_an_engine_from_explicit_qdq(tmp_path, monkeypatch):
+    from nas.onnx_export import export_onnx
+
+    monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path))
+    backend = backend_or_skip("nvidia-gpu-trt-int8")
+    space = create_space("vit", precisions=["fp32", "int8"], int8_scheme="trt-qdq")
+    supernet = space.build_supernet().eval()
+    fp32 = export_onnx(supernet.extract(space.largest()), space.input_shape, tmp_path / "fp32.onnx")
+    int8 = export_onnx(supernet.extract(space.at_precision(space.largest(), "int8")), space.input_shape,
+                       tmp_path / "int8.onnx")
+    assert backend.measure(int8, space.input_shape).median_ms > 0
+    assert backend.measure(fp32, space.input_shape).median_ms > 0
