@@ -85,16 +85,14 @@ class ExportFormat:
         return profiler.time_model(key, self.timing_model(path, network, profiler.model_format)), profiler.profile
 
 
-_FORMATS: dict[str, type[ExportFormat]] = {}
+_FORMATS: dict[str, type[ExportFormat]] = {}  # by name, in registration order (the order files are written)
 
 
 def register_format(name: str) -> Callable[[type[ExportFormat]], type[ExportFormat]]:
+    """Class decorator: `@register_format("fp16")` makes the format available to `hwnas export --format`."""
     def decorate(cls: type[ExportFormat]) -> type[ExportFormat]:
-        if name in _FORMATS and _FORMATS[name] is not cls:
-            raise ValueError(f"export format {name!r} is already registered by {_FORMATS[name].__name__}")
         cls.name = name
-        _FORMATS[name] = cls
-        return cls
+        return _FORMATS.setdefault(name, cls)  # the first registration of a name wins
 
     return decorate
 

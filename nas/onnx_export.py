@@ -68,21 +68,25 @@ def check_onnx(path: Path) -> None:
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
 
 
-def optimized_operators(path: Path) -> collections.Counter:
-    """Operator types (and how many of each) in ONNX Runtime's fully optimized CPU graph of `path`: the
-    kernels that really run, after fusions such as DynamicQuantizeLinear + MatMulInteger ->
-    DynamicQuantizeMatMul."""
+def session_graph(path: Path, level: str = "ORT_ENABLE_ALL") -> Any:
+    """The ONNX model that ONNX Runtime's CPU provider builds from `path` at optimization `level` (a
+    `GraphOptimizationLevel` name): the kernels that really run, with fusions and inserted Casts."""
     import onnx
     import onnxruntime
 
     with tempfile.TemporaryDirectory(prefix="hwnas-optimized-") as folder:
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.graph_optimization_level = getattr(onnxruntime.GraphOptimizationLevel, level)
         options.optimized_model_filepath = str(Path(folder) / "optimized.onnx")
         onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        model = onnx.load(options.optimized_model_filepath)
-    return collections.Counter(node.op_type for node in model.graph.node)
+        return onnx.load(options.optimized_model_filepath)
+
+
+def optimized_operators(path: Path) -> collections.Counter:
+    """Operator types (and how many of each) in ONNX Runtime's fully optimized CPU graph of `path`, after
+    fusions such as DynamicQuantizeLinear + MatMulInteger -> DynamicQuantizeMatMul."""
+    return collections.Counter(node.op_type for node in session_graph(path).graph.node)
 
 
 def integer_kernels(path: Path, scheme_name: str) -> int:
@@ -94,14 +98,23 @@ def integer_kernels(path: Path, scheme_name: str) -> int:
 
 
 def onnxruntime_logits(path: Path, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Logits of the ONNX file under ONNX Runtime's CPU provider."""
+    """Logits of the ONNX file under ONNX Runtime's CPU provider, `batch_size` images per run (or the
+    file's fixed batch size, the last batch padded with zeros)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return np.concatenate([session.run(None, {INPUT_NAME: images[start:start + batch_size]})[0]
-                           for start in range(0, len(images), batch_size)])
+    fixed = session.get_inputs()[0].shape[0]  # an int when the file has a fixed batch size
+    batch_size = fixed if isinstance(fixed, int) else batch_size
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        chunk = images[start:start + batch_size]
+        feed = chunk
+        if isinstance(fixed, int) and len(chunk) < fixed:
+            feed = np.concatenate([chunk, np.zeros((fixed - len(chunk), *chunk.shape[1:]), chunk.dtype)])
+        outputs.append(session.run(None, {INPUT_NAME: feed})[0][: len(chunk)])
+    return np.concatenate(outputs)
 
 
 ONNX_ELEMENT_TYPES = {1: "float32", 10: "float16", 11: "float64"}
@@ -112,16 +125,8 @@ def operator_precisions(path: Path) -> dict[str, dict[str, int]]:
     Runtime's CPU graph (basic optimizations: kernels assigned, Casts inserted) reads. Where the CPU
     provider has no float16 kernel for an operator it inserts Casts and runs it in float32."""
     import onnx
-    import onnxruntime
 
-    with tempfile.TemporaryDirectory(prefix="hwnas-optimized-") as folder:
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        options.optimized_model_filepath = str(Path(folder) / "basic.onnx")
-        onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        model = onnx.shape_inference.infer_shapes(onnx.load(options.optimized_model_filepath))
-    graph = model.graph
+    graph = onnx.shape_inference.infer_shapes(session_graph(path, "ORT_ENABLE_BASIC")).graph
     types = {value.name: value.type.tensor_type.elem_type for value in [*graph.value_info, *graph.input]}
     types.update({tensor.name: tensor.data_type for tensor in graph.initializer})
     counts: dict[str, collections.Counter] = {"float16": collections.Counter(), "float32": collections.Counter()}
