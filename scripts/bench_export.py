@@ -11,7 +11,8 @@ elastic bundle of them all, and prints one JSON object:
 - switching: seconds to load the bundle, and the median seconds of `module(variant)` over `--switches`
   rounds through every variant;
 - parity: for every variant, the largest |logit difference| on the test split between the bundle's
-  module and its standalone checkpoint (must be <= 1e-5), and of the bundle against the supernet.
+  module and its standalone checkpoint (must be <= 1e-5), and, for reference, against the supernet
+  and against the exported ONNX file under ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from nas.data import load_dataset  # noqa: E402
 from nas.elastic import ElasticModel, write_bundle  # noqa: E402
 from nas.evaluate import predict_logits  # noqa: E402
 from nas.export_run import bundle_variants  # noqa: E402
+from nas.onnx_export import onnxruntime_logits  # noqa: E402
 from nas.subnet import load_subnet, save_subnet  # noqa: E402
 
 PARITY_TOLERANCE = 1e-5
@@ -59,12 +61,19 @@ def bench(run: Path, out: Path, switches: int) -> dict:
 
     parity = {}
     for variant in model.variants:
-        bundled = predict_logits(model.module(variant), dataset.x_test)
+        module = model.module(variant)
+        bundled = predict_logits(module, dataset.x_test)
         alone = predict_logits(load_subnet(standalone[variant.name]), dataset.x_test)
         supernet.eval()
         shared = predict_logits(lambda batch, config=variant.config: supernet(batch, config), dataset.x_test)
+        onnx_file = run / "models" / f"{variant.name}.onnx"
+        int8 = len(module.int8_weights()) if hasattr(module, "int8_weights") else 0
+        runtime = onnxruntime_logits(onnx_file, dataset.x_test, batch_size=1 if int8 else 256)
         parity[variant.name] = {"vs_standalone": float(np.abs(bundled - alone).max()),
-                                "vs_supernet": float(np.abs(bundled - shared).max())}
+                                "vs_supernet": float(np.abs(bundled - shared).max()),
+                                # for reference: the exported ONNX file under ONNX Runtime (int8 layers round
+                                # differently in the last bit, so only fp32 variants agree to ~1e-6)
+                                "vs_onnx_file": float(np.abs(bundled - runtime).max()), "int8_layers": int8}
     sizes = {name: path.stat().st_size for name, path in standalone.items()}
     onnx_sizes = {card["config_id"]: card["file_bytes"] for card in cards}
     worst = max(entry["vs_standalone"] for entry in parity.values())

@@ -156,7 +156,9 @@ class SearchSpace:
         return type(self).build_supernet is not SearchSpace.build_supernet
 
     def build_supernet(self):
-        """The weight-sharing supernet: an nn.Module with `forward(x, config)` and `extract(config)`."""
+        """The weight-sharing supernet: an nn.Module with `forward(x, config)` and `extract(config)`, and,
+        where extraction copies slices, `weight_slices(config)` (see `weight_slice.py`), which lets an
+        elastic bundle store the weights its networks share once."""
         raise ConfigError(f"space {self.name!r} has no trainable supernet")
 
     def build_network(self, config: Mapping[str, Any]):
