@@ -1,9 +1,10 @@
 """Export formats: how one searched network becomes one deployable file, and how that file is checked.
 
 A format is a small class registered by name (``@register_format("fp16")``). It says which network it
-deploys (`network`), writes the file (`write`), says why it cannot run here (`unavailable`), checks and
-verifies the file against torch on the test split (`verify`), and hands the profiler what to time
-(`timing_model`). `nas.export` runs every requested format through the same steps.
+deploys (`config`), writes the file (`write`), says why it cannot run here (`unavailable`), checks and
+verifies the file against torch on the test split (`verify`), and times it (`measure`: by default the
+file's bytes on the run profile's worker pool). `nas.export` runs every requested format through the
+same steps.
 
 - ``onnx``: the network as searched: float layers in fp32, the config's int8 layers quantized by its
   scheme (what profiling timed). Always written; the model card's top-level fields describe it.
@@ -63,10 +64,6 @@ class ExportFormat:
     def config(self, space: Any, config: Mapping[str, Any]) -> dict:
         """The config of the network this format deploys."""
         return space.canonical(config)
-
-    def network(self, space: Any, supernet: Any, config: Mapping[str, Any]) -> Any:
-        """The torch network the file must reproduce (the reference of `verify`)."""
-        return supernet.extract(self.config(space, config))
 
     def write(self, network: Any, input_shape: tuple[int, ...], path: Path, options: ExportOptions) -> Path:
         raise NotImplementedError

@@ -157,3 +157,22 @@ def test_weight_slices_are_what_extract_copies(name):
         for key, part in slices.items():
             part.check(tuple(state[part.source].shape))
             assert torch.equal(part.apply(state[part.source]), extracted[key]), key
+
+
+def test_a_bundle_can_carry_each_variants_onnx_file(tmp_path, trained, front, bundle):
+    from nas.onnx_export import export_onnx, onnxruntime_logits
+
+    space, supernet = trained
+    entry = front[-1]  # the largest network, fp32
+    network = supernet.extract(entry["config"])
+    onnx_file = export_onnx(network, space.input_shape, tmp_path / "largest.onnx")
+    with_onnx = write_bundle(tmp_path / "with-onnx.pt", space, supernet, front[-1:],
+                             onnx_files={entry["name"]: onnx_file.read_bytes()})
+    model = ElasticModel.load(with_onnx)
+    (tmp_path / "copy.onnx").write_bytes(model.onnx(entry["name"]))
+    images = torch.randn(4, *space.input_shape)
+    with torch.no_grad():
+        expected = model.module(entry["name"])(images).numpy()
+    assert abs(onnxruntime_logits(tmp_path / "copy.onnx", images.numpy()) - expected).max() <= 1e-4
+    with pytest.raises(HwnasError, match="holds no ONNX files"):
+        ElasticModel.load(bundle).onnx(entry["name"])
