@@ -67,6 +67,10 @@ def export_run(run_path: str | Path, trials: str | None = None, formats: str | l
     else:
         entries = trial_entries(run.require(run.study, "search"), numbers)
     space, supernet, dataset = open_run(run)
+    unique: dict[str, dict] = {}  # two trials of one network export it once
+    for entry in entries:
+        unique.setdefault(space.config_id(entry["config"]), entry)
+    entries = list(unique.values())
     profiler = run_profiler(run, space, supernet)
     options = ExportOptions(opset=options.opset, dynamic_batch=options.dynamic_batch,
                             batch_size=profiler.profile.batch_size)

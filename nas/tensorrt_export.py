@@ -91,8 +91,9 @@ def plan_logits(backend: Any, plan: bytes, images: np.ndarray, label: str) -> np
     """Logits of a serialized engine on `images`, run in chunks of the profile's (fixed) batch size."""
     import torch
 
-    tensorrt = backend._runtime()
-    engine = backend.load_engine(plan, label)
+    engine = backend.load_engine(plan, label)  # a one-line ProfileError where TensorRT cannot run
+    import tensorrt
+
     context = engine.create_execution_context()
     names = [engine.get_tensor_name(index) for index in range(engine.num_io_tensors)]
     input_name = next(name for name in names if engine.get_tensor_mode(name) == tensorrt.TensorIOMode.INPUT)
