@@ -1,8 +1,8 @@
 """Benchmark of the elastic bundle against standalone exports, on a run whose front was exported.
 
-    python scripts/bench_export.py --run runs/demo [--out DIR] [--switches 5]
+    python scripts/bench_export.py --run runs/demo [--models DIR] [--out DIR] [--switches 5]
 
-Reads RUN/models/index.json (written by `hwnas export` or `hwnas demo`), writes into --out (default
+Reads RUN/models/index.json (or DIR/index.json) (written by `hwnas export` or `hwnas demo`), writes into --out (default
 RUN/bench_export/) one standalone sub-network checkpoint per model (`hwnas extract`'s format) and one
 elastic bundle of them all, and prints one JSON object:
 
@@ -37,10 +37,10 @@ from nas.subnet import load_subnet, save_subnet  # noqa: E402
 PARITY_TOLERANCE = 1e-5
 
 
-def bench(run: Path, out: Path, switches: int) -> dict:
+def bench(run: Path, models: Path, out: Path, switches: int) -> dict:
     import numpy as np
 
-    cards = json.loads((run / "models" / "index.json").read_text())
+    cards = json.loads((models / "index.json").read_text())
     space, supernet, state = load_supernet(run / "supernet.pt")
     dataset = load_dataset(state["dataset"])
     out.mkdir(parents=True, exist_ok=True)
@@ -66,7 +66,7 @@ def bench(run: Path, out: Path, switches: int) -> dict:
         alone = predict_logits(load_subnet(standalone[variant.name]), dataset.x_test)
         supernet.eval()
         shared = predict_logits(lambda batch, config=variant.config: supernet(batch, config), dataset.x_test)
-        onnx_file = run / "models" / f"{variant.name}.onnx"
+        onnx_file = models / f"{variant.name}.onnx"
         int8 = len(module.int8_weights()) if hasattr(module, "int8_weights") else 0
         runtime = onnxruntime_logits(onnx_file, dataset.x_test, batch_size=1 if int8 else 256)
         parity[variant.name] = {"vs_standalone": float(np.abs(bundled - alone).max()),
@@ -78,7 +78,7 @@ def bench(run: Path, out: Path, switches: int) -> dict:
     onnx_sizes = {card["config_id"]: card["file_bytes"] for card in cards}
     worst = max(entry["vs_standalone"] for entry in parity.values())
     return {
-        "run": str(run), "variants": len(variants), "space": space.key,
+        "run": str(run), "models": str(models), "variants": len(variants), "space": space.key,
         "bundle_bytes": bundle.stat().st_size,
         "standalone_bytes": sizes, "standalone_sum_bytes": sum(sizes.values()),
         "standalone_largest_bytes": max(sizes.values()),
@@ -98,13 +98,16 @@ def bench(run: Path, out: Path, switches: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="a run folder with models/index.json")
+    parser.add_argument("--models", default=None, help="the exported models' folder (default RUN/models)")
     parser.add_argument("--out", default=None, help="where to write the checkpoints and bundle (RUN/bench_export)")
     parser.add_argument("--switches", type=int, default=5, help="rounds through every variant (default 5)")
     args = parser.parse_args()
     run = Path(args.run)
-    if not (run / "models" / "index.json").is_file():
-        parser.error(f"{run}/models/index.json not found: run `hwnas export --run {run}` first")
-    print(json.dumps(bench(run, Path(args.out) if args.out else run / "bench_export", args.switches), indent=2))
+    models = Path(args.models) if args.models else run / "models"
+    if not (models / "index.json").is_file():
+        parser.error(f"{models}/index.json not found: run `hwnas export --run {run}` first")
+    out = Path(args.out) if args.out else run / "bench_export"
+    print(json.dumps(bench(run, models, out, args.switches), indent=2))
 
 
 if __name__ == "__main__":
