@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from nas.errors import HwnasError
 from nas.export import check_options, export_network, load_entries
