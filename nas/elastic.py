@@ -69,6 +69,8 @@ def bundle_bytes(space: Any, supernet: Any, variants: list[Mapping[str, Any]],
     bytes. Every variant's slices are checked to reproduce `supernet.extract(config)` exactly."""
     import torch
 
+    if not variants:
+        raise HwnasError("an elastic bundle needs at least one variant; the export found no networks")
     state = supernet.state_dict()
     masks: dict[str, Any] = {}
     records = []
