@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Sequence
 
 
@@ -90,7 +91,26 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--model", default="gbdt")
     search = verb("search", "multi-objective search; the front is measured for real")
     _add_search(search)
-    verb("export", "export the measured front as verified ONNX files with model cards")
+    export = verb("export", "export the measured front (or trials) as verified, re-timed files with model cards")
+    export.add_argument("--trials", default="pareto",
+                        help="'pareto' (the measured front, default) or trial numbers of the study, e.g. 3,17,42")
+    export.add_argument("--format", default="onnx", dest="formats",
+                        help="comma-separated: onnx (always written: the network as searched), int8 (every "
+                             "layer int8), fp16, tensorrt (where TensorRT runs; skipped with the reason "
+                             "otherwise), elastic (one bundle of all the networks, models/elastic.pt)")
+    export.add_argument("--dynamic-batch", action=argparse.BooleanOptionalAction, default=True,
+                        help="dynamic batch dimension in the ONNX files (default); --no-dynamic-batch fixes "
+                             "it at the profile's batch size")
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset (13..20, default 17)")
+    export.add_argument("--out", default=None, help="folder for the files (default: RUN/models)")
+    export.add_argument("--bundle-onnx", action="store_true",
+                        help="also store each network's ONNX file inside the elastic bundle")
+    extract = verb("extract", "write one sub-network as a standalone checkpoint (nas.load_subnet rebuilds it)")
+    source = extract.add_mutually_exclusive_group(required=True)
+    source.add_argument("--trial", type=int, help="a trial number of the run's study (study.db)")
+    source.add_argument("--config", dest="config_file", metavar="FILE.json",
+                        help="a config (JSON object), or a JSON object with a 'config' key such as a model card")
+    extract.add_argument("--out", required=True, help="the checkpoint to write, e.g. subnet.pt")
     measurements = verb("measurements", "export the run's measurements to CSV, or merge a CSV into them")
     direction = measurements.add_mutually_exclusive_group(required=True)
     direction.add_argument("--export", metavar="CSV", help="write every measurement of the run's store to CSV")
@@ -203,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from nas import pipeline
     from nas.errors import HwnasError
+    from nas.export_run import BUNDLE_NAME, describe_selection, parse_formats
 
     args = build_parser().parse_args(argv)
     progress = not getattr(args, "quiet", False)
@@ -216,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   training=_training(args), profile_count=args.count,
                                   search_config=_search_config(args), progress=progress)
             print(pipeline.format_models_table(cards))
+            print("\n".join(describe_selection(Path(args.run) / "models" / BUNDLE_NAME)))
             print(f"run folder: {args.run} (pareto.png, pareto.csv, trials.csv, predictor.json, models/)")
         elif args.verb == "train":
             result = pipeline.train(args.run, dataset=args.dataset, space=args.space,
@@ -241,7 +263,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.verb == "measurements":
             print(pipeline.measurements(args.run, export_to=args.export, import_from=args.import_csv))
         elif args.verb == "export":
-            print(pipeline.format_models_table(pipeline.export(args.run, progress=progress)))
+            print(pipeline.format_models_table(pipeline.export(
+                args.run, progress=progress, trials=args.trials, formats=args.formats, opset=args.opset,
+                dynamic_batch=args.dynamic_batch, out=args.out, bundle_onnx=args.bundle_onnx)))
+            if "elastic" in parse_formats(args.formats):
+                print("\n".join(describe_selection(Path(args.out or Path(args.run) / "models") / BUNDLE_NAME)))
+        elif args.verb == "extract":
+            print(json.dumps(pipeline.extract(args.run, args.out, trial=args.trial, config_file=args.config_file)))
     except (HwnasError, ConfigError, ProfileError, StoreError, PredictorError) as error:
         print(f"hwnas: error: {error}", file=sys.stderr)
         return 2

@@ -1,68 +1,112 @@
-"""Export of the measured front: standalone ONNX files, checked, verified against torch on the test
-split, each with a model card (JSON) that records what was measured and where."""
+"""Export of searched networks: one file per requested format, each checked, verified against torch on
+the test split and re-timed on the run's hardware profile, with a model card (JSON and markdown) that
+records what was measured, where, and of which exact file (its SHA-256)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from nas.evaluate import accuracy, predict_logits
-from nas.onnx_export import check_onnx, export_onnx, integer_kernels, onnxruntime_logits
+from nas.errors import HwnasError
+from nas.export_formats import ExportFormat, ExportOptions
+from nas.model_card import card_markdown
 from nas.run_folder import write_atomically
 
-LOGIT_TOLERANCE = 1e-4  # fp32 models: max abs difference of logits, ONNX Runtime vs torch
-# Models with int8 layers: a value on a rounding boundary may round the other way in the runtime (its
-# float arithmetic differs in the last bit), so logits differ by up to ~1e-2; what must agree is the
-# accuracy on the test split, within half a point.
-ACCURACY_TOLERANCE = 0.005
+MIN_OPSET, MAX_OPSET = 13, 20  # per-channel int8 needs 13; torch's TorchScript exporter writes up to 20
 
 
-def export_model(space: Any, supernet: Any, dataset: Any, entry: dict, folder: Path,
-                 profile: Any) -> dict:
-    """Export one front entry (trial dict with `latency_ms`) and return its model card."""
+def check_options(options: ExportOptions) -> None:
+    if isinstance(options.opset, bool) or not isinstance(options.opset, int) or \
+            not MIN_OPSET <= options.opset <= MAX_OPSET:
+        raise HwnasError(f"--opset must be an integer from {MIN_OPSET} to {MAX_OPSET}, got {options.opset!r}")
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _latency(measurement: Any, profile: Any, fingerprint: str) -> dict:
+    return {"latency_ms": measurement.median_ms, "latency_iqr_ms": measurement.iqr_ms, "latency_cv": measurement.cv,
+            "latency_runs": measurement.count, "latency_noisy": measurement.noisy,
+            "hardware_profile": profile.name, "profile_fingerprint": fingerprint}
+
+
+def export_artifact(export_format: ExportFormat, space: Any, supernet: Any, dataset: Any, config: dict,
+                    folder: Path, profiler: Any, options: ExportOptions) -> dict:
+    """Write, check, verify and re-time one format of one network; the artifact's part of the card."""
+    artifact_config = export_format.config(space, config)
+    network = supernet.extract(artifact_config)
+    config_id = space.config_id(config)
+    path = Path(folder) / f"{config_id}{export_format.suffix}"
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:  # written aside and renamed: a crash never leaves half a file under the artifact's name
+        export_format.write(network, tuple(space.input_shape), temporary, options)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    verification = export_format.verify(path, network, dataset)
+    measurement, profile = export_format.measure(path, network, profiler, key=path.name)
+    fingerprint = profiler.fingerprint if profile is profiler.profile else profile.fingerprint()
+    artifact = {"file": path.name, "file_bytes": path.stat().st_size, "sha256": sha256_of(path),
+                **verification, **_latency(measurement, profile, fingerprint)}
+    if artifact_config != config:
+        artifact.update(config=artifact_config, config_id=space.config_id(artifact_config))
+    return artifact
+
+
+def export_network(space: Any, supernet: Any, dataset: Any, entry: dict, folder: Path, profiler: Any,
+                   formats: list[ExportFormat], skipped: dict[str, str], options: ExportOptions = ExportOptions(),
+                   ) -> dict:
+    """Export one searched network (a trial dict: config, config_id, val_accuracy, ...) in `formats`
+    (`onnx` among them; those in `skipped` are recorded with the reason) and write its model card."""
     config = space.canonical(entry["config"])
+    config_id = space.config_id(config)
+    artifacts = {}
+    for export_format in formats:
+        if export_format.name in skipped:
+            artifacts[export_format.name] = {"skipped": skipped[export_format.name]}
+        else:
+            artifacts[export_format.name] = export_artifact(export_format, space, supernet, dataset, config, folder,
+                                                            profiler, options)
+    searched = artifacts["onnx"]
     network = supernet.extract(config)
-    path = export_onnx(network, space.input_shape, Path(folder) / f"{entry['config_id']}.onnx")
-    check_onnx(path)
-    int8_layers = len(network.int8_weights()) if hasattr(network, "int8_weights") else 0
-    torch_logits = predict_logits(network, dataset.x_test)
-    # Dynamic int8 takes its activation range per call: one sample per call, as deployed at batch 1.
-    runtime_logits = onnxruntime_logits(path, dataset.x_test, batch_size=1 if int8_layers else 256)
-    torch_accuracy, runtime_accuracy = accuracy(torch_logits, dataset.y_test), accuracy(runtime_logits, dataset.y_test)
-    difference = float(np.abs(torch_logits - runtime_logits).max())
-    agreement = float((torch_logits.argmax(1) == runtime_logits.argmax(1)).mean())
-    kernels = integer_kernels(path, network.int8_scheme) if int8_layers else 0
-    if int8_layers:
-        verified = abs(torch_accuracy - runtime_accuracy) <= ACCURACY_TOLERANCE and kernels == int8_layers
-    else:
-        verified = difference <= LOGIT_TOLERANCE and agreement == 1.0
     card = {
-        "config_id": entry["config_id"],
+        "config_id": config_id,
         "space": {"name": space.name, "version": space.version, "arguments": space.arguments},
         "config": config,
+        "trial": entry.get("trial"),
         "val_accuracy": entry["val_accuracy"],
-        "test_accuracy_torch": torch_accuracy,
-        "test_accuracy_onnxruntime": runtime_accuracy,
-        "max_abs_logit_difference": difference,
-        "prediction_agreement": agreement,
-        "int8_layers": int8_layers,
-        "integer_kernels": kernels,  # in ONNX Runtime's optimized graph; must equal int8_layers
-        "verified": bool(verified),
-        "latency_ms": entry["latency_ms"],
-        "latency_iqr_ms": entry.get("latency_iqr_ms"),
+        # The `onnx` artifact (the network as searched), at the top level as before formats existed.
+        "test_accuracy_torch": searched["test_accuracy_torch"],
+        "test_accuracy_onnxruntime": searched["test_accuracy_runtime"],
+        **{key: searched[key] for key in ("max_abs_logit_difference", "prediction_agreement", "int8_layers",
+                                          "integer_kernels", "verified", "file", "file_bytes", "sha256")},
+        # Re-timed now: the median of the exact file above on the run's profile (not the stored one).
+        **{key: searched[key] for key in ("latency_ms", "latency_iqr_ms", "latency_cv", "latency_runs",
+                                          "latency_noisy", "hardware_profile", "profile_fingerprint")},
+        "search_latency_ms": entry.get("latency_ms"),  # the measurement the search's front was built on
         "predicted_latency_ms": entry.get("predicted_latency_ms"),
-        "hardware_profile": profile.name,
-        "profile_fingerprint": profile.fingerprint(),
-        "fingerprint_details": profile.fingerprint_details(),
+        "fingerprint_details": profiler.profile.fingerprint_details(),
         "parameters": int(sum(p.numel() for p in network.parameters())),
         "macs": float(space.cost_features(config).get("macs", float("nan"))),
-        "file": path.name,
-        "file_bytes": path.stat().st_size,
-        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "opset": options.opset,
+        "dynamic_batch": options.dynamic_batch,
+        "artifacts": artifacts,
     }
-    write_atomically(Path(folder) / f"{entry['config_id']}.json", json.dumps(card, indent=2, sort_keys=True))
+    write_atomically(Path(folder) / f"{config_id}.json", json.dumps(card, indent=2, sort_keys=True))
+    write_atomically(Path(folder) / f"{config_id}.md", card_markdown(card))
     return card
+
+
+def load_entries(path: Path, made_by: str) -> list[dict]:
+    """The trial dicts of a JSON list file (front.json); a broken file raises a one-line error."""
+    try:
+        entries = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise HwnasError(f"{path} is not valid JSON ({error}); re-run `hwnas {made_by}`") from None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and "config" in e for e in entries):
+        raise HwnasError(f"{path} is not a list of trials with configs; re-run `hwnas {made_by}`")
+    return entries

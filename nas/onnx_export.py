@@ -15,38 +15,50 @@ from typing import Any
 
 import numpy as np
 
+from nas.errors import HwnasError
+
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 DEFAULT_OPSET = 17
 
 
 def export_onnx(network: Any, input_shape: tuple[int, ...], path: Path, opset: int = DEFAULT_OPSET,
-                calibration: Any = None) -> Path:
-    """Write `network` as ONNX with a dynamic batch dimension, its int8 layers (if any) quantized as its
-    scheme executes them; the same network gives the same bytes. `calibration` (model inputs, numpy
-    arrays) sets the static activation scales of schemes that have them (see `QuantizationScheme`)."""
+                batch_size: int | None = None, dtype: Any = None, calibration: Any = None) -> Path:
+    """Write `network` as ONNX, its int8 layers (if any) quantized as its scheme executes them; the same
+    network gives the same bytes. The batch dimension is dynamic, or fixed at `batch_size`; the input is
+    `dtype` (default float32). `calibration` (model inputs, numpy arrays) sets the static activation
+    scales of schemes that have them (see `QuantizationScheme.quantize_onnx`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     int8_weights = network.int8_weights() if hasattr(network, "int8_weights") else {}
     if not int8_weights:
-        return _export_fp32(network, input_shape, path, opset)
+        return _export_float(network, input_shape, path, opset, batch_size, dtype)
     from search_spaces.quantization import create_scheme
 
     with tempfile.TemporaryDirectory(prefix="hwnas-export-") as folder:
-        fp32_path = _export_fp32(network.as_fp32(), input_shape, Path(folder) / "fp32.onnx", opset)
-        create_scheme(network.int8_scheme).quantize_onnx(fp32_path, path, int8_weights, calibration=calibration)
+        fp32_path = _export_float(network.as_fp32(), input_shape, Path(folder) / "fp32.onnx", opset, batch_size, dtype)
+        try:
+            create_scheme(network.int8_scheme).quantize_onnx(fp32_path, path, int8_weights, calibration=calibration)
+        except (ValueError, RuntimeError) as error:  # e.g. an opset the quantizer cannot write
+            raise HwnasError(f"int8 quantization of {path.name} at opset {opset} failed: "
+                             f"{str(error).strip().splitlines()[0][:200]}") from None
     return path
 
 
-def _export_fp32(network: Any, input_shape: tuple[int, ...], path: Path, opset: int) -> Path:
+def _export_float(network: Any, input_shape: tuple[int, ...], path: Path, opset: int, batch_size: int | None,
+                  dtype: Any) -> Path:
     import torch
 
     network = network.eval()
-    example = torch.zeros((1, *input_shape), dtype=torch.float32)
+    example = torch.zeros((batch_size or 1, *input_shape), dtype=dtype or torch.float32)
+    dynamic_axes = None if batch_size else {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(network, (example,), str(path), dynamo=False, opset_version=opset,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+        try:
+            torch.onnx.export(network, (example,), str(path), dynamo=False, opset_version=opset,
+                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], dynamic_axes=dynamic_axes)
+        except (ValueError, RuntimeError, torch.onnx.errors.OnnxExporterError) as error:
+            raise HwnasError(f"torch's ONNX exporter cannot write opset {opset}: "
+                             f"{str(error).strip().splitlines()[0][:200]}") from None
     return path
 
 
@@ -57,21 +69,25 @@ def check_onnx(path: Path) -> None:
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
 
 
-def optimized_operators(path: Path) -> collections.Counter:
-    """Operator types (and how many of each) in ONNX Runtime's fully optimized CPU graph of `path`: the
-    kernels that really run, after fusions such as DynamicQuantizeLinear + MatMulInteger ->
-    DynamicQuantizeMatMul."""
+def session_graph(path: Path, level: str = "ORT_ENABLE_ALL") -> Any:
+    """The ONNX model that ONNX Runtime's CPU provider builds from `path` at optimization `level` (a
+    `GraphOptimizationLevel` name): the kernels that really run, with fusions and inserted Casts."""
     import onnx
     import onnxruntime
 
     with tempfile.TemporaryDirectory(prefix="hwnas-optimized-") as folder:
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.graph_optimization_level = getattr(onnxruntime.GraphOptimizationLevel, level)
         options.optimized_model_filepath = str(Path(folder) / "optimized.onnx")
         onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        model = onnx.load(options.optimized_model_filepath)
-    return collections.Counter(node.op_type for node in model.graph.node)
+        return onnx.load(options.optimized_model_filepath)
+
+
+def optimized_operators(path: Path) -> collections.Counter:
+    """Operator types (and how many of each) in ONNX Runtime's fully optimized CPU graph of `path`, after
+    fusions such as DynamicQuantizeLinear + MatMulInteger -> DynamicQuantizeMatMul."""
+    return collections.Counter(node.op_type for node in session_graph(path).graph.node)
 
 
 def integer_kernels(path: Path, scheme_name: str) -> int:
@@ -83,11 +99,40 @@ def integer_kernels(path: Path, scheme_name: str) -> int:
 
 
 def onnxruntime_logits(path: Path, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Logits of the ONNX file under ONNX Runtime's CPU provider."""
+    """Logits of the ONNX file under ONNX Runtime's CPU provider, `batch_size` images per run (or the
+    file's fixed batch size, the last batch padded with zeros)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return np.concatenate([session.run(None, {INPUT_NAME: images[start:start + batch_size]})[0]
-                           for start in range(0, len(images), batch_size)])
+    fixed = session.get_inputs()[0].shape[0]  # an int when the file has a fixed batch size
+    batch_size = fixed if isinstance(fixed, int) else batch_size
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        chunk = images[start:start + batch_size]
+        feed = chunk
+        if isinstance(fixed, int) and len(chunk) < fixed:
+            feed = np.concatenate([chunk, np.zeros((fixed - len(chunk), *chunk.shape[1:]), chunk.dtype)])
+        outputs.append(session.run(None, {INPUT_NAME: feed})[0][: len(chunk)])
+    return np.concatenate(outputs)
+
+
+ONNX_ELEMENT_TYPES = {1: "float32", 10: "float16", 11: "float64"}
+
+
+def operator_precisions(path: Path) -> dict[str, dict[str, int]]:
+    """{"float16": {op: count}, "float32": {op: count}}: the float type each compute operator of ONNX
+    Runtime's CPU graph (basic optimizations: kernels assigned, Casts inserted) reads. Where the CPU
+    provider has no float16 kernel for an operator it inserts Casts and runs it in float32."""
+    import onnx
+
+    graph = onnx.shape_inference.infer_shapes(session_graph(path, "ORT_ENABLE_BASIC")).graph
+    types = {value.name: value.type.tensor_type.elem_type for value in [*graph.value_info, *graph.input]}
+    types.update({tensor.name: tensor.data_type for tensor in graph.initializer})
+    counts: dict[str, collections.Counter] = {"float16": collections.Counter(), "float32": collections.Counter()}
+    for node in graph.node:
+        kind = ONNX_ELEMENT_TYPES.get(types.get(node.input[0])) if node.input else None
+        if node.op_type != "Cast" and kind in counts:
+            counts[kind][node.op_type] += 1
+    return {kind: dict(sorted(counter.items())) for kind, counter in counts.items()}

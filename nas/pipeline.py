@@ -221,23 +221,36 @@ def search(run_path: str | Path, config: SearchConfig = SearchConfig(), min_mode
     return front
 
 
-def export(run_path: str | Path, progress: bool = True) -> list[dict]:
-    from tqdm.auto import tqdm
+def export(run_path: str | Path, progress: bool = True, trials: str | None = None, formats: str | None = None,
+           opset: int = 17, dynamic_batch: bool = True, out: str | Path | None = None,
+           bundle_onnx: bool = False) -> list[dict]:
+    """Export the front (or `trials`) in `formats` (default onnx); see nas.export_run. Returns the cards."""
+    from nas.export_formats import ExportOptions
+    from nas.export_run import export_run
 
-    from nas.export import export_model
+    cards, _ = export_run(run_path, trials=trials, formats=formats, options=ExportOptions(opset, dynamic_batch),
+                          out=out, bundle_onnx=bundle_onnx, progress=progress)
+    return cards
+
+
+def extract(run_path: str | Path, out: str | Path, trial: int | None = None,
+            config_file: str | Path | None = None) -> dict:
+    """Write the standalone checkpoint of one sub-network (a trial of the run's study, or a config file)."""
+    from nas.checkpoint import load_supernet
+    from nas.subnet import config_from_file, save_subnet, trial_entries
 
     run = RunFolder(run_path)
-    front_file = run.require(run.path / "front.json", "search")
-    try:
-        front = json.loads(front_file.read_text())
-    except json.JSONDecodeError as error:
-        raise HwnasError(f"{front_file} is not valid JSON ({error}); re-run `hwnas search`") from None
-    space, supernet, dataset = open_run(run)
-    profiler = run_profiler(run, space, supernet)
-    cards = [export_model(space, supernet, dataset, entry, run.models, profiler.profile)
-             for entry in tqdm(front, desc="export", disable=not progress, unit="model")]
-    write_atomically(run.models / "index.json", json.dumps(cards, indent=2, sort_keys=True))
-    return cards
+    if (trial is None) == (config_file is None):
+        raise HwnasError("extract needs exactly one of --trial N and --config FILE.json")
+    space, supernet, _ = load_supernet(run.require(run.checkpoint, "train"))
+    if trial is not None:
+        config, source = trial_entries(run.require(run.study, "search"), [trial])[0]["config"], {"trial": trial}
+    else:
+        config, source = config_from_file(space, config_file), {"config_file": str(config_file)}
+    network = supernet.extract(config)
+    path = save_subnet(out, space, config, network, {"run": str(run.path), **source})
+    return {"out": str(path), "config_id": space.config_id(config), "file_bytes": path.stat().st_size,
+            "parameters": int(sum(p.numel() for p in network.parameters()))}
 
 
 def measurements(run_path: str | Path, export_to: str | Path | None = None,
@@ -273,7 +286,8 @@ def format_models_table(cards: list[dict]) -> str:
 def demo(run_path: str | Path, dataset: str = DEFAULT_DATASET, profile_name: str = DEFAULT_PROFILE,
          training: TrainingConfig = TrainingConfig(), profile_count: int = 120,
          search_config: SearchConfig = SearchConfig(), progress: bool = True) -> list[dict]:
-    """Every step on the defaults, into one run folder; returns the model cards."""
+    """Every step on the defaults, into one run folder; returns the model cards (the front is also
+    bundled into models/elastic.pt)."""
     from hw_profiles import load_profile
 
     load_profile(profile_name)  # bad input fails here, before hours of training
@@ -282,4 +296,4 @@ def demo(run_path: str | Path, dataset: str = DEFAULT_DATASET, profile_name: str
     profile(run_path, profile_name, count=profile_count, seed=search_config.seed, progress=progress)
     fit(run_path, progress=progress)
     search(run_path, search_config, progress=progress)
-    return export(run_path, progress=progress)
+    return export(run_path, progress=progress, formats="onnx,elastic")

@@ -146,6 +146,17 @@ class Profiler:
         with tempfile.TemporaryDirectory(prefix="hwnas-profile-") as folder:
             return export_onnx(network, self.space.input_shape, Path(folder) / "model.onnx").read_bytes()
 
+    def time_model(self, key: str, model: Any) -> Any:
+        """Time one given model (an ONNX file's bytes, or a module for "torch" backends) on the pool, now,
+        and return its Measurement. Nothing is stored: the store keys by config, and this is one file
+        (e.g. an exported artifact, re-timed so that its card reports the file it describes)."""
+        from hw_profiles.timing_task import TimingTask
+
+        result = list(self.pool.run([TimingTask(key, model, tuple(self.space.input_shape))]))[0]
+        if not result.ok:
+            raise HwnasError(f"{key} could not be timed on profile {self.profile.name!r}: {result.error}")
+        return result.measurement
+
     def records(self) -> list[MeasuredConfig]:
         return [MeasuredConfig(config_id, config, measurement.median_ms, measurement)
                 for config_id, config, measurement in self.store.records(self.fingerprint, self.space.key)]

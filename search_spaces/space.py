@@ -127,6 +127,19 @@ class SearchSpace:
     def smallest(self) -> dict[str, Any]:
         return self.canonical({key: choice.values[0] for key, choice in self.choices.items()})
 
+    @property
+    def precision_keys(self) -> list[str]:
+        """The keys that choose a layer's precision (none in a space without precision choices)."""
+        return []
+
+    def at_precision(self, config: Mapping[str, Any], precision: str) -> dict[str, Any]:
+        """`config` with every precision choice at `precision` (canonical); ConfigError when the space does
+        not offer `precision` (a space with one precision runs every layer at it)."""
+        offered = tuple(getattr(self, "precisions", ("fp32",)))
+        if precision not in offered:
+            raise ConfigError(f"space {self.name!r} does not offer precision {precision!r}; it offers {list(offered)}")
+        return self.canonical({**config, **{key: precision for key in self.precision_keys}})
+
     def anchors(self) -> list[dict[str, Any]]:
         """Configs every search starts from (the corners of the space): the largest and the smallest."""
         return [self.largest(), self.smallest()]
@@ -143,7 +156,9 @@ class SearchSpace:
         return type(self).build_supernet is not SearchSpace.build_supernet
 
     def build_supernet(self):
-        """The weight-sharing supernet: an nn.Module with `forward(x, config)` and `extract(config)`."""
+        """The weight-sharing supernet: an nn.Module with `forward(x, config)` and `extract(config)`, and,
+        where extraction copies slices, `weight_slices(config)` (see `weight_slice.py`), which lets an
+        elastic bundle store the weights its networks share once."""
         raise ConfigError(f"space {self.name!r} has no trainable supernet")
 
     def build_network(self, config: Mapping[str, Any]):

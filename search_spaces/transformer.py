@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from search_spaces.quantization import precision_linear
+from search_spaces.weight_slice import WeightSlice, prefix_slice
 
 LAYER_NORM_EPS = 1e-6
 
@@ -89,26 +90,34 @@ class TransformerBlock(nn.Module):
 class ElasticTransformerBlock(TransformerBlock):
     """The largest block; runs any smaller shape on slices of its weights."""
 
-    def sliced_parameters(self, shape: BlockShape) -> dict[str, Tensor]:
-        """The parameters of a static block of `shape`, named as in its state dict (views, no copy)."""
+    def weight_slices(self, shape: BlockShape) -> dict[str, WeightSlice]:
+        """Where each tensor of a static block of `shape` lies in this block's weights (names as in its
+        state dict): the first-k embedding channels, the first-k heads (of `qkv`, through a
+        `(3, heads, head_dim, embed)` view) and the first-k MLP hidden units."""
         largest = self.shape
         embed, attention, hidden = shape.embed_dim, shape.attention_dim, shape.mlp_hidden
-        qkv_weight = self.qkv.weight.view(3, largest.num_heads, largest.head_dim, largest.embed_dim)
-        qkv_bias = self.qkv.bias.view(3, largest.num_heads, largest.head_dim)
+        qkv_view = (3, largest.num_heads, largest.head_dim, largest.embed_dim)
         return {
-            "norm1.weight": self.norm1.weight[:embed],
-            "norm1.bias": self.norm1.bias[:embed],
-            "qkv.weight": qkv_weight[:, : shape.num_heads, :, :embed].reshape(3 * attention, embed),
-            "qkv.bias": qkv_bias[:, : shape.num_heads].reshape(3 * attention),
-            "proj.weight": self.proj.weight[:embed, :attention],
-            "proj.bias": self.proj.bias[:embed],
-            "norm2.weight": self.norm2.weight[:embed],
-            "norm2.bias": self.norm2.bias[:embed],
-            "fc1.weight": self.fc1.weight[:hidden, :embed],
-            "fc1.bias": self.fc1.bias[:hidden],
-            "fc2.weight": self.fc2.weight[:embed, :hidden],
-            "fc2.bias": self.fc2.bias[:embed],
+            "norm1.weight": prefix_slice("norm1.weight", (embed,)),
+            "norm1.bias": prefix_slice("norm1.bias", (embed,)),
+            "qkv.weight": prefix_slice("qkv.weight", (3, shape.num_heads, largest.head_dim, embed), qkv_view,
+                                       (3 * attention, embed)),
+            "qkv.bias": prefix_slice("qkv.bias", (3, shape.num_heads, largest.head_dim), qkv_view[:3],
+                                     (3 * attention,)),
+            "proj.weight": prefix_slice("proj.weight", (embed, attention)),
+            "proj.bias": prefix_slice("proj.bias", (embed,)),
+            "norm2.weight": prefix_slice("norm2.weight", (embed,)),
+            "norm2.bias": prefix_slice("norm2.bias", (embed,)),
+            "fc1.weight": prefix_slice("fc1.weight", (hidden, embed)),
+            "fc1.bias": prefix_slice("fc1.bias", (hidden,)),
+            "fc2.weight": prefix_slice("fc2.weight", (embed, hidden)),
+            "fc2.bias": prefix_slice("fc2.bias", (embed,)),
         }
+
+    def sliced_parameters(self, shape: BlockShape) -> dict[str, Tensor]:
+        """The parameters of a static block of `shape`, named as in its state dict (views, no copy)."""
+        parameters = dict(self.named_parameters())
+        return {name: part.apply(parameters[part.source]) for name, part in self.weight_slices(shape).items()}
 
     def forward_elastic(self, x: Tensor, shape: BlockShape) -> Tensor:
         if shape.head_dim != self.shape.head_dim:

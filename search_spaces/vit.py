@@ -110,10 +110,6 @@ class ViTSpace(SearchSpace):
         """The `block{i}.precision` keys (none when the space has one precision)."""
         return [key for key in self.choices if key.endswith(".precision")]
 
-    def at_precision(self, config: Mapping[str, Any], precision: str) -> dict[str, Any]:
-        """`config` with every block at `precision` (canonical)."""
-        return self.canonical({**config, **{key: precision for key in self.precision_keys}})
-
     def anchors(self) -> list[dict[str, Any]]:
         """The largest and the smallest architecture, each at every precision."""
         return [self.at_precision(architecture, precision)

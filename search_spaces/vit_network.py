@@ -21,6 +21,7 @@ from search_spaces.transformer import (
     TransformerBlock,
     block_forward,
 )
+from search_spaces.weight_slice import WeightSlice, full_slice, prefix_slice
 
 
 @dataclass(frozen=True)
@@ -117,22 +118,34 @@ class ViTSupernet(ViTNetwork):
     def _make_block(shape: BlockShape) -> nn.Module:
         return ElasticTransformerBlock(shape)
 
-    def sliced_parameters(self, shape: ViTShape) -> dict[str, Tensor]:
-        """Parameters (stem aside) of the static network of `shape`, as views into the largest weights."""
+    def _parameter_slices(self, shape: ViTShape) -> dict[str, WeightSlice]:
+        """Where each parameter (stem aside) of the static network of `shape` lies in the largest weights."""
         embed = shape.embed_dim
-        params = {
-            "patch_embed.weight": self.patch_embed.weight[:embed],
-            "patch_embed.bias": self.patch_embed.bias[:embed],
-            "pos_embed": self.pos_embed[:, :, :embed],
-            "norm.weight": self.norm.weight[:embed],
-            "norm.bias": self.norm.bias[:embed],
-            "head.weight": self.head.weight[:, :embed],
-            "head.bias": self.head.bias,
+        slices = {
+            "patch_embed.weight": prefix_slice("patch_embed.weight", (embed, *self.patch_embed.weight.shape[1:])),
+            "patch_embed.bias": prefix_slice("patch_embed.bias", (embed,)),
+            "pos_embed": prefix_slice("pos_embed", (1, shape.tokens, embed)),
+            "norm.weight": prefix_slice("norm.weight", (embed,)),
+            "norm.bias": prefix_slice("norm.bias", (embed,)),
+            "head.weight": prefix_slice("head.weight", (shape.num_classes, embed)),
+            "head.bias": prefix_slice("head.bias", (shape.num_classes,)),
         }
         for index, block_shape in enumerate(shape.blocks):
-            for name, value in self.blocks[index].sliced_parameters(block_shape).items():
-                params[f"blocks.{index}.{name}"] = value
-        return params
+            for name, part in self.blocks[index].weight_slices(block_shape).items():
+                slices[f"blocks.{index}.{name}"] = replace(part, source=f"blocks.{index}.{part.source}")
+        return slices
+
+    def weight_slices(self, config: Mapping[str, Any]) -> dict[str, WeightSlice]:
+        """Where every tensor of `extract(config)`'s state dict lies in this supernet's state dict (the
+        stem, not elastic, whole). `extract` copies exactly these slices (tested for every space)."""
+        slices = {f"stem.{name}": full_slice(f"stem.{name}", tuple(value.shape))
+                  for name, value in self.stem.state_dict().items()}
+        return {**slices, **self._parameter_slices(self.space.shape(config))}
+
+    def sliced_parameters(self, shape: ViTShape) -> dict[str, Tensor]:
+        """Parameters (stem aside) of the static network of `shape`, as views into the largest weights."""
+        parameters = dict(self.named_parameters())
+        return {name: part.apply(parameters[part.source]) for name, part in self._parameter_slices(shape).items()}
 
     def forward(self, images: Tensor, config: Mapping[str, Any] | None = None) -> Tensor:
         shape = self.shape if config is None else self.space.shape(config)

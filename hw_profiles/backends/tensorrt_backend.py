@@ -63,31 +63,50 @@ class TensorRTBackend(Backend):
         return cache_directory() / "tensorrt" / f"{self.profile.name}-{self.profile.fingerprint()}.timing-cache"
 
     def measure(self, model: Any, input_shape: tuple[int, ...]) -> Measurement:
-        tensorrt = _import_tensorrt()
-        import torch
-
-        available, reason = self.available()
-        if not available:
-            raise ProfileError(f"profile '{self.profile.name}': backend 'tensorrt' cannot run here: {reason}")
         onnx_path = Path(model)
+        return self.measure_engine(self.build_engine(onnx_path, input_shape), input_shape, label=str(onnx_path))
+
+    def build_engine(self, onnx_path: str | Path, input_shape: tuple[int, ...]) -> bytes:
+        """The serialized engine (a TensorRT plan) of the ONNX file, built as this profile times it."""
+        tensorrt = self._runtime()
+        onnx_path = Path(onnx_path)
         if not onnx_path.is_file():
             raise FileNotFoundError(f"ONNX model not found: {onnx_path}")
-        logger = tensorrt.Logger(tensorrt.Logger.ERROR)
-        engine = tensorrt.Runtime(logger).deserialize_cuda_engine(self._build(tensorrt, logger, onnx_path, input_shape))
+        return bytes(self._build(tensorrt, tensorrt.Logger(tensorrt.Logger.ERROR), onnx_path, input_shape))
+
+    def load_engine(self, plan: bytes, label: str = "plan") -> Any:
+        """A deserialized engine of `plan` (bytes of a serialized engine built on this GPU and TensorRT)."""
+        tensorrt = self._runtime()
+        engine = tensorrt.Runtime(tensorrt.Logger(tensorrt.Logger.ERROR)).deserialize_cuda_engine(plan)
         if engine is None:
-            raise RuntimeError(f"TensorRT could not deserialize the engine built from {onnx_path}")
+            raise RuntimeError(f"TensorRT could not deserialize the engine of {label}")
+        return engine
+
+    def measure_engine(self, plan: bytes, input_shape: tuple[int, ...], label: str = "plan") -> Measurement:
+        """Time a serialized engine (e.g. an exported plan file's bytes) with the protocol."""
+        import torch
+
+        engine = self.load_engine(plan, label)
         context = engine.create_execution_context()
         device = torch.device("cuda", 0)
-        buffers = self._bind_buffers(tensorrt, torch, engine, context, device, input_shape)
+        buffers = self._bind_buffers(self._runtime(), torch, engine, context, device, input_shape)
         stream = torch.cuda.Stream(device)
 
         def run_once() -> None:
             if not context.execute_async_v3(stream.cuda_stream):
-                raise RuntimeError(f"TensorRT execute_async_v3 failed for {onnx_path}")
+                raise RuntimeError(f"TensorRT execute_async_v3 failed for {label}")
 
         measurement = run_protocol(run_once, self.profile, time_run=cuda_event_timer(torch, stream, run_once))
         del context, engine, buffers
         return measurement
+
+    def _runtime(self) -> Any:
+        """The tensorrt module, once this machine is known to run the profile."""
+        tensorrt = _import_tensorrt()
+        available, reason = self.available()
+        if not available:
+            raise ProfileError(f"profile '{self.profile.name}': backend 'tensorrt' cannot run here: {reason}")
+        return tensorrt
 
     def _build(self, tensorrt: Any, logger: Any, onnx_path: Path, input_shape: tuple[int, ...]) -> Any:
         """The serialized engine; the timing cache is loaded before and saved after the build."""
