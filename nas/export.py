@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from nas.evaluate import accuracy, predict_logits
+from nas.evaluate import accuracy, evaluation_network, predict_logits
 from nas.onnx_export import check_onnx, export_onnx, integer_kernels, onnxruntime_logits
 from nas.run_folder import write_atomically
 
@@ -25,7 +25,7 @@ def export_model(space: Any, supernet: Any, dataset: Any, entry: dict, folder: P
                  profile: Any) -> dict:
     """Export one front entry (trial dict with `latency_ms`) and return its model card."""
     config = space.canonical(entry["config"])
-    network = supernet.extract(config)
+    network = evaluation_network(space, supernet, config, dataset.x_train)
     path = export_onnx(network, space.input_shape, Path(folder) / f"{entry['config_id']}.onnx")
     check_onnx(path)
     int8_layers = len(network.int8_weights()) if hasattr(network, "int8_weights") else 0

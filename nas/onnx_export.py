@@ -39,7 +39,8 @@ def _export_fp32(network: Any, input_shape: tuple[int, ...], path: Path, opset: 
     import torch
 
     network = network.eval()
-    example = torch.zeros((1, *input_shape), dtype=torch.float32)
+    # a network over token ids declares `input_dtype = "int64"`; images are float32
+    example = torch.zeros((1, *input_shape), dtype=getattr(torch, getattr(network, "input_dtype", "float32")))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(network, (example,), str(path), dynamo=False, opset_version=opset,

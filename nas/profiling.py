@@ -136,7 +136,7 @@ class Profiler:
             started = time.perf_counter()
             model = self._model(config)
             self.seconds["export"] += time.perf_counter() - started
-            yield TimingTask(config_id, model, tuple(self.space.input_shape))
+            yield TimingTask(config_id, model, input_spec(self.space))
 
     def _model(self, config: Mapping[str, Any]) -> Any:
         """What the backend times: the extracted module ("torch" backends) or its ONNX file's bytes."""
@@ -149,6 +149,14 @@ class Profiler:
     def records(self) -> list[MeasuredConfig]:
         return [MeasuredConfig(config_id, config, measurement.median_ms, measurement)
                 for config_id, config, measurement in self.store.records(self.fingerprint, self.space.key)]
+
+
+def input_spec(space: Any) -> Any:
+    """What the backends feed the space's networks: its input shape, type and (integer inputs) value range."""
+    from hw_profiles import InputSpec
+
+    low, high = space.input_range or (0, None)
+    return InputSpec(tuple(space.input_shape), dtype=space.input_dtype, low=low, high=high)
 
 
 def profiling_configs(space: Any, count: int, seed: int, strategy: str = "random") -> list[dict]:

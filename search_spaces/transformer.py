@@ -13,12 +13,14 @@ down) run at fp32 or, fake-quantized, as the block's int8 scheme executes them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from search_spaces.quantization import precision_linear
+from search_spaces.weight_sharing import prefixed
 
 LAYER_NORM_EPS = 1e-6
 
@@ -42,8 +44,14 @@ class BlockShape:
 LINEAR_LAYERS = ("qkv", "proj", "fc1", "fc2")  # the layers a block's precision applies to
 
 
-def block_forward(x: Tensor, params: dict[str, Tensor], shape: BlockShape) -> Tensor:
-    """Pre-norm transformer block on tokens `x` of shape (batch, tokens, embed_dim)."""
+MASKED_SCORE = -1e4  # added to the attention scores of padding keys (finite: fp16-safe, no NaN rows)
+
+
+def block_forward(x: Tensor, params: dict[str, Tensor], shape: BlockShape,
+                  attention_bias: Tensor | None = None) -> Tensor:
+    """Pre-norm transformer block on tokens `x` of shape (batch, tokens, embed_dim). `attention_bias`
+    (broadcast to (batch, heads, tokens, tokens), e.g. (batch, 1, 1, tokens) with MASKED_SCORE at padding
+    keys) is added to the attention scores."""
 
     def linear(inputs: Tensor, name: str) -> Tensor:
         return precision_linear(inputs, params[f"{name}.weight"], params[f"{name}.bias"], shape.precision,
@@ -55,6 +63,8 @@ def block_forward(x: Tensor, params: dict[str, Tensor], shape: BlockShape) -> Te
     qkv = qkv.reshape(batch, tokens, 3, shape.num_heads, shape.head_dim).permute(2, 0, 3, 1, 4)
     query, key, value = qkv[0], qkv[1], qkv[2]
     scores = torch.matmul(query, key.transpose(-2, -1)) * (shape.head_dim ** -0.5)
+    if attention_bias is not None:
+        scores = scores + attention_bias
     attended = torch.matmul(scores.softmax(dim=-1), value)
     attended = attended.transpose(1, 2).reshape(batch, tokens, shape.attention_dim)
     x = x + linear(attended, "proj")
@@ -82,8 +92,8 @@ class TransformerBlock(nn.Module):
         self.fc1 = _init_linear(nn.Linear(shape.embed_dim, shape.mlp_hidden))
         self.fc2 = _init_linear(nn.Linear(shape.mlp_hidden, shape.embed_dim))
 
-    def forward(self, x: Tensor) -> Tensor:
-        return block_forward(x, dict(self.named_parameters()), self.shape)
+    def forward(self, x: Tensor, attention_bias: Tensor | None = None) -> Tensor:
+        return block_forward(x, dict(self.named_parameters()), self.shape, attention_bias)
 
 
 class ElasticTransformerBlock(TransformerBlock):
@@ -110,10 +120,24 @@ class ElasticTransformerBlock(TransformerBlock):
             "fc2.bias": self.fc2.bias[:embed],
         }
 
-    def forward_elastic(self, x: Tensor, shape: BlockShape) -> Tensor:
+    def forward_elastic(self, x: Tensor, shape: BlockShape, attention_bias: Tensor | None = None) -> Tensor:
         if shape.head_dim != self.shape.head_dim:
             raise ValueError(f"head_dim is fixed at {self.shape.head_dim}, got {shape.head_dim}")
-        return block_forward(x, self.sliced_parameters(shape), shape)
+        return block_forward(x, self.sliced_parameters(shape), shape, attention_bias)
+
+
+def blocks_forward(x: Tensor, params: Mapping[str, Tensor], shapes: Sequence[BlockShape],
+                   attention_bias: Tensor | None = None) -> Tensor:
+    """The blocks `blocks.{i}.` of `params`, one after the other."""
+    for index, block_shape in enumerate(shapes):
+        x = block_forward(x, prefixed(params, f"blocks.{index}."), block_shape, attention_bias)
+    return x
+
+
+def sliced_blocks(blocks: Sequence[ElasticTransformerBlock], shapes: Sequence[BlockShape]) -> dict[str, Tensor]:
+    """The parameters `blocks.{i}.*` of static blocks of `shapes`, as views into the elastic `blocks`."""
+    return {f"blocks.{index}.{name}": value for index, shape in enumerate(shapes)
+            for name, value in blocks[index].sliced_parameters(shape).items()}
 
 
 def block_costs(shape: BlockShape, tokens: int) -> dict[str, float]:

@@ -6,21 +6,24 @@ supernet hands it slices of its largest weights, so `supernet.extract(config)` i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from search_spaces.quantization.precision_network import PrecisionBlocksMixin
 from search_spaces.transformer import (
     LAYER_NORM_EPS,
     LINEAR_LAYERS,
     BlockShape,
     ElasticTransformerBlock,
     TransformerBlock,
-    block_forward,
+    blocks_forward,
+    sliced_blocks,
 )
+from search_spaces.weight_sharing import load_copies
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,6 @@ class ViTShape:
     embed_dim: int  # residual stream width
     blocks: tuple[BlockShape, ...]  # one per active block
     num_classes: int
-
-
-def _prefixed(params: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
-    return {name[len(prefix):]: value for name, value in params.items() if name.startswith(prefix)}
 
 
 class ConvStem(nn.Sequential):
@@ -56,14 +55,15 @@ def vit_forward(features: Tensor, params: Mapping[str, Tensor], shape: ViTShape)
     """Logits for the stem's output `features` (batch, channels, height, width)."""
     x = F.conv2d(features, params["patch_embed.weight"], params["patch_embed.bias"], stride=shape.patch_size)
     x = x.flatten(2).transpose(1, 2) + params["pos_embed"]
-    for index, block_shape in enumerate(shape.blocks):
-        x = block_forward(x, _prefixed(params, f"blocks.{index}."), block_shape)
+    x = blocks_forward(x, params, shape.blocks)
     x = F.layer_norm(x, (shape.embed_dim,), params["norm.weight"], params["norm.bias"], LAYER_NORM_EPS)
     return F.linear(x.mean(dim=1), params["head.weight"], params["head.bias"])
 
 
-class ViTNetwork(nn.Module):
+class ViTNetwork(PrecisionBlocksMixin, nn.Module):
     """A static ViT of one shape: what `extract` returns and what is exported."""
+
+    quantized_layers = LINEAR_LAYERS
 
     def __init__(self, shape: ViTShape) -> None:
         super().__init__()
@@ -86,24 +86,6 @@ class ViTNetwork(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         return vit_forward(self.stem(images), dict(self.named_parameters()), self.shape)
-
-    def int8_weights(self) -> dict[str, Tensor]:
-        """Weights of the linear layers that run at int8, by parameter name (for the ONNX rewrite)."""
-        return {f"blocks.{index}.{layer}.weight": getattr(self.blocks[index], layer).weight
-                for index, block in enumerate(self.shape.blocks) if block.precision == "int8"
-                for layer in LINEAR_LAYERS}
-
-    def as_fp32(self) -> "ViTNetwork":
-        """A copy with every layer at fp32 and the same weights: the graph an int8 scheme rewrites."""
-        blocks = tuple(replace(block, precision="fp32") for block in self.shape.blocks)
-        twin = ViTNetwork(replace(self.shape, blocks=blocks))
-        twin.load_state_dict(self.state_dict(), strict=True)
-        return twin.eval()
-
-    @property
-    def int8_scheme(self) -> str | None:
-        """The scheme of the int8 layers, or None when every layer runs fp32."""
-        return next((block.int8_scheme for block in self.shape.blocks if block.precision == "int8"), None)
 
 
 class ViTSupernet(ViTNetwork):
@@ -129,10 +111,7 @@ class ViTSupernet(ViTNetwork):
             "head.weight": self.head.weight[:, :embed],
             "head.bias": self.head.bias,
         }
-        for index, block_shape in enumerate(shape.blocks):
-            for name, value in self.blocks[index].sliced_parameters(block_shape).items():
-                params[f"blocks.{index}.{name}"] = value
-        return params
+        return {**params, **sliced_blocks(self.blocks, shape.blocks)}
 
     def forward(self, images: Tensor, config: Mapping[str, Any] | None = None) -> Tensor:
         shape = self.shape if config is None else self.space.shape(config)
@@ -142,8 +121,5 @@ class ViTSupernet(ViTNetwork):
     def extract(self, config: Mapping[str, Any]) -> ViTNetwork:
         """A new static network with copies of the active weights; no reference to the supernet."""
         shape = self.space.shape(config)
-        network = ViTNetwork(shape)
-        copied = {name: value.detach().clone() for name, value in self.sliced_parameters(shape).items()}
-        copied.update({f"stem.{name}": value.detach().clone() for name, value in self.stem.state_dict().items()})
-        network.load_state_dict(copied, strict=True)
-        return network.eval()
+        stem = {f"stem.{name}": value for name, value in self.stem.state_dict().items()}
+        return load_copies(ViTNetwork(shape), {**self.sliced_parameters(shape), **stem})

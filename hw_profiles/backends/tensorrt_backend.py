@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 from hw_profiles.backends.base import Backend
 from hw_profiles.backends.registry import register_backend
 from hw_profiles.errors import ProfileError
-from hw_profiles.gpu import cuda_event_timer, gpu_environment, seeded_input, torch_cuda_unavailable_reason
+from hw_profiles.gpu import cuda_event_timer, gpu_environment, seeded_model_input, torch_cuda_unavailable_reason
+from hw_profiles.model_input import InputSpec, as_input_spec
 from hw_profiles.protocol import run_protocol
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ class TensorRTBackend(Backend):
     def timing_cache_path(self) -> Path:
         return cache_directory() / "tensorrt" / f"{self.profile.name}-{self.profile.fingerprint()}.timing-cache"
 
-    def measure(self, model: Any, input_shape: tuple[int, ...]) -> Measurement:
+    def measure(self, model: Any, input_shape: tuple[int, ...] | InputSpec) -> Measurement:
         tensorrt = _import_tensorrt()
         import torch
 
@@ -72,13 +73,14 @@ class TensorRTBackend(Backend):
         onnx_path = Path(model)
         if not onnx_path.is_file():
             raise FileNotFoundError(f"ONNX model not found: {onnx_path}")
+        spec = as_input_spec(input_shape)
         logger = tensorrt.Logger(tensorrt.Logger.ERROR)
-        engine = tensorrt.Runtime(logger).deserialize_cuda_engine(self._build(tensorrt, logger, onnx_path, input_shape))
+        engine = tensorrt.Runtime(logger).deserialize_cuda_engine(self._build(tensorrt, logger, onnx_path, spec.shape))
         if engine is None:
             raise RuntimeError(f"TensorRT could not deserialize the engine built from {onnx_path}")
         context = engine.create_execution_context()
         device = torch.device("cuda", 0)
-        buffers = self._bind_buffers(tensorrt, torch, engine, context, device, input_shape)
+        buffers = self._bind_buffers(tensorrt, torch, engine, context, device, spec)
         stream = torch.cuda.Stream(device)
 
         def run_once() -> None:
@@ -121,16 +123,15 @@ class TensorRTBackend(Backend):
         return serialized
 
     def _bind_buffers(self, tensorrt: Any, torch: Any, engine: Any, context: Any, device: Any,
-                      input_shape: tuple[int, ...]) -> list[Any]:
-        """One device tensor per I/O tensor (inputs seeded random-normal), addresses set on the context."""
+                      spec: InputSpec) -> list[Any]:
+        """One device tensor per I/O tensor (inputs seeded as ``spec`` says), addresses set on the context."""
         buffers = []
         for index in range(engine.num_io_tensors):
             name = engine.get_tensor_name(index)
             dtype = _torch_dtype(torch, tensorrt, engine.get_tensor_dtype(name))
             if engine.get_tensor_mode(name) == tensorrt.TensorIOMode.INPUT:
-                shape = (self.profile.batch_size, *input_shape)
-                context.set_input_shape(name, shape)
-                tensor = seeded_input(torch, shape, dtype, device)
+                context.set_input_shape(name, (self.profile.batch_size, *spec.shape))
+                tensor = seeded_model_input(torch, spec, self.profile.batch_size, dtype, device)
             else:
                 tensor = torch.empty(tuple(context.get_tensor_shape(name)), dtype=dtype, device=device)
             context.set_tensor_address(name, tensor.data_ptr())
@@ -141,6 +142,8 @@ class TensorRTBackend(Backend):
 def _torch_dtype(torch: Any, tensorrt: Any, data_type: Any) -> Any:
     mapping = {tensorrt.float32: torch.float32, tensorrt.float16: torch.float16, tensorrt.int32: torch.int32,
                tensorrt.int8: torch.int8, tensorrt.bool: torch.bool}
+    if hasattr(tensorrt, "int64"):  # token-id inputs (TensorRT 10)
+        mapping[tensorrt.int64] = torch.int64
     if data_type not in mapping:
         raise ValueError(f"TensorRT I/O tensor type {data_type} is not supported by the tensorrt backend")
     return mapping[data_type]
