@@ -21,8 +21,8 @@ from search_spaces.transformer import (
     LINEAR_LAYERS,
     MASKED_SCORE,
     BlockShape,
-    ElasticTransformerBlock,
     TransformerBlock,
+    TransformerSupernetMixin,
     blocks_forward,
     sliced_blocks,
 )
@@ -79,27 +79,15 @@ class TextEncoderNetwork(PrecisionBlocksMixin, nn.Module):
         return text_forward(ids, dict(self.named_parameters()), self.shape)
 
 
-class TextEncoderSupernet(TextEncoderNetwork):
+class TextEncoderSupernet(TransformerSupernetMixin, TextEncoderNetwork):
     """The largest encoder; `forward(ids, config)` runs any sub-network of its space on weight slices."""
-
-    def __init__(self, space: Any) -> None:
-        self.space = space
-        super().__init__(space.shape(space.largest()))
-
-    @staticmethod
-    def _make_block(shape: BlockShape) -> nn.Module:
-        return ElasticTransformerBlock(shape)
 
     def sliced_parameters(self, shape: TextEncoderShape) -> dict[str, Tensor]:
         """Parameters of the static network of `shape`, as views into the largest weights."""
         embed = shape.embed_dim
         params = {
             "token_embed.weight": self.token_embed.weight[:, :embed],
-            "pos_embed": self.pos_embed[:, :, :embed],
-            "norm.weight": self.norm.weight[:embed],
-            "norm.bias": self.norm.bias[:embed],
-            "head.weight": self.head.weight[:, :embed],
-            "head.bias": self.head.bias,
+            **self.sliced_ends(embed),
         }
         return {**params, **sliced_blocks(self.blocks, shape.blocks)}
 

@@ -140,6 +140,25 @@ def sliced_blocks(blocks: Sequence[ElasticTransformerBlock], shapes: Sequence[Bl
             for name, value in blocks[index].sliced_parameters(shape).items()}
 
 
+class TransformerSupernetMixin:
+    """Put first in the bases of a transformer family's supernet class (before its static network class):
+    the network is built at the space's largest shape, with elastic blocks."""
+
+    def __init__(self, space) -> None:
+        self.space = space
+        super().__init__(space.shape(space.largest()))
+
+    @staticmethod
+    def _make_block(shape: BlockShape) -> nn.Module:
+        return ElasticTransformerBlock(shape)
+
+    def sliced_ends(self, embed: int) -> dict[str, Tensor]:
+        """Views of the position embedding, final LayerNorm and head at width `embed`."""
+        return {"pos_embed": self.pos_embed[:, :, :embed], "norm.weight": self.norm.weight[:embed],
+                "norm.bias": self.norm.bias[:embed], "head.weight": self.head.weight[:, :embed],
+                "head.bias": self.head.bias}
+
+
 def block_costs(shape: BlockShape, tokens: int) -> dict[str, float]:
     """Multiply-accumulates and parameters of one block on `tokens` tokens."""
     embed, attention, hidden = shape.embed_dim, shape.attention_dim, shape.mlp_hidden

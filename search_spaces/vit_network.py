@@ -18,8 +18,8 @@ from search_spaces.transformer import (
     LAYER_NORM_EPS,
     LINEAR_LAYERS,
     BlockShape,
-    ElasticTransformerBlock,
     TransformerBlock,
+    TransformerSupernetMixin,
     blocks_forward,
     sliced_blocks,
 )
@@ -88,16 +88,8 @@ class ViTNetwork(PrecisionBlocksMixin, nn.Module):
         return vit_forward(self.stem(images), dict(self.named_parameters()), self.shape)
 
 
-class ViTSupernet(ViTNetwork):
+class ViTSupernet(TransformerSupernetMixin, ViTNetwork):
     """The largest ViT; `forward(images, config)` runs any sub-network of its space on weight slices."""
-
-    def __init__(self, space: Any) -> None:
-        self.space = space
-        super().__init__(space.shape(space.largest()))
-
-    @staticmethod
-    def _make_block(shape: BlockShape) -> nn.Module:
-        return ElasticTransformerBlock(shape)
 
     def sliced_parameters(self, shape: ViTShape) -> dict[str, Tensor]:
         """Parameters (stem aside) of the static network of `shape`, as views into the largest weights."""
@@ -105,11 +97,7 @@ class ViTSupernet(ViTNetwork):
         params = {
             "patch_embed.weight": self.patch_embed.weight[:embed],
             "patch_embed.bias": self.patch_embed.bias[:embed],
-            "pos_embed": self.pos_embed[:, :, :embed],
-            "norm.weight": self.norm.weight[:embed],
-            "norm.bias": self.norm.bias[:embed],
-            "head.weight": self.head.weight[:, :embed],
-            "head.bias": self.head.bias,
+            **self.sliced_ends(embed),
         }
         return {**params, **sliced_blocks(self.blocks, shape.blocks)}
 
