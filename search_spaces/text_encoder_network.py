@@ -21,7 +21,7 @@ from search_spaces.transformer import (
     LINEAR_LAYERS,
     MASKED_SCORE,
     BlockShape,
-    TransformerBlock,
+    TransformerNetworkParts,
     TransformerSupernetMixin,
     blocks_forward,
     sliced_blocks,
@@ -52,7 +52,7 @@ def text_forward(ids: Tensor, params: Mapping[str, Tensor], shape: TextEncoderSh
     return F.linear(pooled, params["head.weight"], params["head.bias"])
 
 
-class TextEncoderNetwork(PrecisionBlocksMixin, nn.Module):
+class TextEncoderNetwork(PrecisionBlocksMixin, TransformerNetworkParts, nn.Module):
     """A static encoder of one shape: what `extract` returns and what is exported."""
 
     quantized_layers = LINEAR_LAYERS
@@ -63,17 +63,7 @@ class TextEncoderNetwork(PrecisionBlocksMixin, nn.Module):
         self.shape = shape
         self.token_embed = nn.Embedding(shape.vocab_size, shape.embed_dim)
         nn.init.trunc_normal_(self.token_embed.weight, std=0.02)
-        self.pos_embed = nn.Parameter(torch.zeros(1, shape.max_length, shape.embed_dim))
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        self.blocks = nn.ModuleList(self._make_block(block) for block in shape.blocks)
-        self.norm = nn.LayerNorm(shape.embed_dim, eps=LAYER_NORM_EPS)
-        self.head = nn.Linear(shape.embed_dim, shape.num_classes)
-        nn.init.trunc_normal_(self.head.weight, std=0.02)
-        nn.init.zeros_(self.head.bias)
-
-    @staticmethod
-    def _make_block(shape: BlockShape) -> nn.Module:
-        return TransformerBlock(shape)
+        self._make_stack(shape.max_length, shape.embed_dim, shape.blocks, shape.num_classes)
 
     def forward(self, ids: Tensor) -> Tensor:
         return text_forward(ids, dict(self.named_parameters()), self.shape)

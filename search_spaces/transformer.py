@@ -140,6 +140,24 @@ def sliced_blocks(blocks: Sequence[ElasticTransformerBlock], shapes: Sequence[Bl
             for name, value in blocks[index].sliced_parameters(shape).items()}
 
 
+class TransformerNetworkParts:
+    """What the transformer networks share after their token embedding: a position embedding, the
+    blocks (`_make_block`), a final LayerNorm and a linear head."""
+
+    @staticmethod
+    def _make_block(shape: BlockShape) -> nn.Module:
+        return TransformerBlock(shape)
+
+    def _make_stack(self, tokens: int, embed_dim: int, blocks: Sequence[BlockShape], num_classes: int) -> None:
+        self.pos_embed = nn.Parameter(torch.zeros(1, tokens, embed_dim))
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        self.blocks = nn.ModuleList(self._make_block(block) for block in blocks)
+        self.norm = nn.LayerNorm(embed_dim, eps=LAYER_NORM_EPS)
+        self.head = nn.Linear(embed_dim, num_classes)
+        nn.init.trunc_normal_(self.head.weight, std=0.02)
+        nn.init.zeros_(self.head.bias)
+
+
 class TransformerSupernetMixin:
     """Put first in the bases of a transformer family's supernet class (before its static network class):
     the network is built at the space's largest shape, with elastic blocks."""

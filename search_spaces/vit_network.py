@@ -18,7 +18,7 @@ from search_spaces.transformer import (
     LAYER_NORM_EPS,
     LINEAR_LAYERS,
     BlockShape,
-    TransformerBlock,
+    TransformerNetworkParts,
     TransformerSupernetMixin,
     blocks_forward,
     sliced_blocks,
@@ -60,7 +60,7 @@ def vit_forward(features: Tensor, params: Mapping[str, Tensor], shape: ViTShape)
     return F.linear(x.mean(dim=1), params["head.weight"], params["head.bias"])
 
 
-class ViTNetwork(PrecisionBlocksMixin, nn.Module):
+class ViTNetwork(PrecisionBlocksMixin, TransformerNetworkParts, nn.Module):
     """A static ViT of one shape: what `extract` returns and what is exported."""
 
     quantized_layers = LINEAR_LAYERS
@@ -72,17 +72,7 @@ class ViTNetwork(PrecisionBlocksMixin, nn.Module):
         self.stem = ConvStem(shape.in_channels, shape.stem_channels, shape.stem_stride) if shape.stem_channels \
             else nn.Identity()
         self.patch_embed = nn.Conv2d(patch_in, shape.embed_dim, shape.patch_size, stride=shape.patch_size)
-        self.pos_embed = nn.Parameter(torch.zeros(1, shape.tokens, shape.embed_dim))
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        self.blocks = nn.ModuleList(self._make_block(block) for block in shape.blocks)
-        self.norm = nn.LayerNorm(shape.embed_dim, eps=LAYER_NORM_EPS)
-        self.head = nn.Linear(shape.embed_dim, shape.num_classes)
-        nn.init.trunc_normal_(self.head.weight, std=0.02)
-        nn.init.zeros_(self.head.bias)
-
-    @staticmethod
-    def _make_block(shape: BlockShape) -> nn.Module:
-        return TransformerBlock(shape)
+        self._make_stack(shape.tokens, shape.embed_dim, shape.blocks, shape.num_classes)
 
     def forward(self, images: Tensor) -> Tensor:
         return vit_forward(self.stem(images), dict(self.named_parameters()), self.shape)

@@ -73,7 +73,7 @@ class ToySpace(SearchSpace):
     def __init__(self, image_size=8, in_channels=1, num_classes=10):
         super().__init__(image_size=image_size, in_channels=in_channels, num_classes=num_classes)
         self.inputs = in_channels * image_size * image_size
-        self.choices = {"depth": Choice("depth", (1, 2)), "width": Choice("width", (8, 16, 32, 48, 64))}
+        self.choices = {"depth": Choice("depth", (1, 2)), "width": Choice("width", (8, 16, 24, 32, 48, 64))}
 
     def widths(self, config):
         config = self.canonical(config)
