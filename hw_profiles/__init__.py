@@ -6,6 +6,7 @@ Importing this package imports no runtime (onnxruntime and friends load inside t
 from hw_profiles.backends import Backend, backend_names, create_backend, register_backend
 from hw_profiles.errors import ProfileError, StoreError
 from hw_profiles.measurement import Measurement
+from hw_profiles.model_input import InputSpec
 from hw_profiles.profile import HardwareProfile, bundled_profile_names, load_profile
 from hw_profiles.store import MeasurementStore
 from hw_profiles.store_csv import export_csv, import_csv
@@ -15,6 +16,7 @@ from hw_profiles.worker_pool import WorkerPool, create_pool
 __all__ = [
     "Backend",
     "HardwareProfile",
+    "InputSpec",
     "Measurement",
     "MeasurementStore",
     "ProfileError",

@@ -82,3 +82,13 @@ def seeded_input(torch: Any, shape: tuple[int, ...], dtype: Any, device: Any, se
     """A random-normal input with a fixed seed, made on the host so every device sees the same values."""
     generator = torch.Generator().manual_seed(seed)
     return torch.randn(shape, generator=generator).to(device=device, dtype=dtype)
+
+
+def seeded_model_input(torch: Any, spec: Any, batch_size: int, dtype: Any, device: Any) -> Any:
+    """The input of ``spec`` (an InputSpec) for a batch: in-range integer ids as given by the spec (cast to
+    ``dtype`` when that is an integer type, else int64), or random-normal values of the float ``dtype``."""
+    shape = (batch_size, *spec.shape)
+    if spec.is_integer:
+        integer = dtype if dtype is not None and not dtype.is_floating_point else torch.int64
+        return torch.from_numpy(spec.sample(batch_size)).to(device=device, dtype=integer)
+    return seeded_input(torch, shape, dtype, device)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hw_profiles.backends.base import Backend
     from hw_profiles.measurement import Measurement
+    from hw_profiles.model_input import InputSpec
 
 ONNX_FILE_NAME = "model.onnx"
 
@@ -22,7 +23,7 @@ class TimingTask:
 
     key: str  # the caller's name for the model, e.g. a config_id; results carry it back
     model: Any
-    input_shape: tuple[int, ...]  # one sample's shape, without the batch dimension
+    input_shape: tuple[int, ...] | InputSpec  # one sample's shape (float32), or an InputSpec (e.g. int64 ids)
 
     def __repr__(self) -> str:  # the model bytes would flood logs and error messages
         return f"TimingTask(key={self.key!r}, input_shape={self.input_shape})"

@@ -60,8 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training(demo)
     _add_search(demo)
     train = verb("train", "train the weight-sharing supernet (resumes from the run's checkpoint)")
-    train.add_argument("--dataset", default="mnist5k", help="mnist5k, digits, or a path to an .npz file")
-    train.add_argument("--space", default="vit")
+    train.add_argument("--dataset", default="mnist5k",
+                       help="mnist5k, digits, rotten-tomatoes (token ids), or a path to an .npz file")
+    train.add_argument("--space", default="vit", help="a registered space with a supernet, e.g. vit, mbv3, "
+                                                      "text_encoder (see `hwnas spaces`)")
     train.add_argument("--space-args", default=None,
                        help='JSON of extra space arguments, e.g. \'{"precisions": ["fp32"]}\'')
     train.add_argument("--profile", default="x86-cpu-ort",

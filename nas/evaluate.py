@@ -21,6 +21,38 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float((logits.argmax(axis=1) == labels).mean())
 
 
+CALIBRATION_BATCH_SIZE = 64
+
+
+def calibration_batches(space: Any, inputs: np.ndarray) -> list:
+    """The first `space.calibration_samples` training inputs, in batches (the split is fixed, so every
+    sub-network is calibrated on the same samples)."""
+    import torch
+
+    count = min(int(space.calibration_samples), len(inputs))
+    return [torch.from_numpy(inputs[start:min(start + CALIBRATION_BATCH_SIZE, count)])
+            for start in range(0, count, CALIBRATION_BATCH_SIZE)]
+
+
+def evaluation_network(space: Any, supernet: Any, config: Mapping[str, Any], calibration_inputs: np.ndarray) -> Any:
+    """The extracted sub-network `config`, ready to evaluate or export: the space's `calibrate` hook runs
+    on a few training inputs when the space asks for it (`calibration_samples` > 0, e.g. BatchNorm
+    statistics of an elastic CNN)."""
+    network = supernet.extract(config)
+    if getattr(space, "calibration_samples", 0):
+        space.calibrate(network, calibration_batches(space, calibration_inputs))
+    return network
+
+
+def subnet_accuracy(space: Any, supernet: Any, config: Mapping[str, Any], images: np.ndarray, labels: np.ndarray,
+                    calibration_inputs: np.ndarray) -> float:
+    """Accuracy of the sub-network `config`: through the supernet's weights directly, or, for a space that
+    calibrates its sub-networks, through the calibrated extracted network."""
+    if not getattr(space, "calibration_samples", 0):
+        return supernet_accuracy(supernet, config, images, labels)
+    return accuracy(predict_logits(evaluation_network(space, supernet, config, calibration_inputs), images), labels)
+
+
 def supernet_accuracy(supernet: Any, config: Mapping[str, Any], images: np.ndarray, labels: np.ndarray) -> float:
     """Accuracy of the sub-network `config`, inheriting the supernet's weights."""
     supernet.eval()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import HwnasError
+from nas.evaluate import evaluation_network
 from nas.export_formats import ExportFormat, ExportOptions
 from nas.model_card import card_markdown
 from nas.run_folder import write_atomically
@@ -38,7 +39,7 @@ def export_artifact(export_format: ExportFormat, space: Any, supernet: Any, data
                     folder: Path, profiler: Any, options: ExportOptions) -> dict:
     """Write, check, verify and re-time one format of one network; the artifact's part of the card."""
     artifact_config = export_format.config(space, config)
-    network = supernet.extract(artifact_config)
+    network = evaluation_network(space, supernet, artifact_config, dataset.x_train)
     config_id = space.config_id(config)
     path = Path(folder) / f"{config_id}{export_format.suffix}"
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -72,7 +73,7 @@ def export_network(space: Any, supernet: Any, dataset: Any, entry: dict, folder:
             artifacts[export_format.name] = export_artifact(export_format, space, supernet, dataset, config, folder,
                                                             profiler, options)
     searched = artifacts["onnx"]
-    network = supernet.extract(config)
+    network = evaluation_network(space, supernet, config, dataset.x_train)
     card = {
         "config_id": config_id,
         "space": {"name": space.name, "version": space.version, "arguments": space.arguments},

@@ -49,7 +49,11 @@ def _export_float(network: Any, input_shape: tuple[int, ...], path: Path, opset:
     import torch
 
     network = network.eval()
-    example = torch.zeros((batch_size or 1, *input_shape), dtype=dtype or torch.float32)
+    # A network over token ids declares `input_dtype = "int64"` (it stays integer in every format); other
+    # inputs are float32, or `dtype` (float16 for an fp16 export).
+    declared = getattr(network, "input_dtype", None)
+    input_dtype = getattr(torch, declared) if declared not in (None, "float32") else (dtype or torch.float32)
+    example = torch.zeros((batch_size or 1, *input_shape), dtype=input_dtype)
     dynamic_axes = None if batch_size else {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

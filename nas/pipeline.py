@@ -236,18 +236,18 @@ def export(run_path: str | Path, progress: bool = True, trials: str | None = Non
 def extract(run_path: str | Path, out: str | Path, trial: int | None = None,
             config_file: str | Path | None = None) -> dict:
     """Write the standalone checkpoint of one sub-network (a trial of the run's study, or a config file)."""
-    from nas.checkpoint import load_supernet
+    from nas.evaluate import evaluation_network
     from nas.subnet import config_from_file, save_subnet, trial_entries
 
     run = RunFolder(run_path)
     if (trial is None) == (config_file is None):
         raise HwnasError("extract needs exactly one of --trial N and --config FILE.json")
-    space, supernet, _ = load_supernet(run.require(run.checkpoint, "train"))
+    space, supernet, dataset = open_run(run)
     if trial is not None:
         config, source = trial_entries(run.require(run.study, "search"), [trial])[0]["config"], {"trial": trial}
     else:
         config, source = config_from_file(space, config_file), {"config_file": str(config_file)}
-    network = supernet.extract(config)
+    network = evaluation_network(space, supernet, config, dataset.x_train)  # BatchNorm recalibrated, if any
     path = save_subnet(out, space, config, network, {"run": str(run.path), **source})
     return {"out": str(path), "config_id": space.config_id(config), "file_bytes": path.stat().st_size,
             "parameters": int(sum(p.numel() for p in network.parameters()))}

@@ -136,7 +136,7 @@ class Profiler:
             started = time.perf_counter()
             model = self._model(config)
             self.seconds["export"] += time.perf_counter() - started
-            yield TimingTask(config_id, model, tuple(self.space.input_shape))
+            yield TimingTask(config_id, model, input_spec(self.space))
 
     def _model(self, config: Mapping[str, Any]) -> Any:
         """What the backend times: the extracted module ("torch" backends) or its ONNX file's bytes."""
@@ -152,7 +152,7 @@ class Profiler:
         (e.g. an exported artifact, re-timed so that its card reports the file it describes)."""
         from hw_profiles.timing_task import TimingTask
 
-        result = list(self.pool.run([TimingTask(key, model, tuple(self.space.input_shape))]))[0]
+        result = list(self.pool.run([TimingTask(key, model, input_spec(self.space))]))[0]
         if not result.ok:
             raise HwnasError(f"{key} could not be timed on profile {self.profile.name!r}: {result.error}")
         return result.measurement
@@ -160,6 +160,14 @@ class Profiler:
     def records(self) -> list[MeasuredConfig]:
         return [MeasuredConfig(config_id, config, measurement.median_ms, measurement)
                 for config_id, config, measurement in self.store.records(self.fingerprint, self.space.key)]
+
+
+def input_spec(space: Any) -> Any:
+    """What the backends feed the space's networks: its input shape, type and (integer inputs) value range."""
+    from hw_profiles import InputSpec
+
+    low, high = space.input_range or (0, None)
+    return InputSpec(tuple(space.input_shape), dtype=space.input_dtype, low=low, high=high)
 
 
 def profiling_configs(space: Any, count: int, seed: int, strategy: str = "random") -> list[dict]:

@@ -59,7 +59,7 @@ def run_search(space: Any, supernet: Any, dataset: Any, predictor: Any, storage_
     import optuna
     from tqdm.auto import tqdm
 
-    from nas.evaluate import supernet_accuracy
+    from nas.evaluate import subnet_accuracy
 
     study = open_study(storage_path, config)
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -82,7 +82,8 @@ def run_search(space: Any, supernet: Any, dataset: Any, predictor: Any, storage_
         network_config = space.canonical({**fixed, **trial.params})
         config_id = space.config_id(network_config)
         if config_id not in accuracy_cache:
-            accuracy_cache[config_id] = supernet_accuracy(supernet, network_config, dataset.x_val, dataset.y_val)
+            accuracy_cache[config_id] = subnet_accuracy(space, supernet, network_config, dataset.x_val, dataset.y_val,
+                                                        dataset.x_train)
         accuracy = accuracy_cache[config_id]
         predicted = float(predictor.predict([network_config])[0])
         trial.set_user_attr("config_id", config_id)

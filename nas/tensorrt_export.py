@@ -31,6 +31,7 @@ from nas.export_formats import (
     register_format,
 )
 from nas.onnx_export import export_onnx
+from nas.profiling import input_spec
 from nas.run_folder import write_atomically
 
 DEFAULT_TENSORRT_PROFILE = "nvidia-gpu-trt-fp16"
@@ -84,7 +85,7 @@ class TensorRTPlan(ExportFormat):
 
     def measure(self, path: Path, network: Any, profiler: Any, key: str) -> tuple[Any, Any]:
         backend = self._backend()
-        return backend.measure_engine(path.read_bytes(), tuple(profiler.space.input_shape), str(path)), self.profile
+        return backend.measure_engine(path.read_bytes(), input_spec(profiler.space), str(path)), self.profile
 
 
 def plan_logits(backend: Any, plan: bytes, images: np.ndarray, label: str) -> np.ndarray:

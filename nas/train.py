@@ -34,7 +34,7 @@ class TrainingConfig:
     random_subnets: int = 2  # random sub-networks per step, besides the largest and the smallest
     largest_only_fraction: float = 0.5  # share of the epochs that train only the largest network
     label_smoothing: float = 0.1  # for the largest sub-network's loss on the labels
-    augment: bool = True  # small random affine warps of the training images
+    augment: bool = True  # apply the data set's own augmentation (e.g. small random affine warps of images)
     seed: int = 0
     threads: int = 0  # torch intra-op threads; 0 = all cores
 
@@ -66,8 +66,7 @@ def train_supernet(space: Any, dataset: Dataset, checkpoint_path: Path, config: 
     import torch.nn.functional as F
     from tqdm.auto import tqdm
 
-    from nas.augment import random_affine
-    from nas.evaluate import supernet_accuracy
+    from nas.evaluate import subnet_accuracy
 
     checkpoint_path = Path(checkpoint_path)
     torch.manual_seed(config.seed)
@@ -113,8 +112,8 @@ def train_supernet(space: Any, dataset: Dataset, checkpoint_path: Path, config: 
         for step_in_epoch in bar:
             index = order[step_in_epoch * config.batch_size:(step_in_epoch + 1) * config.batch_size]
             batch, target = images[index], labels[index]
-            if config.augment:
-                batch = random_affine(batch, generator)
+            if config.augment and dataset.augmentation is not None:
+                batch = dataset.augmentation(batch, generator)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate_at(epoch * steps_per_epoch + step_in_epoch, total_steps, config)
             optimizer.zero_grad(set_to_none=True)
@@ -133,9 +132,10 @@ def train_supernet(space: Any, dataset: Dataset, checkpoint_path: Path, config: 
             correct += (teacher_logits.argmax(1) == target).sum().item()
             seen += len(target)
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        validation = (dataset.x_val, dataset.y_val, dataset.x_train)
         record = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
-                  "val_accuracy_largest": supernet_accuracy(supernet, largest, dataset.x_val, dataset.y_val),
-                  "val_accuracy_smallest": supernet_accuracy(supernet, smallest, dataset.x_val, dataset.y_val)}
+                  "val_accuracy_largest": subnet_accuracy(space, supernet, largest, *validation),
+                  "val_accuracy_smallest": subnet_accuracy(space, supernet, smallest, *validation)}
         history.append(record)
         if progress:
             print(f"epoch {epoch + 1}/{config.epochs}: loss {record['train_loss']:.3f}, "

@@ -3,6 +3,6 @@
 from search_spaces.errors import ConfigError
 from search_spaces.registry import create_space, register_space, space_class, space_names
 from search_spaces.space import Choice, SearchSpace
-from search_spaces import nb201, ofa_mbv3, vit  # noqa: F401  (registers "nb201", "ofa_mbv3" and "vit")
+from search_spaces import mbv3, nb201, ofa_mbv3, text_encoder, vit  # noqa: F401  (registers each space)
 
 __all__ = ["Choice", "ConfigError", "SearchSpace", "create_space", "register_space", "space_class", "space_names"]

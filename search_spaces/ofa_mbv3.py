@@ -19,6 +19,7 @@ import math
 from typing import Any, Mapping
 
 from search_spaces.errors import ConfigError
+from search_spaces.quantization import PRECISIONS
 from search_spaces.registry import register_space
 from search_spaces.space import Choice, SearchSpace
 
@@ -56,6 +57,10 @@ class OFAMobileNetV3Space(SearchSpace):
                 f"block{block}.kernel_size", KERNEL_SIZES, f"depthwise kernel of block {block}")
             self.choices[f"block{block}.expand_ratio"] = Choice(
                 f"block{block}.expand_ratio", EXPAND_RATIOS, f"expand ratio of block {block}")
+            # configs of the trainable `mbv3` space with per-block precision are accepted: the published
+            # networks are fp32, so the precision is dropped (the table prices every block as fp32)
+            self.ignored_choices[f"block{block}.precision"] = Choice(
+                f"block{block}.precision", PRECISIONS, "ignored: the table's networks run fp32")
 
     def inactive_keys(self, config: Mapping[str, Any]) -> set[str]:
         inactive = set()

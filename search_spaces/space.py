@@ -44,10 +44,16 @@ class SearchSpace:
     version: str = "1"  # bump when the meaning of a config or of the weights changes
     supports_precisions: bool = False  # True: takes `precisions` and `int8_scheme` arguments (per-layer precision)
     analytic_features: tuple[str, ...] | None = None  # cost features a latency model is affine in (None: its default)
+    # Training samples on which an extracted sub-network's normalisation statistics are re-estimated
+    # (`calibrate`) before it is evaluated or exported; 0: its statistics are valid as extracted.
+    calibration_samples: int = 0
 
     def __init__(self, **arguments: Any) -> None:
         self.arguments = dict(arguments)  # JSON-serialisable: recorded in checkpoints and cards
         self.choices: dict[str, Choice] = {}
+        # Keys of a richer space that this one accepts and drops (a config of that space is a config of
+        # this one): key -> the Choice whose values are accepted. Other values are refused.
+        self.ignored_choices: dict[str, Choice] = {}
 
     # ------------------------------------------------------------------ identity
     @property
@@ -69,6 +75,7 @@ class SearchSpace:
         if not isinstance(config, Mapping):
             raise ConfigError(f"a {self.name} config must be a mapping of choice names to values, "
                               f"got {type(config).__name__}")
+        config = self._without_ignored(config)
         unknown = [key for key in config if key not in self.choices]
         if unknown:
             raise ConfigError(f"unknown config key {unknown[0]!r} for space {self.name!r}; "
@@ -87,6 +94,15 @@ class SearchSpace:
                                   f"allowed: {choice.describe()}")
             validated[key] = matches[0]
         return validated
+
+    def _without_ignored(self, config: Mapping[str, Any]) -> Mapping[str, Any]:
+        ignored = [key for key in config if key in self.ignored_choices and key not in self.choices]
+        for key in ignored:
+            choice = self.ignored_choices[key]
+            if isinstance(config[key], bool) or config[key] not in choice.values:
+                raise ConfigError(f"config key {key!r} = {config[key]!r} is not allowed; allowed: {choice.describe()} "
+                                  f"({choice.help})")
+        return {key: value for key, value in config.items() if key not in ignored} if ignored else config
 
     def canonical(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Validated config with inactive choices set to their smallest value."""
@@ -169,6 +185,25 @@ class SearchSpace:
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one input sample (no batch dimension)."""
         raise ConfigError(f"space {self.name!r} has no input shape")
+
+    @property
+    def input_dtype(self) -> str:
+        """numpy name of the input's type: "float32" (images, features) or an integer type (token ids)."""
+        return "float32"
+
+    @property
+    def input_range(self) -> tuple[int, int] | None:
+        """For integer inputs, the [low, high) range of valid values (synthetic timing inputs are drawn
+        from it); None for float inputs."""
+        return None
+
+    def calibrate(self, network: Any, batches: Any) -> None:
+        """Prepare an extracted network for evaluation on a few training input batches (an iterable of
+        tensors), in place. Called only when `calibration_samples` > 0; the default re-estimates the
+        running statistics of every BatchNorm layer."""
+        from search_spaces.batch_norm import recalibrate_batch_norm
+
+        recalibrate_batch_norm(network, batches)
 
     def cost_features(self, config: Mapping[str, Any]) -> dict[str, float]:
         """Analytic costs of the network (MACs, parameters, activation sizes), by name."""

@@ -12,13 +12,15 @@ down) run at fp32 or, fake-quantized, as the block's int8 scheme executes them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from search_spaces.quantization import precision_linear
+from search_spaces.weight_sharing import prefixed
 from search_spaces.weight_slice import WeightSlice, prefix_slice
 
 LAYER_NORM_EPS = 1e-6
@@ -43,8 +45,14 @@ class BlockShape:
 LINEAR_LAYERS = ("qkv", "proj", "fc1", "fc2")  # the layers a block's precision applies to
 
 
-def block_forward(x: Tensor, params: dict[str, Tensor], shape: BlockShape) -> Tensor:
-    """Pre-norm transformer block on tokens `x` of shape (batch, tokens, embed_dim)."""
+MASKED_SCORE = -1e4  # added to the attention scores of padding keys (finite: fp16-safe, no NaN rows)
+
+
+def block_forward(x: Tensor, params: dict[str, Tensor], shape: BlockShape,
+                  attention_bias: Tensor | None = None) -> Tensor:
+    """Pre-norm transformer block on tokens `x` of shape (batch, tokens, embed_dim). `attention_bias`
+    (broadcast to (batch, heads, tokens, tokens), e.g. (batch, 1, 1, tokens) with MASKED_SCORE at padding
+    keys) is added to the attention scores."""
 
     def linear(inputs: Tensor, name: str) -> Tensor:
         return precision_linear(inputs, params[f"{name}.weight"], params[f"{name}.bias"], shape.precision,
@@ -56,6 +64,8 @@ def block_forward(x: Tensor, params: dict[str, Tensor], shape: BlockShape) -> Te
     qkv = qkv.reshape(batch, tokens, 3, shape.num_heads, shape.head_dim).permute(2, 0, 3, 1, 4)
     query, key, value = qkv[0], qkv[1], qkv[2]
     scores = torch.matmul(query, key.transpose(-2, -1)) * (shape.head_dim ** -0.5)
+    if attention_bias is not None:
+        scores = scores + attention_bias
     attended = torch.matmul(scores.softmax(dim=-1), value)
     attended = attended.transpose(1, 2).reshape(batch, tokens, shape.attention_dim)
     x = x + linear(attended, "proj")
@@ -83,8 +93,8 @@ class TransformerBlock(nn.Module):
         self.fc1 = _init_linear(nn.Linear(shape.embed_dim, shape.mlp_hidden))
         self.fc2 = _init_linear(nn.Linear(shape.mlp_hidden, shape.embed_dim))
 
-    def forward(self, x: Tensor) -> Tensor:
-        return block_forward(x, dict(self.named_parameters()), self.shape)
+    def forward(self, x: Tensor, attention_bias: Tensor | None = None) -> Tensor:
+        return block_forward(x, dict(self.named_parameters()), self.shape, attention_bias)
 
 
 class ElasticTransformerBlock(TransformerBlock):
@@ -119,10 +129,85 @@ class ElasticTransformerBlock(TransformerBlock):
         parameters = dict(self.named_parameters())
         return {name: part.apply(parameters[part.source]) for name, part in self.weight_slices(shape).items()}
 
-    def forward_elastic(self, x: Tensor, shape: BlockShape) -> Tensor:
+    def forward_elastic(self, x: Tensor, shape: BlockShape, attention_bias: Tensor | None = None) -> Tensor:
         if shape.head_dim != self.shape.head_dim:
             raise ValueError(f"head_dim is fixed at {self.shape.head_dim}, got {shape.head_dim}")
-        return block_forward(x, self.sliced_parameters(shape), shape)
+        return block_forward(x, self.sliced_parameters(shape), shape, attention_bias)
+
+
+def blocks_forward(x: Tensor, params: Mapping[str, Tensor], shapes: Sequence[BlockShape],
+                   attention_bias: Tensor | None = None) -> Tensor:
+    """The blocks `blocks.{i}.` of `params`, one after the other."""
+    for index, block_shape in enumerate(shapes):
+        x = block_forward(x, prefixed(params, f"blocks.{index}."), block_shape, attention_bias)
+    return x
+
+
+def block_slices(blocks: Sequence[ElasticTransformerBlock], shapes: Sequence[BlockShape]) -> dict[str, WeightSlice]:
+    """Where the parameters `blocks.{i}.*` of static blocks of `shapes` lie in the elastic `blocks`."""
+    return {f"blocks.{index}.{name}": replace(part, source=f"blocks.{index}.{part.source}")
+            for index, shape in enumerate(shapes) for name, part in blocks[index].weight_slices(shape).items()}
+
+
+class TransformerNetworkParts:
+    """What the transformer networks share after their token embedding: a position embedding, the
+    blocks (`_make_block`), a final LayerNorm and a linear head."""
+
+    @staticmethod
+    def _make_block(shape: BlockShape) -> nn.Module:
+        return TransformerBlock(shape)
+
+    def _make_stack(self, tokens: int, embed_dim: int, blocks: Sequence[BlockShape], num_classes: int) -> None:
+        self.pos_embed = nn.Parameter(torch.zeros(1, tokens, embed_dim))
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        self.blocks = nn.ModuleList(self._make_block(block) for block in blocks)
+        self.norm = nn.LayerNorm(embed_dim, eps=LAYER_NORM_EPS)
+        self.head = nn.Linear(embed_dim, num_classes)
+        nn.init.trunc_normal_(self.head.weight, std=0.02)
+        nn.init.zeros_(self.head.bias)
+
+
+class TransformerSupernetMixin:
+    """Put first in the bases of a transformer family's supernet class (before its static network class):
+    the network is built at the space's largest shape, with elastic blocks."""
+
+    def __init__(self, space) -> None:
+        self.space = space
+        super().__init__(space.shape(space.largest()))
+
+    @staticmethod
+    def _make_block(shape: BlockShape) -> nn.Module:
+        return ElasticTransformerBlock(shape)
+
+    def _front_slices(self, shape: Any) -> dict[str, WeightSlice]:
+        """The family's token embedding (patches, token ids) at `shape`'s width: set by each family."""
+        raise NotImplementedError
+
+    def _whole_slices(self) -> dict[str, WeightSlice]:
+        """Tensors that are not elastic, taken whole (a conv stem, say); none by default."""
+        return {}
+
+    def _parameter_slices(self, shape: Any) -> dict[str, WeightSlice]:
+        """Where each elastic parameter of the static network of `shape` lies in the largest weights."""
+        embed = shape.embed_dim
+        ends = {
+            "pos_embed": prefix_slice("pos_embed", (1, self.pos_embed.shape[1], embed)),
+            "norm.weight": prefix_slice("norm.weight", (embed,)),
+            "norm.bias": prefix_slice("norm.bias", (embed,)),
+            "head.weight": prefix_slice("head.weight", (self.head.weight.shape[0], embed)),
+            "head.bias": prefix_slice("head.bias", (self.head.weight.shape[0],)),
+        }
+        return {**self._front_slices(shape), **ends, **block_slices(self.blocks, shape.blocks)}
+
+    def weight_slices(self, config: Mapping[str, Any]) -> dict[str, WeightSlice]:
+        """Where every tensor of `extract(config)`'s state dict lies in this supernet's state dict.
+        `extract` copies exactly these slices (tested for every space); the elastic bundle stores them."""
+        return {**self._whole_slices(), **self._parameter_slices(self.space.shape(config))}
+
+    def sliced_parameters(self, shape: Any) -> dict[str, Tensor]:
+        """The elastic parameters of the static network of `shape`, as views into the largest weights."""
+        parameters = dict(self.named_parameters())
+        return {name: part.apply(parameters[part.source]) for name, part in self._parameter_slices(shape).items()}
 
 
 def block_costs(shape: BlockShape, tokens: int) -> dict[str, float]:

@@ -12,43 +12,19 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from search_spaces.arguments import positive_int, precisions_argument, recorded_precision_arguments
 from search_spaces.errors import ConfigError
-from search_spaces.quantization import PRECISIONS, create_scheme
 from search_spaces.registry import register_space
-from search_spaces.space import Choice, SearchSpace
-from search_spaces.transformer import BlockShape, block_costs
+from search_spaces.transformer_space import TransformerSpace, stack_arguments, stack_costs
 from search_spaces.vit_network import ViTNetwork, ViTShape, ViTSupernet
 
 
-def _positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"space argument {name!r} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _sorted_choices(name: str, values: Sequence[Any], kind: type) -> tuple:
-    if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values):
-        raise ConfigError(f"space argument {name!r} must be a non-empty list of positive numbers, got {values!r}")
-    return tuple(sorted({kind(v) for v in values}))
-
-
-def _precisions(values: Sequence[str], int8_scheme: str) -> tuple[str, ...]:
-    if isinstance(values, str) or not values or any(value not in PRECISIONS for value in values):
-        raise ConfigError(f"space argument 'precisions' must be a non-empty list from {list(PRECISIONS)}, "
-                          f"got {values!r}")
-    if "int8" in values:
-        create_scheme(int8_scheme)  # an unknown scheme fails here, naming the known ones
-    return tuple(precision for precision in PRECISIONS if precision in values)  # fewest bits first
-
-
 @register_space("vit")
-class ViTSpace(SearchSpace):
+class ViTSpace(TransformerSpace):
     """Elastic vision transformer: depth, width, and per block heads, MLP ratio and precision.
 
     Keys: `depth`, `embed_dim`, and per block i: `block{i}.num_heads`, `block{i}.mlp_ratio`, and
     `block{i}.precision` when `precisions` has more than one entry (with one, every block runs at it)."""
-
-    supports_precisions = True
 
     def __init__(
         self,
@@ -67,60 +43,21 @@ class ViTSpace(SearchSpace):
         int8_scheme: str = "ort-dynamic",
     ) -> None:
         for name, value in [("image_size", image_size), ("in_channels", in_channels), ("num_classes", num_classes),
-                            ("patch_size", patch_size), ("head_dim", head_dim)]:
-            _positive_int(name, value)
-        _positive_int("stem_channels", stem_channels, minimum=0)
+                            ("patch_size", patch_size)]:
+            positive_int(name, value)
+        positive_int("stem_channels", stem_channels, minimum=0)
         if stem_stride not in (1, 2):
             raise ConfigError(f"space argument 'stem_stride' must be 1 or 2, got {stem_stride!r}")
         stem_stride = stem_stride if stem_channels else 1
         if image_size % stem_stride or patch_size == 0 or (image_size // stem_stride) % patch_size:
             raise ConfigError(f"space argument 'patch_size' = {patch_size} must divide the stem's output size "
                               f"{image_size // stem_stride} (image_size {image_size} / stem_stride {stem_stride})")
-        depths = _sorted_choices("depth_choices", depth_choices, int)
-        embeds = _sorted_choices("embed_dim_choices", embed_dim_choices, int)
-        heads = _sorted_choices("num_heads_choices", num_heads_choices, int)
-        ratios = _sorted_choices("mlp_ratio_choices", mlp_ratio_choices, float)
-        self.precisions = _precisions(precisions, int8_scheme)
-        self.int8_scheme = int8_scheme
-        # An fp32-only space records no precision arguments, so its key (and every stored measurement
-        # and checkpoint made before precisions existed) stays the same.
-        precision_arguments = {} if self.precisions == ("fp32",) else {
-            "precisions": list(self.precisions), **({"int8_scheme": int8_scheme} if "int8" in self.precisions else {})}
+        stack = stack_arguments(head_dim, depth_choices, embed_dim_choices, num_heads_choices, mlp_ratio_choices)
+        checked_precisions = precisions_argument(precisions, int8_scheme)
         super().__init__(image_size=image_size, in_channels=in_channels, num_classes=num_classes,
-                         patch_size=patch_size, stem_channels=stem_channels, stem_stride=stem_stride, head_dim=head_dim,
-                         depth_choices=list(depths), embed_dim_choices=list(embeds),
-                         num_heads_choices=list(heads), mlp_ratio_choices=list(ratios), **precision_arguments)
-        self.max_depth = depths[-1]
-        self.choices = {
-            "depth": Choice("depth", depths, "number of transformer blocks"),
-            "embed_dim": Choice("embed_dim", embeds, "width of the residual stream (first-k channels)"),
-        }
-        for index in range(self.max_depth):
-            self.choices[f"block{index}.num_heads"] = Choice(
-                f"block{index}.num_heads", heads, f"attention heads of block {index} (head width {head_dim})")
-            self.choices[f"block{index}.mlp_ratio"] = Choice(
-                f"block{index}.mlp_ratio", ratios, f"MLP hidden width of block {index} / embed_dim")
-            if len(self.precisions) > 1:
-                self.choices[f"block{index}.precision"] = Choice(
-                    f"block{index}.precision", self.precisions,
-                    f"precision of block {index}'s linear layers (int8: {int8_scheme})")
-
-    @property
-    def precision_keys(self) -> list[str]:
-        """The `block{i}.precision` keys (none when the space has one precision)."""
-        return [key for key in self.choices if key.endswith(".precision")]
-
-    def anchors(self) -> list[dict[str, Any]]:
-        """The largest and the smallest architecture, each at every precision."""
-        return [self.at_precision(architecture, precision)
-                for architecture in (self.largest(), self.smallest()) for precision in self.precisions]
-
-    def block_precision(self, config: Mapping[str, Any], index: int) -> str:
-        return config.get(f"block{index}.precision", self.precisions[0])
-
-    def inactive_keys(self, config: Mapping[str, Any]) -> set[str]:
-        return {key for key in self.choices
-                if key.startswith("block") and int(key[5:key.index(".")]) >= config["depth"]}
+                         patch_size=patch_size, stem_channels=stem_channels, stem_stride=stem_stride, **stack,
+                         **recorded_precision_arguments(checked_precisions, int8_scheme))
+        self._set_stack(stack, checked_precisions, int8_scheme)
 
     # ------------------------------------------------------------------ networks
     @property
@@ -130,17 +67,12 @@ class ViTSpace(SearchSpace):
 
     def shape(self, config: Mapping[str, Any]) -> ViTShape:
         config = self.canonical(config)
-        embed = config["embed_dim"]
-        blocks = tuple(
-            BlockShape(embed_dim=embed, num_heads=config[f"block{i}.num_heads"], head_dim=self.arguments["head_dim"],
-                       mlp_hidden=int(round(config[f"block{i}.mlp_ratio"] * embed)),
-                       precision=self.block_precision(config, i), int8_scheme=self.int8_scheme)
-            for i in range(config["depth"]))
         arguments = self.arguments
         side = arguments["image_size"] // arguments["stem_stride"] // arguments["patch_size"]
         return ViTShape(in_channels=arguments["in_channels"], stem_channels=arguments["stem_channels"],
                         stem_stride=arguments["stem_stride"], patch_size=arguments["patch_size"], tokens=side * side,
-                        embed_dim=embed, blocks=blocks, num_classes=arguments["num_classes"])
+                        embed_dim=config["embed_dim"], blocks=self.block_shapes(config),
+                        num_classes=arguments["num_classes"])
 
     def build_supernet(self) -> ViTSupernet:
         return ViTSupernet(self)
@@ -155,27 +87,18 @@ class ViTSpace(SearchSpace):
         stem_params = 9 * shape.stem_channels * (shape.in_channels + shape.stem_channels) + 4 * shape.stem_channels
         stem_macs = size * size * 9 * shape.stem_channels * (shape.in_channels + shape.stem_channels / stride ** 2)
         patch_macs = tokens * stem_out * shape.patch_size ** 2 * embed
-        totals = {"qkv_macs": 0.0, "attention_macs": 0.0, "proj_macs": 0.0, "mlp_macs": 0.0,
-                  "params": 0.0, "activation_elements": 0.0}
-        block_linear_macs = {"int8": 0.0, "fp32": 0.0}
-        for block in shape.blocks:
-            costs = block_costs(block, tokens)
-            for name, value in costs.items():
-                totals[name] += value
-            block_linear_macs[block.precision] += costs["qkv_macs"] + costs["proj_macs"] + costs["mlp_macs"]
+        totals = stack_costs(shape.blocks, tokens)
         head_macs = embed * shape.num_classes
         totals["params"] += (stem_params + patch_macs // tokens + embed
                              + tokens * embed + 2 * embed + (embed + 1) * shape.num_classes)
         linear_macs = totals["qkv_macs"] + totals["proj_macs"] + totals["mlp_macs"] + head_macs
+        block_fp32 = totals.pop("block_fp32_linear_macs")
         return {
             "macs": stem_macs + patch_macs + linear_macs + totals["attention_macs"],
             "linear_macs": linear_macs,
             "conv_macs": stem_macs + patch_macs,
-            **totals,
-            "int8_linear_macs": block_linear_macs["int8"],  # the head always runs fp32
-            "fp32_linear_macs": block_linear_macs["fp32"] + head_macs,
-            "int8_blocks": sum(block.precision == "int8" for block in shape.blocks),
-            "num_blocks": len(shape.blocks),
-            "total_heads": sum(block.num_heads for block in shape.blocks),
-            "total_mlp_hidden": sum(block.mlp_hidden for block in shape.blocks),
+            **{name: totals[name] for name in ("qkv_macs", "attention_macs", "proj_macs", "mlp_macs", "params",
+                                               "activation_elements", "int8_linear_macs")},
+            "fp32_linear_macs": block_fp32 + head_macs,  # the head always runs fp32
+            **{name: totals[name] for name in ("int8_blocks", "num_blocks", "total_heads", "total_mlp_hidden")},
         }

@@ -6,21 +6,23 @@ supernet hands it slices of its largest weights, so `supernet.extract(config)` i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from search_spaces.quantization.precision_network import PrecisionBlocksMixin
 from search_spaces.transformer import (
     LAYER_NORM_EPS,
     LINEAR_LAYERS,
     BlockShape,
-    ElasticTransformerBlock,
-    TransformerBlock,
-    block_forward,
+    TransformerNetworkParts,
+    TransformerSupernetMixin,
+    blocks_forward,
 )
+from search_spaces.weight_sharing import load_copies
 from search_spaces.weight_slice import WeightSlice, full_slice, prefix_slice
 
 
@@ -38,10 +40,6 @@ class ViTShape:
     num_classes: int
 
 
-def _prefixed(params: Mapping[str, Tensor], prefix: str) -> dict[str, Tensor]:
-    return {name[len(prefix):]: value for name, value in params.items() if name.startswith(prefix)}
-
-
 class ConvStem(nn.Sequential):
     """Two 3x3 convolutions with BatchNorm: early convolutions make ViTs train fast on small data.
     The stem is not elastic, so its BatchNorm statistics are the same for every sub-network."""
@@ -57,14 +55,15 @@ def vit_forward(features: Tensor, params: Mapping[str, Tensor], shape: ViTShape)
     """Logits for the stem's output `features` (batch, channels, height, width)."""
     x = F.conv2d(features, params["patch_embed.weight"], params["patch_embed.bias"], stride=shape.patch_size)
     x = x.flatten(2).transpose(1, 2) + params["pos_embed"]
-    for index, block_shape in enumerate(shape.blocks):
-        x = block_forward(x, _prefixed(params, f"blocks.{index}."), block_shape)
+    x = blocks_forward(x, params, shape.blocks)
     x = F.layer_norm(x, (shape.embed_dim,), params["norm.weight"], params["norm.bias"], LAYER_NORM_EPS)
     return F.linear(x.mean(dim=1), params["head.weight"], params["head.bias"])
 
 
-class ViTNetwork(nn.Module):
+class ViTNetwork(PrecisionBlocksMixin, TransformerNetworkParts, nn.Module):
     """A static ViT of one shape: what `extract` returns and what is exported."""
+
+    quantized_layers = LINEAR_LAYERS
 
     def __init__(self, shape: ViTShape) -> None:
         super().__init__()
@@ -73,79 +72,24 @@ class ViTNetwork(nn.Module):
         self.stem = ConvStem(shape.in_channels, shape.stem_channels, shape.stem_stride) if shape.stem_channels \
             else nn.Identity()
         self.patch_embed = nn.Conv2d(patch_in, shape.embed_dim, shape.patch_size, stride=shape.patch_size)
-        self.pos_embed = nn.Parameter(torch.zeros(1, shape.tokens, shape.embed_dim))
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        self.blocks = nn.ModuleList(self._make_block(block) for block in shape.blocks)
-        self.norm = nn.LayerNorm(shape.embed_dim, eps=LAYER_NORM_EPS)
-        self.head = nn.Linear(shape.embed_dim, shape.num_classes)
-        nn.init.trunc_normal_(self.head.weight, std=0.02)
-        nn.init.zeros_(self.head.bias)
-
-    @staticmethod
-    def _make_block(shape: BlockShape) -> nn.Module:
-        return TransformerBlock(shape)
+        self._make_stack(shape.tokens, shape.embed_dim, shape.blocks, shape.num_classes)
 
     def forward(self, images: Tensor) -> Tensor:
         return vit_forward(self.stem(images), dict(self.named_parameters()), self.shape)
 
-    def int8_weights(self) -> dict[str, Tensor]:
-        """Weights of the linear layers that run at int8, by parameter name (for the ONNX rewrite)."""
-        return {f"blocks.{index}.{layer}.weight": getattr(self.blocks[index], layer).weight
-                for index, block in enumerate(self.shape.blocks) if block.precision == "int8"
-                for layer in LINEAR_LAYERS}
 
-    def as_fp32(self) -> "ViTNetwork":
-        """A copy with every layer at fp32 and the same weights: the graph an int8 scheme rewrites."""
-        blocks = tuple(replace(block, precision="fp32") for block in self.shape.blocks)
-        twin = ViTNetwork(replace(self.shape, blocks=blocks))
-        twin.load_state_dict(self.state_dict(), strict=True)
-        return twin.eval()
-
-    @property
-    def int8_scheme(self) -> str | None:
-        """The scheme of the int8 layers, or None when every layer runs fp32."""
-        return next((block.int8_scheme for block in self.shape.blocks if block.precision == "int8"), None)
-
-
-class ViTSupernet(ViTNetwork):
+class ViTSupernet(TransformerSupernetMixin, ViTNetwork):
     """The largest ViT; `forward(images, config)` runs any sub-network of its space on weight slices."""
 
-    def __init__(self, space: Any) -> None:
-        self.space = space
-        super().__init__(space.shape(space.largest()))
-
-    @staticmethod
-    def _make_block(shape: BlockShape) -> nn.Module:
-        return ElasticTransformerBlock(shape)
-
-    def _parameter_slices(self, shape: ViTShape) -> dict[str, WeightSlice]:
-        """Where each parameter (stem aside) of the static network of `shape` lies in the largest weights."""
+    def _front_slices(self, shape: ViTShape) -> dict[str, WeightSlice]:
         embed = shape.embed_dim
-        slices = {
-            "patch_embed.weight": prefix_slice("patch_embed.weight", (embed, *self.patch_embed.weight.shape[1:])),
-            "patch_embed.bias": prefix_slice("patch_embed.bias", (embed,)),
-            "pos_embed": prefix_slice("pos_embed", (1, shape.tokens, embed)),
-            "norm.weight": prefix_slice("norm.weight", (embed,)),
-            "norm.bias": prefix_slice("norm.bias", (embed,)),
-            "head.weight": prefix_slice("head.weight", (shape.num_classes, embed)),
-            "head.bias": prefix_slice("head.bias", (shape.num_classes,)),
-        }
-        for index, block_shape in enumerate(shape.blocks):
-            for name, part in self.blocks[index].weight_slices(block_shape).items():
-                slices[f"blocks.{index}.{name}"] = replace(part, source=f"blocks.{index}.{part.source}")
-        return slices
+        return {"patch_embed.weight": prefix_slice("patch_embed.weight", (embed, *self.patch_embed.weight.shape[1:])),
+                "patch_embed.bias": prefix_slice("patch_embed.bias", (embed,))}
 
-    def weight_slices(self, config: Mapping[str, Any]) -> dict[str, WeightSlice]:
-        """Where every tensor of `extract(config)`'s state dict lies in this supernet's state dict (the
-        stem, not elastic, whole). `extract` copies exactly these slices (tested for every space)."""
-        slices = {f"stem.{name}": full_slice(f"stem.{name}", tuple(value.shape))
-                  for name, value in self.stem.state_dict().items()}
-        return {**slices, **self._parameter_slices(self.space.shape(config))}
-
-    def sliced_parameters(self, shape: ViTShape) -> dict[str, Tensor]:
-        """Parameters (stem aside) of the static network of `shape`, as views into the largest weights."""
-        parameters = dict(self.named_parameters())
-        return {name: part.apply(parameters[part.source]) for name, part in self._parameter_slices(shape).items()}
+    def _whole_slices(self) -> dict[str, WeightSlice]:
+        """The conv stem is not elastic: every sub-network takes it whole."""
+        return {f"stem.{name}": full_slice(f"stem.{name}", tuple(value.shape))
+                for name, value in self.stem.state_dict().items()}
 
     def forward(self, images: Tensor, config: Mapping[str, Any] | None = None) -> Tensor:
         shape = self.shape if config is None else self.space.shape(config)
@@ -155,8 +99,5 @@ class ViTSupernet(ViTNetwork):
     def extract(self, config: Mapping[str, Any]) -> ViTNetwork:
         """A new static network with copies of the active weights; no reference to the supernet."""
         shape = self.space.shape(config)
-        network = ViTNetwork(shape)
-        copied = {name: value.detach().clone() for name, value in self.sliced_parameters(shape).items()}
-        copied.update({f"stem.{name}": value.detach().clone() for name, value in self.stem.state_dict().items()})
-        network.load_state_dict(copied, strict=True)
-        return network.eval()
+        stem = {f"stem.{name}": value for name, value in self.stem.state_dict().items()}
+        return load_copies(ViTNetwork(shape), {**self.sliced_parameters(shape), **stem})

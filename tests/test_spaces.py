@@ -8,9 +8,26 @@ import torch
 
 from search_spaces import ConfigError, create_space, space_names
 
-SMALL_ARGUMENTS = {"vit": {"image_size": 8, "in_channels": 1, "num_classes": 10}}
+SMALL_ARGUMENTS = {
+    "vit": {"image_size": 8, "in_channels": 1, "num_classes": 10},
+    "mbv3": {"image_size": 16, "in_channels": 1, "num_classes": 10, "width_mult": 0.25, "depth_choices": [1, 2],
+             "kernel_size_choices": [3, 5, 7], "expand_ratio_choices": [3, 6], "resolution_choices": [160, 192, 224]},
+    "text_encoder": {"vocab_size": 50, "max_length": 12, "num_classes": 3, "embed_dim_choices": [32, 48],
+                     "depth_choices": [1, 2]},
+}
 # Variants of a space the contract also covers: with precision choices (fp32 and int8 per block).
-VARIANTS = {"vit": [{}, {"precisions": ["fp32", "int8"]}]}
+VARIANTS = {name: [{}, {"precisions": ["fp32", "int8"]}] for name in ("vit", "mbv3", "text_encoder")}
+
+
+def example_inputs(space, count):
+    """`count` inputs of the space's shape and type: random-normal floats, or token ids in its range
+    (with some padding at the end of the first sequence)."""
+    if space.input_range is None:
+        return torch.randn(count, *space.input_shape)
+    low, high = space.input_range
+    inputs = torch.randint(low, high, (count, *space.input_shape), dtype=getattr(torch, space.input_dtype))
+    inputs[0, space.input_shape[0] // 2:] = 0
+    return inputs
 
 
 def make(name, variant=None):
@@ -69,7 +86,7 @@ def test_extract_equals_supernet_and_exports_alone(space, seed, tmp_path):
     torch.manual_seed(seed)
     supernet = space.build_supernet().eval()
     config = space.sample(seed) if seed else space.largest()
-    images = torch.randn(5, *space.input_shape)
+    images = example_inputs(space, 5)
     network = supernet.extract(config)
     with torch.no_grad():
         expected, got = supernet(images, config), network(images)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from hw_profiles.measurement import Measurement
+    from hw_profiles.model_input import InputSpec
     from hw_profiles.profile import HardwareProfile
 
 
@@ -37,9 +38,10 @@ class Backend(abc.ABC):
         """JSON-serialisable facts that change timings: runtime version, device name, Python version."""
 
     @abc.abstractmethod
-    def measure(self, model: Any, input_shape: tuple[int, ...]) -> Measurement:
-        """Time ``model`` (an ONNX file's path, or a module: see ``model_format``) on a seeded
-        random-normal input of shape ``(batch_size, *input_shape)``."""
+    def measure(self, model: Any, input_shape: tuple[int, ...] | InputSpec) -> Measurement:
+        """Time ``model`` (an ONNX file's path, or a module: see ``model_format``) on a seeded input of
+        shape ``(batch_size, *shape)``: random-normal for a bare shape, as ``InputSpec`` says otherwise
+        (e.g. int64 token ids in a range); normalise with ``hw_profiles.model_input.as_input_spec``."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(profile={self.profile.name!r})"

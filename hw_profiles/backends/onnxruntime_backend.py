@@ -13,16 +13,17 @@ from hw_profiles.backends.registry import register_backend
 from hw_profiles.errors import ProfileError
 from hw_profiles.gpu import DEVICE_INDEX, gpu_environment
 from hw_profiles.host import host_environment
+from hw_profiles.model_input import InputSpec, as_input_spec
 from hw_profiles.protocol import run_protocol
 
 if TYPE_CHECKING:
     from hw_profiles.measurement import Measurement
 
-INPUT_SEED = 0
 # Execution providers that run on an NVIDIA GPU; with them, input and output stay on the GPU (IOBinding).
 GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
-# ONNX Runtime's input type names and the numpy dtype we feed them (float inputs only).
-INPUT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
+# ONNX Runtime's input type names and the numpy dtype we feed them.
+INPUT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+                "tensor(int64)": np.int64, "tensor(int32)": np.int32}
 
 
 @register_backend("onnxruntime")
@@ -57,7 +58,7 @@ class OnnxRuntimeBackend(Backend):
         environment = {"runtime": "onnxruntime", "runtime_version": onnxruntime.__version__, **host_environment()}
         return {**environment, **gpu_environment()} if self.uses_gpu() else environment
 
-    def measure(self, onnx_path: str | Path, input_shape: tuple[int, ...]) -> Measurement:
+    def measure(self, onnx_path: str | Path, input_shape: tuple[int, ...] | InputSpec) -> Measurement:
         onnxruntime = _import_onnxruntime()
         onnx_path = Path(onnx_path)
         if not onnx_path.is_file():
@@ -111,14 +112,20 @@ class OnnxRuntimeBackend(Backend):
                     f"onnxruntime {onnxruntime.__version__} does not have; available: {installed}"
                 )
 
-    def _make_input(self, model_input: Any, onnx_path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
-        """Seeded random-normal input of shape (batch_size, *input_shape), checked against the model."""
+    def _make_input(self, model_input: Any, onnx_path: Path, input_shape: tuple[int, ...] | InputSpec) -> np.ndarray:
+        """Seeded input of shape (batch_size, *input_shape) as the spec says (random-normal floats, or ids in
+        the spec's range), checked against the model's declared shape and type."""
+        spec = as_input_spec(input_shape)
         dtype = INPUT_DTYPES.get(model_input.type)
         if dtype is None:
             raise ValueError(
                 f"ONNX model {onnx_path}: input {model_input.name!r} has type {model_input.type}; "
                 f"supported: {sorted(INPUT_DTYPES)}"
             )
+        if spec.is_integer != (np.dtype(dtype).kind in "iu"):
+            raise ValueError(f"ONNX model {onnx_path}: input {model_input.name!r} has type {model_input.type}, "
+                             f"but the input spec says {spec.dtype}")
+        input_shape = spec.shape
         shape = (self.profile.batch_size, *(int(size) for size in input_shape))
         declared = list(model_input.shape)
         fits = len(declared) == len(shape) and all(
@@ -129,7 +136,7 @@ class OnnxRuntimeBackend(Backend):
                 f"ONNX model {onnx_path}: input {model_input.name!r} has shape {declared}, but batch_size "
                 f"{self.profile.batch_size} and input_shape {tuple(input_shape)} give {shape}"
             )
-        return np.random.default_rng(INPUT_SEED).standard_normal(shape).astype(dtype)
+        return spec.sample(self.profile.batch_size).astype(dtype)
 
 
 def _only_input(session: Any, onnx_path: Path) -> Any:

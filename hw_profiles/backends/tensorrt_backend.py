@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 from hw_profiles.backends.base import Backend
 from hw_profiles.backends.registry import register_backend
 from hw_profiles.errors import ProfileError
-from hw_profiles.gpu import cuda_event_timer, gpu_environment, seeded_input, torch_cuda_unavailable_reason
+from hw_profiles.gpu import cuda_event_timer, gpu_environment, seeded_model_input, torch_cuda_unavailable_reason
+from hw_profiles.model_input import InputSpec, as_input_spec
 from hw_profiles.protocol import run_protocol
 
 if TYPE_CHECKING:
@@ -62,17 +63,18 @@ class TensorRTBackend(Backend):
     def timing_cache_path(self) -> Path:
         return cache_directory() / "tensorrt" / f"{self.profile.name}-{self.profile.fingerprint()}.timing-cache"
 
-    def measure(self, model: Any, input_shape: tuple[int, ...]) -> Measurement:
+    def measure(self, model: Any, input_shape: tuple[int, ...] | InputSpec) -> Measurement:
         onnx_path = Path(model)
         return self.measure_engine(self.build_engine(onnx_path, input_shape), input_shape, label=str(onnx_path))
 
-    def build_engine(self, onnx_path: str | Path, input_shape: tuple[int, ...]) -> bytes:
+    def build_engine(self, onnx_path: str | Path, input_shape: tuple[int, ...] | InputSpec) -> bytes:
         """The serialized engine (a TensorRT plan) of the ONNX file, built as this profile times it."""
         tensorrt = self._runtime()
         onnx_path = Path(onnx_path)
         if not onnx_path.is_file():
             raise FileNotFoundError(f"ONNX model not found: {onnx_path}")
-        return bytes(self._build(tensorrt, tensorrt.Logger(tensorrt.Logger.ERROR), onnx_path, input_shape))
+        shape = as_input_spec(input_shape).shape
+        return bytes(self._build(tensorrt, tensorrt.Logger(tensorrt.Logger.ERROR), onnx_path, shape))
 
     def load_engine(self, plan: bytes, label: str = "plan") -> Any:
         """A deserialized engine of `plan` (bytes of a serialized engine built on this GPU and TensorRT)."""
@@ -82,14 +84,14 @@ class TensorRTBackend(Backend):
             raise RuntimeError(f"TensorRT could not deserialize the engine of {label}")
         return engine
 
-    def measure_engine(self, plan: bytes, input_shape: tuple[int, ...], label: str = "plan") -> Measurement:
+    def measure_engine(self, plan: bytes, input_shape: tuple[int, ...] | InputSpec, label: str = "plan") -> Measurement:
         """Time a serialized engine (e.g. an exported plan file's bytes) with the protocol."""
         import torch
 
         engine = self.load_engine(plan, label)
         context = engine.create_execution_context()
         device = torch.device("cuda", 0)
-        buffers = self._bind_buffers(self._runtime(), torch, engine, context, device, input_shape)
+        buffers = self._bind_buffers(self._runtime(), torch, engine, context, device, as_input_spec(input_shape))
         stream = torch.cuda.Stream(device)
 
         def run_once() -> None:
@@ -140,16 +142,15 @@ class TensorRTBackend(Backend):
         return serialized
 
     def _bind_buffers(self, tensorrt: Any, torch: Any, engine: Any, context: Any, device: Any,
-                      input_shape: tuple[int, ...]) -> list[Any]:
-        """One device tensor per I/O tensor (inputs seeded random-normal), addresses set on the context."""
+                      spec: InputSpec) -> list[Any]:
+        """One device tensor per I/O tensor (inputs seeded as ``spec`` says), addresses set on the context."""
         buffers = []
         for index in range(engine.num_io_tensors):
             name = engine.get_tensor_name(index)
             dtype = _torch_dtype(torch, tensorrt, engine.get_tensor_dtype(name))
             if engine.get_tensor_mode(name) == tensorrt.TensorIOMode.INPUT:
-                shape = (self.profile.batch_size, *input_shape)
-                context.set_input_shape(name, shape)
-                tensor = seeded_input(torch, shape, dtype, device)
+                context.set_input_shape(name, (self.profile.batch_size, *spec.shape))
+                tensor = seeded_model_input(torch, spec, self.profile.batch_size, dtype, device)
             else:
                 tensor = torch.empty(tuple(context.get_tensor_shape(name)), dtype=dtype, device=device)
             context.set_tensor_address(name, tensor.data_ptr())
@@ -160,6 +161,8 @@ class TensorRTBackend(Backend):
 def _torch_dtype(torch: Any, tensorrt: Any, data_type: Any) -> Any:
     mapping = {tensorrt.float32: torch.float32, tensorrt.float16: torch.float16, tensorrt.int32: torch.int32,
                tensorrt.int8: torch.int8, tensorrt.bool: torch.bool}
+    if hasattr(tensorrt, "int64"):  # token-id inputs (TensorRT 10)
+        mapping[tensorrt.int64] = torch.int64
     if data_type not in mapping:
         raise ValueError(f"TensorRT I/O tensor type {data_type} is not supported by the tensorrt backend")
     return mapping[data_type]

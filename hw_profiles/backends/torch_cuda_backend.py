@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from hw_profiles.backends.base import Backend
 from hw_profiles.backends.registry import register_backend
 from hw_profiles.errors import ProfileError
-from hw_profiles.gpu import cuda_event_timer, gpu_environment, seeded_input, torch_cuda_unavailable_reason
+from hw_profiles.gpu import cuda_event_timer, gpu_environment, seeded_model_input, torch_cuda_unavailable_reason
+from hw_profiles.model_input import InputSpec, as_input_spec
 from hw_profiles.protocol import run_protocol
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ class TorchCudaBackend(Backend):
                 "cudnn": str(torch.backends.cudnn.version()), **gpu_environment(),
                 "machine": platform.machine(), "python": platform.python_version()}
 
-    def measure(self, model: Any, input_shape: tuple[int, ...]) -> Measurement:
+    def measure(self, model: Any, input_shape: tuple[int, ...] | InputSpec) -> Measurement:
         import torch
 
         reason = torch_cuda_unavailable_reason()
@@ -55,7 +56,7 @@ class TorchCudaBackend(Backend):
         device = torch.device("cuda", 0)
         dtype = torch.float16 if self.profile.precisions == ("fp16",) else torch.float32
         module = copy.deepcopy(model).eval().to(device=device, dtype=dtype)
-        example = seeded_input(torch, (self.profile.batch_size, *input_shape), dtype, device)
+        example = seeded_model_input(torch, as_input_spec(input_shape), self.profile.batch_size, dtype, device)
         stream = torch.cuda.Stream(device)
         with torch.inference_mode(), torch.cuda.stream(stream):
             run_once = self._graph_replay(torch, module, example, stream) or (lambda: module(example))
