@@ -6,7 +6,7 @@ row of a table, so that even such a predictor carries a held-out quality.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -46,3 +46,20 @@ def cross_validated_quality(name: str, configs: list, targets: np.ndarray, folds
 def selection_score(quality: Mapping[str, float]) -> float:
     """What `auto` maximises: within_10pct + kendall_tau (NaN counts as 0)."""
     return float(np.nan_to_num(quality["within_10pct"]) + np.nan_to_num(quality["kendall_tau"]))
+
+
+def least_error_option(options: Sequence[Any], rows: int, folds: int,
+                       error_of: Callable[[Any, np.ndarray, np.ndarray], float]) -> Any:
+    """The option (a penalty, say) whose `error_of(option, train_rows, held_out_rows)`, summed over
+    `folds` shuffled folds of `rows` rows, is least; the first option when there are too few rows."""
+    from sklearn.model_selection import KFold
+
+    folds = min(folds, rows)
+    if folds < 2 or len(options) < 2:
+        return options[0]
+    errors = np.zeros(len(options))
+    for train, held_out in KFold(n_splits=folds, shuffle=True, random_state=0).split(np.arange(rows)):
+        for index, option in enumerate(options):
+            errors[index] += error_of(option, train, held_out)
+    return options[int(np.argmin(errors))]
+

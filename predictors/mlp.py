@@ -92,14 +92,11 @@ class MLPLatencyPredictor(RegressorMixin, BaseEstimator):
             return model.fit(inputs, targets)
 
     def _choose_alpha(self, inputs: np.ndarray, targets: np.ndarray, alphas: list[float]) -> float:
-        from sklearn.model_selection import KFold
+        """The alpha with the least absolute error of the (standardised) log latency over K folds."""
+        from predictors.cross_validation import least_error_option
 
-        folds = min(ALPHA_FOLDS, len(targets))
-        if folds < 2:
-            return alphas[0]
-        errors = np.zeros(len(alphas))
-        for train, held_out in KFold(n_splits=folds, shuffle=True, random_state=0).split(inputs):
-            for index, alpha in enumerate(alphas):
-                model = self._fitted_model(alpha, inputs[train], targets[train])
-                errors[index] += np.sum(np.abs(model.predict(inputs[held_out]) - targets[held_out]))
-        return alphas[int(np.argmin(errors))]
+        def error_of(alpha: float, train: np.ndarray, held_out: np.ndarray) -> float:
+            model = self._fitted_model(alpha, inputs[train], targets[train])
+            return float(np.sum(np.abs(model.predict(inputs[held_out]) - targets[held_out])))
+
+        return least_error_option(alphas, len(targets), ALPHA_FOLDS, error_of)

@@ -113,19 +113,14 @@ class RelativeErrorRidge(RegressorMixin, BaseEstimator):
 
     def _choose_alpha(self, Z: np.ndarray, y: np.ndarray, alphas: list[float]) -> float:
         """The alpha with the least mean relative absolute error over K folds of the rows."""
-        from sklearn.model_selection import KFold
+        from predictors.cross_validation import least_error_option
 
-        folds = min(ALPHA_FOLDS, len(y))
-        if folds < 2:
-            return alphas[0]
-        errors = np.zeros(len(alphas))
-        for train, held_out in KFold(n_splits=folds, shuffle=True, random_state=0).split(Z):
-            floor = PREDICTION_FLOOR_FRACTION * float(y[train].min())
-            for index, alpha in enumerate(alphas):
-                coef, intercept = self._solve(Z[train], y[train], alpha)
-                predicted = np.maximum(Z[held_out] @ coef + intercept, floor)
-                errors[index] += np.sum(np.abs(predicted / y[held_out] - 1.0))
-        return alphas[int(np.argmin(errors))]
+        def error_of(alpha: float, train: np.ndarray, held_out: np.ndarray) -> float:
+            coef, intercept = self._solve(Z[train], y[train], alpha)
+            predicted = np.maximum(Z[held_out] @ coef + intercept, PREDICTION_FLOOR_FRACTION * float(y[train].min()))
+            return float(np.sum(np.abs(predicted / y[held_out] - 1.0)))
+
+        return least_error_option(alphas, len(y), ALPHA_FOLDS, error_of)
 
 
 def _weighted_ridge(Z: np.ndarray, y: np.ndarray, weight: np.ndarray, alpha: float,

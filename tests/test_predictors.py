@@ -306,3 +306,36 @@ def test_unfitted_predictor_is_not_saved(space, tmp_path):
     with pytest.raises(PredictorError, match="fitted"):
         save_predictor(create_predictor("gbdt", space=space), tmp_path / "p.joblib", {})
     assert not (tmp_path / "p.joblib").exists()
+
+
+def _missing_class_pickle() -> bytes:
+    """A pickle of an instance of a class that no longer exists, as after a library renames a module."""
+    return b"\x80\x04csklearn.ensemble._removed_in_a_later_release\nOldTreeModel\n)\x81."
+
+
+def test_estimator_that_does_not_unpickle_names_the_versions_in_one_line(ridge_file, tmp_path):
+    from predictors.artifact import read_predictor_metadata
+
+    record = joblib.load(ridge_file)
+    assert record["format"] == 2 and isinstance(record["predictor_pickle"], bytes)
+    record["predictor_pickle"] = _missing_class_pickle()
+    record["metadata"]["versions"]["numpy"] = "1.26.4"  # saved elsewhere, same scikit-learn major version
+    joblib.dump(record, tmp_path / "elsewhere.joblib")
+    with pytest.raises(PredictorError, match=r"cannot be loaded here \(ModuleNotFoundError.*saved with numpy 1\.26\.4; "
+                                             r"installed: numpy .*refit the predictor") as error:
+        load_predictor(tmp_path / "elsewhere.joblib")
+    assert one_line(error)
+    metadata = read_predictor_metadata(tmp_path / "elsewhere.joblib")  # what to refit is still readable
+    assert metadata["predictor"] == "ridge" and metadata["n_train"] == 60 and metadata["space"]["name"] == "vit"
+
+
+def test_format_one_files_still_load(ridge_file, tmp_path):
+    import pickle
+
+    record = joblib.load(ridge_file)
+    old = {"predictor": pickle.loads(record["predictor_pickle"]),
+           "metadata": {**record["metadata"], "versions": {**record["metadata"]["versions"], "format": 1}},
+           "space": record["space"]}
+    joblib.dump(old, tmp_path / "format1.joblib")
+    predictor, metadata = load_predictor(tmp_path / "format1.joblib")
+    assert metadata["versions"]["format"] == 1 and predictor.predict([create_space("vit").smallest()]).shape == (1,)
