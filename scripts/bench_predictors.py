@@ -10,9 +10,10 @@ and over all columns), and prints the markdown. Progress goes to stderr.
 
     nice -n 10 .venv/bin/python scripts/bench_predictors.py --output runs/bench_predictors
 
-Our own ONNX Runtime measurements: `--store runs/demo/measurements.db --space vit --space-args JSON`
-runs the same protocol on one profile's measurements of that space (the profile picked with
-`--fingerprint` when the store holds several). With several fingerprints that measured the same
+Our own ONNX Runtime measurements: `--run runs/demo` (the run's measurements.db and the space of its
+supernet), or `--store runs/demo/measurements.db --space vit --space-args JSON`, runs the same protocol
+on one profile's measurements of that space (the profile picked with `--fingerprint` when the store
+holds several); use train sizes that leave rows to score, e.g. `--sizes 20,50,100` for 200 networks. With several fingerprints that measured the same
 networks, the 20+priors setting uses the other fingerprints' latencies. Timings taken on a shared,
 busy machine are noisier than quiet-machine ones; say so when reporting them.
 """
@@ -80,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prior-size", type=int, default=20, help="train size with priors (0: skip)")
     parser.add_argument("--model", default="gbdt")
     parser.add_argument("--store", default=None, help="a measurements.db to benchmark instead of the tables")
+    parser.add_argument("--run", default=None,
+                        help="a run folder: its measurements.db, with the space of its supernet.pt")
     parser.add_argument("--space", default="vit", help="the store's space (with --store)")
     parser.add_argument("--space-args", default="{}", help="JSON arguments of the store's space")
     parser.add_argument("--fingerprint", default=None, help="the store's profile to predict")
@@ -87,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = parser.parse_args(argv)
 
+    from nas.errors import HwnasError
     from predictors import PredictorError
     from predictors.benchmark import markdown, run_column, summarise
     from predictors.encoding_cache import cached_encodings
@@ -99,6 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     runs, groups, sources = [], {}, {}
     try:
         with cached_encodings():
+            if args.run:  # the run's own store and space (the space arguments are in its checkpoint)
+                from nas.checkpoint import load_checkpoint
+
+                state = load_checkpoint(Path(args.run) / "supernet.pt")
+                args.store = str(Path(args.run) / "measurements.db")
+                args.space, args.space_args = state["space"]["name"], json.dumps(state["space"]["arguments"])
             if args.store:
                 space = create_space(args.space, **json.loads(args.space_args))
                 configs, matrix, columns = store_columns(args.store, space, args.fingerprint)
@@ -120,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                 for target in targets:
                     runs += run_column(space, configs, matrix, columns, target, usable, prior_size, args.seeds,
                                        args.model, group, progress=not args.quiet)
-    except (PredictorError, ConfigError, json.JSONDecodeError) as error:
+    except (PredictorError, ConfigError, HwnasError, json.JSONDecodeError) as error:
         print(f"bench_predictors: error: {error}", file=sys.stderr)
         return 2
     summary = summarise(runs, groups)
