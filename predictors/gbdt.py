@@ -31,6 +31,7 @@ from predictors.analytic_base import ALPHAS, encode_training
 from predictors.registry import register_predictor
 from predictors.relative_ridge import LOSSES, RelativeErrorRidge
 from predictors.errors import PredictorError
+from predictors.threads import one_thread
 from predictors.validation import check_training_data
 
 
@@ -88,11 +89,12 @@ class GradientBoostingLatencyPredictor(RegressorMixin, BaseEstimator):
         self.encoder_, matrix, self.columns_ = encode_training(self.space, self.priors, configs, self.features)
         self.base_ = self._new_base(self.alpha).fit(matrix, targets)
         self.alpha_ = self.base_.alpha_
-        self.n_estimators_ = self._choose_tree_count(matrix, targets)
-        self.model_ = None
-        if self.n_estimators_ > 0:
-            residual = np.log(targets) - np.log(self.base_.predict(matrix))
-            self.model_ = self._new_trees(self.n_estimators_).fit(matrix, residual)
+        with one_thread():
+            self.n_estimators_ = self._choose_tree_count(matrix, targets)
+            self.model_ = None
+            if self.n_estimators_ > 0:
+                residual = np.log(targets) - np.log(self.base_.predict(matrix))
+                self.model_ = self._new_trees(self.n_estimators_).fit(matrix, residual)
         self.n_train_ = len(configs)
         return self
 
@@ -104,7 +106,8 @@ class GradientBoostingLatencyPredictor(RegressorMixin, BaseEstimator):
             return np.empty(0)
         prediction = self.base_.predict(matrix)
         if self.model_ is not None:
-            prediction = prediction * np.exp(self.model_.predict(matrix))
+            with one_thread():
+                prediction = prediction * np.exp(self.model_.predict(matrix))
         return prediction
 
     # ------------------------------------------------------------------ stages

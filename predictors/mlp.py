@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from predictors.analytic_base import encode_training
 from predictors.registry import register_predictor
+from predictors.threads import one_thread
 from predictors.validation import check_training_data
 
 ALPHA_FOLDS = 4
@@ -87,7 +88,7 @@ class MLPLatencyPredictor(RegressorMixin, BaseEstimator):
         model = make_pipeline(StandardScaler(), MLPRegressor(
             hidden_layer_sizes=tuple(self.hidden_layer_sizes), alpha=alpha, solver="lbfgs", max_iter=self.max_iter,
             random_state=self.random_state))
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), one_thread():
             warnings.simplefilter("ignore", ConvergenceWarning)
             return model.fit(inputs, targets)
 

@@ -30,6 +30,24 @@ def sample(space, count, seed):
     return space.sample_distinct(count, np.random.default_rng(seed))
 
 
+# ---------------------------------------------------------------------------------------------- layer costs
+@pytest.mark.parametrize("name, arguments", [("nb201", {}), ("ofa_mbv3", {}), ("vit", {"precisions": ["fp32", "int8"]})])
+def test_layer_costs_add_up_to_the_spaces_totals(name, arguments):
+    """Every space that describes its layers: fixed slots, kinds from layer_kinds(), and the MACs of
+    the layers in the network (active, or outside the cells) add up to cost_features' MACs."""
+    space = create_space(name, **arguments)
+    slots = [layer.slot for layer in space.layer_costs(space.largest())]
+    for config in sample(space, 12, 8) + [space.smallest()]:
+        layers = space.layer_costs(config)
+        assert [layer.slot for layer in layers] == slots
+        assert {layer.kind for layer in layers} <= set(space.layer_kinds())
+        in_network = sum(layer.macs for layer in layers if layer.active or not layer.slot.startswith("stage"))
+        assert in_network == pytest.approx(space.cost_features(config)["macs"])
+        # inactive slots cost nothing, except NAS-Bench-201's dead edges, which an eager runtime still runs
+        absent = [layer for layer in layers if not layer.active and (layer.kind == "none" or name != "nb201")]
+        assert all(layer.macs == 0 and layer.activation_bytes == 0 for layer in absent)
+
+
 # ---------------------------------------------------------------------------------------------- encoders
 def test_ofa_slot_encoder_counts_only_active_blocks_at_the_resolution():
     space = create_space("ofa_mbv3")
