@@ -3,7 +3,7 @@
 nn-Meter and LitePred time each kernel on the device and add the times up. We measure whole networks
 only, so the table is learned instead: latency = overhead + the sum over the network's layers of
 
-    per_layer[kind] + per_mac[kind] * macs + per_byte[kind] * activation bytes
+    per_layer[kind] + per_mac[kind] * macs + per_param[kind] * parameters + per_byte[kind] * activation bytes
 
 for each layer kind the space names (`space.layer_kinds()`: "mbconv.k5.e4.se", "mlp.int8",
 "nor_conv_3x3.stage1.dead"...). That is linear in the table's entries, whose columns are what
@@ -31,7 +31,7 @@ from predictors.relative_ridge import RelativeErrorRidge
 from predictors.space_argument import resolve_space
 from predictors.validation import check_training_data
 
-PER_UNIT = {"count": "per_layer_ms", "macs": "per_mac_ms", "activation_bytes": "per_byte_ms"}
+PER_UNIT = {"count": "per_layer_ms", "macs": "per_mac_ms", "params": "per_param_ms", "activation_bytes": "per_byte_ms"}
 
 
 @register_predictor("additive")
@@ -46,7 +46,7 @@ class AdditiveLatencyPredictor(RegressorMixin, BaseEstimator):
 
     Learned state: `encoder_` (LayerKindEncoder), `prior_` (the fitted prior or None), `model_`
     (RelativeErrorRidge with positive coefficients), `table_` (kind -> {"per_layer_ms", "per_mac_ms",
-    "per_byte_ms"}, kinds seen in training only), `overhead_ms_`, `n_train_`.
+    "per_param_ms", "per_byte_ms"}, kinds seen in training only), `overhead_ms_`, `n_train_`.
     """
 
     needs_layer_costs = True  # `auto` leaves it out on spaces without `layer_costs`
@@ -87,6 +87,7 @@ class AdditiveLatencyPredictor(RegressorMixin, BaseEstimator):
                 entry = self.table_.get(layer.kind, {})
                 rows.append((layer.slot, layer.kind, entry.get("per_layer_ms", 0.0)
                              + entry.get("per_mac_ms", 0.0) * layer.macs
+                             + entry.get("per_param_ms", 0.0) * layer.params
                              + entry.get("per_byte_ms", 0.0) * layer.activation_bytes))
         return rows
 

@@ -1,14 +1,14 @@
 """Encoders built from a space's per-layer costs (`space.layer_costs(config)`, a list of `LayerCost`).
 
-* `LayerSlotEncoder`: one MACs column and one activation-bytes column per layer *slot* of the space
-  (``block7.macs``, ``stage1.node3.from_node1.activation_bytes``), zero where the slot is not part of
-  the network. For `ofa_mbv3` these are the per-block MACs and activation sizes of the active blocks at
-  the config's resolution; for `vit`, per-layer MACs of every block; for `nb201`, per-edge costs of the
-  live edges in each stage.
+* `LayerSlotEncoder`: MACs, parameters and activation bytes per layer *slot* of the space
+  (``block7.macs``, ``block7.params``, ``stage1.node3.from_node1.activation_bytes``), zero where the
+  slot is not part of the network. For `ofa_mbv3` these are the per-block MACs and activation sizes of
+  the active blocks at the config's resolution; for `vit`, per-layer costs of every block; for `nb201`,
+  per-edge costs of the live edges in each stage.
 * `LayerKindEncoder`: per layer *kind* (``mbconv.k5.e4.se``, ``mlp.int8``, ``nor_conv_3x3.stage1.dead``),
-  the number of layers that compute, their MACs and their activation bytes. A model linear in these
-  columns is a per-layer lookup table (a cost per layer, per MAC and per byte of each kind); with `vit`
-  they are the MACs and bytes by precision.
+  the number of layers that compute, their MACs, parameters and activation bytes. A model linear in
+  these columns is a per-layer lookup table (a cost per layer, per MAC, per weight and per byte of each
+  kind); with `vit` they are the MACs, parameters and bytes by precision.
 
 Both are scikit-learn transformers over lists of config dicts; the columns come from the space alone
 (every slot of `layer_costs`, every kind of `layer_kinds`), so any training sample gives the same
@@ -29,7 +29,7 @@ from predictors.encoding_cache import encode_rows
 from predictors.errors import PredictorError
 from predictors.space_argument import resolve_space
 
-LAYER_COSTS = ("macs", "activation_bytes")
+LAYER_COSTS = ("macs", "params", "activation_bytes")
 
 
 def _layers(space: Any, config: Mapping[str, Any]) -> list:
@@ -75,9 +75,9 @@ class _LayerEncoder(TransformerMixin, BaseEstimator):
 
 
 class LayerSlotEncoder(_LayerEncoder):
-    """Per layer slot: MACs and activation bytes of the slot's layer, zero when the slot is inactive.
+    """Per layer slot: MACs, parameters and activation bytes of the slot's layer, zero when inactive.
 
-    Learned state: `feature_names_` (``<slot>.macs``, ``<slot>.activation_bytes`` for every slot).
+    Learned state: `feature_names_` (``<slot>.macs``, ``<slot>.params``, ``<slot>.activation_bytes``).
     """
 
     def _columns(self, space: Any) -> list[str]:
@@ -96,9 +96,9 @@ class LayerSlotEncoder(_LayerEncoder):
 
 
 class LayerKindEncoder(_LayerEncoder):
-    """Per layer kind: how many layers of the kind compute, and their MACs and activation bytes.
+    """Per layer kind: how many layers of the kind compute, and their MACs, parameters, activation bytes.
 
-    Learned state: `feature_names_` (``<kind>.count``, ``<kind>.macs``, ``<kind>.activation_bytes``),
+    Learned state: `feature_names_` (``<kind>.count``, ``.macs``, ``.params``, ``.activation_bytes``),
     `kinds_` (the space's kinds, in order).
     """
 
@@ -120,5 +120,5 @@ class LayerKindEncoder(_LayerEncoder):
                 raise PredictorError(f"space {self.space_.name!r} returned layer kind {layer.kind!r}, which is not "
                                      f"in its layer_kinds() {self.kinds_}")
             row[position] += 1.0
-            row[position + 1] += layer.macs
-            row[position + 2] += layer.activation_bytes
+            for offset, cost in enumerate(LAYER_COSTS, start=1):
+                row[position + offset] += getattr(layer, cost)

@@ -196,7 +196,10 @@ class ViTSpace(SearchSpace):
         shape = self.shape(config)
         tokens, embed = shape.tokens, shape.embed_dim
         costs = self.cost_features(config)
-        layers = [LayerCost("stem", "stem", macs=costs["conv_macs"], activation_bytes=4.0 * (
+        stem_out = shape.stem_channels or shape.in_channels
+        stem_params = (9 * shape.stem_channels * (shape.in_channels + shape.stem_channels) + 4 * shape.stem_channels
+                       + stem_out * shape.patch_size ** 2 * embed + embed)  # convolutions, BatchNorms, patch embedding
+        layers = [LayerCost("stem", "stem", macs=costs["conv_macs"], params=float(stem_params), activation_bytes=4.0 * (
             self.arguments["image_size"] ** 2 * shape.in_channels + tokens * embed))]
         for index in range(self.max_depth):
             if index >= len(shape.blocks):

@@ -54,7 +54,7 @@ def test_ofa_slot_encoder_counts_only_active_blocks_at_the_resolution():
     config = dict(space.smallest(), **{"resolution": 160, "stage1.depth": 3, "block5.kernel_size": 7})
     encoder = LayerSlotEncoder(space).fit([config])
     names = list(encoder.get_feature_names_out())
-    assert len(names) == 2 * (2 + 20 + 1) and "block5.macs" in names and "block7.activation_bytes" in names
+    assert len(names) == 3 * (2 + 20 + 1) and "block5.macs" in names and "block7.activation_bytes" in names
     row = dict(zip(names, encoder.transform([config])[0]))
     assert row["block6.macs"] > 0 and row["block7.macs"] == 0 == row["block7.activation_bytes"]  # stage 1: 3 of 4
     assert sum(value for name, value in row.items() if name.endswith(".macs")) == space.cost_features(config)["macs"]
