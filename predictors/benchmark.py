@@ -89,7 +89,8 @@ def summarise(runs: list[dict[str, Any]], groups: dict[str, list[str]]) -> dict[
             for column in columns:
                 mine = [run for run in selected if run["group"] == group and run["column"] == column]
                 if mine:
-                    per_column[f"{group}/{column}"] = {key: float(np.median([run[key] for run in mine])) for key in keys}
+                    per_column[f"{group}/{column}"] = {key: float(np.median([run[key] for run in mine]))
+                                                       for key in keys}
         by_group = {group: _median_over(per_column, [f"{group}/{c}" for c in columns], keys)
                     for group, columns in groups.items()}
         by_group["all"] = _median_over(per_column, list(per_column), keys)

@@ -13,9 +13,10 @@ and over all columns), and prints the markdown. Progress goes to stderr.
 Our own ONNX Runtime measurements: `--run runs/demo` (the run's measurements.db and the space of its
 supernet), or `--store runs/demo/measurements.db --space vit --space-args JSON`, runs the same protocol
 on one profile's measurements of that space (the profile picked with `--fingerprint` when the store
-holds several); use train sizes that leave rows to score, e.g. `--sizes 20,50,100` for 200 networks. With several fingerprints that measured the same
-networks, the 20+priors setting uses the other fingerprints' latencies. Timings taken on a shared,
-busy machine are noisier than quiet-machine ones; say so when reporting them.
+holds several); use train sizes that leave rows to score, e.g. `--sizes 20,50,100` for 200 networks.
+With several fingerprints that measured the same networks, the 20+priors setting uses the other
+fingerprints' latencies. Timings taken on a shared, busy machine are noisier than quiet-machine ones;
+say so when reporting them.
 """
 
 from __future__ import annotations

@@ -112,7 +112,8 @@ class NB201Space(SearchSpace):
         operations = [config[edge_key(s, t)] for s, t in live]
         cell_macs, cell_params, pool_elements = _cell_costs(operations)
         fixed_macs, fixed_params = _fixed_costs()
-        live_traffic = sum(_edge_traffic(operation, channels, side) for operation in operations for channels, side in STAGES)
+        live_traffic = sum(_edge_traffic(operation, channels, side)
+                           for operation in operations for channels, side in STAGES)
         counts = {f"live_{operation}": float(operations.count(operation)) for operation in OPERATIONS[1:]}
         # What an eager runtime computes: every edge that is not `none`, live or not.
         every = [operation for operation in config.values() if operation != "none"]
@@ -158,8 +159,8 @@ class NB201Space(SearchSpace):
         return layers
 
     def layer_kinds(self) -> tuple[str, ...]:
-        edges = tuple(f"{operation}.stage{stage}{suffix}" for stage in range(len(STAGES)) for operation in OPERATIONS[1:]
-                      for suffix in ("", ".dead"))
+        edges = tuple(f"{operation}.stage{stage}{suffix}" for stage in range(len(STAGES))
+                      for operation in OPERATIONS[1:] for suffix in ("", ".dead"))
         return ("stem", "reduction1", "reduction2", "none", *edges, "classifier")
 
 

@@ -212,7 +212,8 @@ class ViTSpace(SearchSpace):
             attention, hidden = block.attention_dim, block.mlp_hidden
             layers += [
                 LayerCost(f"block{index}.qkv", f"qkv.{block.precision}", macs=block_cost["qkv_macs"],
-                          params=(embed + 1) * 3 * attention, activation_bytes=tokens * (width * embed + 4 * 3 * attention)),
+                          params=(embed + 1) * 3 * attention,
+                          activation_bytes=tokens * (width * embed + 4 * 3 * attention)),
                 LayerCost(f"block{index}.attention", "attention", macs=block_cost["attention_macs"],
                           activation_bytes=4.0 * tokens * (4 * attention + 2 * block.num_heads * tokens)),
                 LayerCost(f"block{index}.proj", f"proj.{block.precision}", macs=block_cost["proj_macs"],

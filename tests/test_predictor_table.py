@@ -105,7 +105,8 @@ def synthetic_two_device_table(tmp_path, rows=60):
     lines = ["arch_str,cpu,gpu"]
     for arch in archs:
         costs = space.cost_features(space.from_arch_str(arch))
-        lines.append(f"{arch},{1 + costs['computed_macs'] / 1e8:.5f},{0.5 + costs['live_edges'] / 4 + costs['macs'] / 4e8:.5f}")
+        cpu, gpu = 1 + costs["computed_macs"] / 1e8, 0.5 + costs["live_edges"] / 4 + costs["macs"] / 4e8
+        lines.append(f"{arch},{cpu:.5f},{gpu:.5f}")
     return write(tmp_path, "\n".join(lines) + "\n"), archs
 
 
@@ -120,7 +121,8 @@ def run_cli(arguments, capsys):
 def test_cli_evaluate_with_priors_prints_every_metric_and_refuses_the_target_as_a_prior(tmp_path, capsys):
     table, _ = synthetic_two_device_table(tmp_path)
     common = ["evaluate", "--space", "nb201", "--table", str(table), "--target", "gpu", "--train-size", "20", "--json"]
-    code, out, err = run_cli(common + ["--model", "auto", "--prior-table", str(table), "--prior-columns", "cpu"], capsys)
+    priors = ["--prior-table", str(table), "--prior-columns", "cpu"]
+    code, out, err = run_cli(common + ["--model", "auto", *priors], capsys)
     assert code == 0, err
     report = json.loads(out)
     assert {"mape", "within_5pct", "within_10pct", "kendall_tau", "spearman", "n_train", "n_test",
@@ -149,5 +151,6 @@ def test_cli_fit_on_all_rows_records_cross_validated_quality_and_predict_needs_t
     extra = create_space("nb201").to_arch_str(create_space("nb201").largest())
     assert extra not in archs
     unknown = write(tmp_path, "arch_str\n" + archs[0] + "\n" + extra + "\n")
-    code, _, err = run_cli(["predict", str(out_file), "--table", str(unknown), "--out", str(tmp_path / "p.csv")], capsys)
+    predict = ["predict", str(out_file), "--table", str(unknown), "--out", str(tmp_path / "p.csv")]
+    code, _, err = run_cli(predict, capsys)
     assert code == 2 and "line 3" in err and "is not in prior table" in err and not (tmp_path / "p.csv").exists()
