@@ -39,6 +39,16 @@ def _add_search(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency-ms", type=float, default=None, help="hard latency budget in ms")
 
 
+def _add_predictor_model(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="gbdt",
+                        help="gbdt (default), ridge, additive, mlp, ensemble, or auto (chosen by cross-validation "
+                             "on the training rows)")
+    parser.add_argument("--prior-table", default=None, metavar="CSV",
+                        help="other devices' latencies of the same networks, used as features (few-shot)")
+    parser.add_argument("--prior-columns", default=None, metavar="A,B,...",
+                        help="the --prior-table columns to use (never the target itself)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from nas.profiling_strategies import STRATEGIES
 
@@ -129,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--table", required=True, help="CSV with the space's config column(s) and the target")
     evaluate.add_argument("--target", required=True, help="the latency column (ms)")
     evaluate.add_argument("--train-size", type=int, required=True)
-    evaluate.add_argument("--model", default="gbdt")
+    _add_predictor_model(evaluate)
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object (the default output)")
     fit = predictor_verbs.add_parser(
@@ -139,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--table", required=True)
     fit.add_argument("--target", required=True)
     fit.add_argument("--train-size", type=int, default=None, help="rows to fit on (default: all)")
-    fit.add_argument("--model", default="gbdt")
+    _add_predictor_model(fit)
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--out", required=True, help="the predictor file to write (.joblib)")
     predict = predictor_verbs.add_parser(
@@ -193,7 +203,8 @@ def _predictor(args: argparse.Namespace) -> str:
     """`hwnas predictor evaluate | fit | predict`; returns what to print."""
     import csv
 
-    from predictors import load_predictor, save_predictor
+    from predictors import PredictorError, load_predictor, save_predictor
+    from predictors.priors import MissingPriorError, table_priors
     from predictors.space_argument import resolve_space
     from predictors.table import evaluate_on_table, fit_on_table, read_rows, read_table
     from search_spaces import create_space
@@ -201,7 +212,10 @@ def _predictor(args: argparse.Namespace) -> str:
     if args.predictor_verb == "predict":
         predictor, metadata = load_predictor(args.predictor_file)
         columns, rows, configs = read_rows(args.table, resolve_space(predictor.space, type(predictor).__name__))
-        predicted = predictor.predict(configs)
+        try:
+            predicted = predictor.predict(configs)
+        except MissingPriorError as error:
+            raise PredictorError(f"table '{args.table}' line {error.position + 2}: {error}") from None
         with open(args.out, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=[*columns, "predicted"])
             writer.writeheader()
@@ -209,11 +223,13 @@ def _predictor(args: argparse.Namespace) -> str:
         return f"{len(rows)} predictions written to {args.out}"
     space = create_space(args.space)
     configs, targets = read_table(args.table, space, args.target)
+    priors = table_priors(args, space)
     if args.predictor_verb == "evaluate":
-        result = evaluate_on_table(space, configs, targets, args.train_size, args.seed, args.model)
+        result = evaluate_on_table(space, configs, targets, args.train_size, args.seed, args.model, priors)
         return json.dumps({"space": args.space, "table": args.table, "target": args.target, **result})
-    predictor, metadata = fit_on_table(space, configs, targets, args.model, args.train_size, args.seed)
-    save_predictor(predictor, args.out, metadata={**metadata, "table": args.table, "target": args.target})
+    predictor, metadata = fit_on_table(space, configs, targets, args.model, args.train_size, args.seed, priors)
+    save_predictor(predictor, args.out, metadata={**metadata, "table": args.table, "target": args.target,
+                                                  "prior_table": args.prior_table})
     return f"{args.model} fitted on {metadata['n_train'] if args.train_size is None else args.train_size} rows " \
            f"of {args.table} ({args.target}), saved to {args.out}"
 

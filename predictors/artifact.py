@@ -1,39 +1,53 @@
 """Saving and loading a fitted predictor with what it needs to be trusted later.
 
-The file is a joblib pickle of a dict:
+The file (format 2) is a joblib file of a dict of plain values, so it opens with any library versions:
 
-    {"predictor": <fitted estimator>,
-     "metadata": {<the caller's metadata: profile fingerprint, quality, ...>,
-                  "predictor": <registered name>,
-                  "versions": {"format": 1, "python": ..., "numpy": ..., "scikit-learn": ...}},
-     "space": {"name": ..., "arguments": {...}}}
+    {"format": 2,
+     "metadata": {<the caller's: profile fingerprint, held-out quality, table, target...>,
+                  "predictor": <registered name>, "n_train": <training rows>, "saved_at": <UTC time>,
+                  "versions": {"format", "python", "numpy", "scipy", "scikit-learn", "hwnas"}},
+     "space": {"name": ..., "arguments": {...}},
+     "predictor_pickle": <the fitted estimator, pickled>}
 
-scikit-learn does not promise that an estimator pickled by one version works in another. A file saved
-with a different major scikit-learn version is refused with a one-line PredictorError (refit it); a
-different minor version loads with scikit-learn's own warning.
+scikit-learn does not promise that an estimator pickled by one version works in another (users of
+earlier tools lost their predictors to an upgrade). So the metadata is read first, without the
+estimator (`read_predictor_metadata`): a file from another major scikit-learn version, or a newer
+format, is refused in one line; if the estimator itself cannot be unpickled here, the one-line
+PredictorError names the versions it was saved with and the ones installed, and says to refit. A
+different minor version that does unpickle loads with scikit-learn's own warning. Format 1 files (the
+estimator directly inside the dict) still load.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import platform
 import tempfile
 import warnings
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
 from predictors.errors import PredictorError
 
-FORMAT_VERSION = 1  # bump when the layout of the file changes
-REQUIRED_KEYS = ("predictor", "metadata", "space")
+FORMAT_VERSION = 2  # bump when the layout of the file changes
+VERSIONED = ("python", "numpy", "scipy", "scikit-learn")  # compared when an estimator fails to unpickle
 
 
 def current_versions() -> dict[str, Any]:
+    from importlib import metadata
+
     import numpy
+    import scipy
     import sklearn
 
+    try:
+        hwnas = metadata.version("hwnas")
+    except metadata.PackageNotFoundError:
+        hwnas = "unknown"
     return {"format": FORMAT_VERSION, "python": platform.python_version(), "numpy": numpy.__version__,
-            "scikit-learn": sklearn.__version__}
+            "scipy": scipy.__version__, "scikit-learn": sklearn.__version__, "hwnas": hwnas}
 
 
 def save_predictor(predictor: Any, path: str | Path, metadata: Mapping[str, Any] | None = None) -> Path:
@@ -47,11 +61,13 @@ def save_predictor(predictor: Any, path: str | Path, metadata: Mapping[str, Any]
         raise PredictorError(f"only a fitted predictor can be saved: {error}") from None
     path = Path(path)
     record = {
-        "predictor": predictor,
-        "metadata": {**dict(metadata or {}),
+        "format": FORMAT_VERSION,
+        "metadata": {"n_train": getattr(predictor, "n_train_", None), **dict(metadata or {}),
                      "predictor": getattr(predictor, "registered_name", type(predictor).__name__),
+                     "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                      "versions": current_versions()},
         "space": _space_record(predictor),
+        "predictor_pickle": pickle.dumps(predictor, protocol=pickle.HIGHEST_PROTOCOL),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -65,17 +81,41 @@ def save_predictor(predictor: Any, path: str | Path, metadata: Mapping[str, Any]
     return path
 
 
+def read_predictor_metadata(path: str | Path) -> dict[str, Any]:
+    """The metadata of a predictor file (with "space"), without unpickling the estimator."""
+    return _read_record(Path(path))[1]
+
+
 def load_predictor(path: str | Path) -> tuple[Any, dict[str, Any]]:
     """(predictor, metadata) from a file written by `save_predictor`; metadata["space"] names its space.
 
-    A missing, corrupt or foreign file, or one from another major scikit-learn version, raises a
-    one-line PredictorError.
+    A missing, corrupt or foreign file, one from another major scikit-learn version or a newer format,
+    or an estimator that does not unpickle with the installed libraries raises a one-line PredictorError.
     """
+    from sklearn.exceptions import InconsistentVersionWarning
+
+    path = Path(path)
+    record, metadata = _read_record(path)
+    if "predictor_pickle" not in record:  # format 1: the estimator was unpickled with the record
+        return record["predictor"], metadata
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InconsistentVersionWarning)
+        try:
+            predictor = pickle.loads(record["predictor_pickle"])
+        except Exception as error:  # unpickling raises anything: AttributeError, ModuleNotFoundError...
+            raise PredictorError(f"predictor file {path} cannot be loaded here ({type(error).__name__}: "
+                                 f"{str(error)[:80]}); {_versions_said(metadata)}; refit the predictor") from None
+    for warning in caught:  # let scikit-learn's minor-version warning (and any other) through once
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return predictor, metadata
+
+
+def _read_record(path: Path) -> tuple[dict, dict[str, Any]]:
+    """(record, metadata) of a predictor file, the versions checked."""
     import joblib
     import sklearn
     from sklearn.exceptions import InconsistentVersionWarning
 
-    path = Path(path)
     if not path.is_file():
         raise PredictorError(f"predictor file not found: {path}")
     with warnings.catch_warnings(record=True) as caught:
@@ -88,8 +128,10 @@ def load_predictor(path: str | Path) -> tuple[Any, dict[str, Any]]:
                 raise PredictorError(f"predictor file {path} {mismatch}; refit the predictor") from None
             raise PredictorError(f"cannot load predictor file {path}: corrupt or not a predictor file "
                                  f"({type(error).__name__}: {str(error)[:100]})") from None
-    if not isinstance(record, dict) or any(key not in record for key in REQUIRED_KEYS):
-        raise PredictorError(f"{path} is not a predictor file: expected a dict with keys {list(REQUIRED_KEYS)}")
+    required = ("predictor_pickle" if isinstance(record, dict) and record.get("format", 1) >= 2 else "predictor",
+                "metadata", "space")
+    if not isinstance(record, dict) or any(key not in record for key in required):
+        raise PredictorError(f"{path} is not a predictor file: expected a dict with keys {list(required)}")
     metadata = dict(record["metadata"])
     versions = metadata.get("versions", {})
     if versions.get("format", 0) > FORMAT_VERSION:
@@ -99,10 +141,18 @@ def load_predictor(path: str | Path) -> tuple[Any, dict[str, Any]]:
     if saved_sklearn.split(".")[0] != sklearn.__version__.split(".")[0]:
         raise PredictorError(f"predictor file {path} was saved with scikit-learn {saved_sklearn}, this is "
                              f"{sklearn.__version__}; refit the predictor")
-    for warning in caught:  # let the rest (scikit-learn's minor-version warning among them) through once
-        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     metadata["space"] = record["space"]
-    return record["predictor"], metadata
+    return record, metadata
+
+
+def _versions_said(metadata: Mapping[str, Any]) -> str:
+    """'saved with numpy 1.26.4, scikit-learn 1.4.2; installed: numpy 2.4.6, ...' (the differing ones)."""
+    saved, here = metadata.get("versions", {}), current_versions()
+    differing = [name for name in VERSIONED if str(saved.get(name)) != str(here.get(name))]
+    if not differing:
+        return "saved with the same library versions as installed, so the file is probably corrupt"
+    return (f"saved with {', '.join(f'{name} {saved.get(name)}' for name in differing)}; installed: "
+            f"{', '.join(f'{name} {here.get(name)}' for name in differing)}")
 
 
 def _space_record(predictor: Any) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from predictors.encoding_cache import encode_rows
 from predictors.errors import PredictorError
 from predictors.space_argument import resolve_space
 
@@ -44,7 +45,7 @@ class ConfigEncoder(TransformerMixin, BaseEstimator):
 
     def fit(self, configs: Sequence[Mapping[str, Any]], y: Any = None) -> "ConfigEncoder":
         space = resolve_space(self.space, type(self).__name__)
-        configs = _as_config_list(configs)
+        configs = as_config_list(configs)
         self.numeric_keys_ = [key for key, choice in space.choices.items()
                               if all(_is_numeric(value) for value in choice.values)]
         self.one_hot_keys_ = {key: list(choice.values) for key, choice in space.choices.items()
@@ -68,11 +69,9 @@ class ConfigEncoder(TransformerMixin, BaseEstimator):
     def transform(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Matrix of shape (len(configs), len(feature_names_)), float64."""
         check_is_fitted(self, "feature_names_")
-        configs = _as_config_list(configs)
-        rows = np.empty((len(configs), len(self.feature_names_)), dtype=np.float64)
-        for index, config in enumerate(configs):
-            rows[index] = self._encode_one(config)
-        return rows
+        configs = as_config_list(configs)
+        return encode_rows(("config", self.space_.key, tuple(self.feature_names_)), configs,
+                           len(self.feature_names_), self._encode_one)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "feature_names_")
@@ -96,7 +95,7 @@ class ConfigEncoder(TransformerMixin, BaseEstimator):
         return row
 
 
-def _as_config_list(configs: Any) -> list[Mapping[str, Any]]:
+def as_config_list(configs: Any) -> list[Mapping[str, Any]]:
     if isinstance(configs, Mapping):
         raise PredictorError("configs must be a list of config dicts, got a single dict; wrap it in a list")
     configs = list(configs)

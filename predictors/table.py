@@ -16,23 +16,32 @@ from predictors.errors import PredictorError
 
 def read_table(path: str | Path, space: Any, target: str) -> tuple[list[dict], np.ndarray]:
     """Configs (parsed by `space.config_from_row`) and the `target` column as floats > 0."""
+    configs, values = read_columns(path, space, [target])
+    return configs, values[:, 0]
+
+
+def read_columns(path: str | Path, space: Any, names: list[str]) -> tuple[list[dict], np.ndarray]:
+    """Configs and the named columns as an (rows, len(names)) matrix of floats > 0."""
     path = Path(path)
     columns, rows = _load(path)
-    if target not in columns:
-        raise PredictorError(f"table '{path}' has no column {target!r}; columns: {', '.join(columns)}")
+    missing = [name for name in names if name not in columns]
+    if missing:
+        raise PredictorError(f"table '{path}' has no column {missing[0]!r}; columns: {', '.join(columns)}")
     _require_rows(rows, path)
-    configs, values = [], []
-    for line, row in enumerate(rows, start=2):
+    configs, values = [], np.empty((len(rows), len(names)))
+    for index, row in enumerate(rows):
+        line = index + 2
         configs.append(_config(space, row, path, line))
-        try:
-            value = float(row[target])
-        except (TypeError, ValueError):
-            value = math.nan
-        if not math.isfinite(value) or value <= 0:
-            raise PredictorError(f"table '{path}' line {line}: column {target!r} must be a number > 0, "
-                                 f"got {row[target]!r}")
-        values.append(value)
-    return configs, np.asarray(values)
+        for position, name in enumerate(names):
+            try:
+                value = float(row[name])
+            except (TypeError, ValueError):
+                value = math.nan
+            if not math.isfinite(value) or value <= 0:
+                raise PredictorError(f"table '{path}' line {line}: column {name!r} must be a number > 0, "
+                                     f"got {row[name]!r}")
+            values[index, position] = value
+    return configs, values
 
 
 def read_rows(path: str | Path, space: Any) -> tuple[list[str], list[dict], list[dict]]:
@@ -70,35 +79,50 @@ def _config(space: Any, row: dict, path: Path, line: int) -> dict:
 
 
 def fit_on_table(space: Any, configs: list[dict], targets: np.ndarray, model: str = "gbdt",
-                 train_size: int | None = None, seed: int = 0) -> tuple[Any, dict[str, Any]]:
-    """A predictor fitted on `train_size` rows drawn with `seed` (all rows when None), and its metadata:
-    the held-out quality on the other rows when some were held out."""
+                 train_size: int | None = None, seed: int = 0, priors: Any = None,
+                 cv_folds: int = 5) -> tuple[Any, dict[str, Any]]:
+    """A predictor fitted on `train_size` rows drawn with `seed`, and its metadata with the held-out
+    quality on the other rows; or, without `train_size`, fitted on all rows, with the quality of a
+    `cv_folds`-fold cross-validation on them (`cv_quality`)."""
+    from predictors.cross_validation import cross_validated_quality
     from predictors.registry import create_predictor
 
     if train_size is not None:  # the predictor that was scored on the held-out rows is the one returned
-        return _fit_and_score(space, configs, targets, train_size, seed, model)
-    return create_predictor(model, space=space).fit(configs, targets), {"n_train": len(configs), "seed": seed}
+        return _fit_and_score(space, configs, targets, train_size, seed, model, priors)
+    started = time.perf_counter()
+    predictor = create_predictor(model, space=space, priors=priors).fit(configs, targets)
+    fit_seconds = time.perf_counter() - started
+    cv_quality = cross_validated_quality(model, configs, targets, cv_folds, seed, space=space, priors=priors)
+    return predictor, {"n_train": len(configs), "seed": seed, "model": model, "fit_seconds": fit_seconds,
+                       "cv_quality": cv_quality}
 
 
 def evaluate_on_table(space: Any, configs: list[dict], targets: np.ndarray, train_size: int, seed: int = 0,
-                      model: str = "gbdt") -> dict[str, Any]:
+                      model: str = "gbdt", priors: Any = None) -> dict[str, Any]:
     """Fit `model` on `train_size` rows drawn with `seed`; quality on all the other rows."""
-    return _fit_and_score(space, configs, targets, train_size, seed, model)[1]
+    return _fit_and_score(space, configs, targets, train_size, seed, model, priors)[1]
+
+
+def split_rows(rows: int, train_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) row indices: `train_size` rows drawn with `seed`, and all the others."""
+    if not 2 <= train_size < rows:
+        raise PredictorError(f"train size must be between 2 and {rows - 1} (the table has {rows} rows), "
+                             f"got {train_size}")
+    order = np.random.default_rng(seed).permutation(rows)
+    return order[:train_size], order[train_size:]
 
 
 def _fit_and_score(space: Any, configs: list[dict], targets: np.ndarray, train_size: int, seed: int,
-                   model: str) -> tuple[Any, dict[str, Any]]:
+                   model: str, priors: Any = None) -> tuple[Any, dict[str, Any]]:
     from predictors.metrics import regression_quality
     from predictors.registry import create_predictor
 
-    if not 2 <= train_size < len(configs):
-        raise PredictorError(f"train size must be between 2 and {len(configs) - 1} (the table has "
-                             f"{len(configs)} rows), got {train_size}")
-    order = np.random.default_rng(seed).permutation(len(configs))
-    train, test = order[:train_size], order[train_size:]
+    train, test = split_rows(len(configs), train_size, seed)
     started = time.perf_counter()
-    predictor = create_predictor(model, space=space).fit([configs[i] for i in train], targets[train])
+    predictor = create_predictor(model, space=space, priors=priors).fit([configs[i] for i in train], targets[train])
     fit_seconds = time.perf_counter() - started
     quality = regression_quality(targets[test], predictor.predict([configs[i] for i in test]))
+    chosen = {"chosen_model": predictor.chosen_} if hasattr(predictor, "chosen_") else {}
     return predictor, {**quality, "n_train": int(train_size), "n_test": int(len(test)), "fit_seconds": fit_seconds,
-                       "model": model, "seed": seed}
+                       "model": model, **chosen, "seed": seed,
+                       "priors": list(getattr(priors, "columns", None) or getattr(priors, "names", None) or [])}

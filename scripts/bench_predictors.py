@@ -1,14 +1,22 @@
-"""Latency predictors on the published latency tables (NAS-Bench-201 and once-for-all MobileNetV3):
-our `gbdt` against the naive one-hot gradient-boosting baseline, for every device column, seeds 0-4
-and train sizes 20, 100, 500.
+"""Latency predictors on the published latency tables (NAS-Bench-201, 13 devices; once-for-all
+MobileNetV3, 6 GPU settings) and on our own measurements: every latency column, seeds 0-4, train sizes
+20, 100 and 500, and 20 rows with the other columns of the same table as priors; the naive one-hot
+gradient-boosting baseline beside each.
 
 Each run fits on `train size` rows drawn with the seed and scores on every other row (the same split
-as `hwnas predictor evaluate`). Prints one JSON object and, with --markdown, a table of medians over
-seeds.
+and code as `hwnas predictor evaluate`). Writes <output>/bench_predictors.json (every run and the
+medians) and <output>/bench_predictors.md (tables of medians over seeds, then over columns: per table
+and over all columns), and prints the markdown. Progress goes to stderr.
 
-    .venv/bin/python scripts/bench_predictors.py --markdown
+    nice -n 10 .venv/bin/python scripts/bench_predictors.py --output runs/bench_predictors
 
-Not yet covered (see the [predictors] issue): 20 rows with priors from the other columns.
+Our own ONNX Runtime measurements: `--run runs/demo` (the run's measurements.db and the space of its
+supernet), or `--store runs/demo/measurements.db --space vit --space-args JSON`, runs the same protocol
+on one profile's measurements of that space (the profile picked with `--fingerprint` when the store
+holds several); use train sizes that leave rows to score, e.g. `--sizes 20,50,100` for 200 networks.
+With several fingerprints that measured the same networks, the 20+priors setting uses the other
+fingerprints' latencies. Timings taken on a shared, busy machine are noisier than quiet-machine ones;
+say so when reporting them.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import argparse
 import csv
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,88 +35,117 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 BENCHMARKS = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
 TABLES = {"nb201": BENCHMARKS / "nb201_latency_ms.csv", "ofa_mbv3": BENCHMARKS / "ofa_mbv3_latency_ms.csv"}
 CONFIG_COLUMNS = ("arch_idx", "arch_str", "idx", "ks", "e", "d", "r")
-METRICS = ("within_10pct", "kendall_tau", "spearman", "mape")
+MIN_TEST_ROWS = 10  # a train size must leave at least this many rows to score on
 
 
-def _one_hot_baseline(space, configs, targets, train, test) -> dict:
-    """Gradient boosting on the one-hot encoded config alone (no analytic costs): the naive floor."""
-    from sklearn.ensemble import GradientBoostingRegressor
+def table_columns(path: Path) -> tuple[list[str], Path]:
+    with open(path, newline="") as handle:
+        return [name for name in next(csv.reader(handle)) if name not in CONFIG_COLUMNS], path
 
-    from predictors import regression_quality
 
-    keys = list(space.choices)
-    values = {key: list(space.choices[key].values) for key in keys}
-    matrix = np.array([[float(config[key] == value) for key in keys for value in values[key]] for config in configs])
-    model = GradientBoostingRegressor(random_state=0).fit(matrix[train], targets[train])
-    return regression_quality(targets[test], model.predict(matrix[test]))
+def store_columns(path: str, space, fingerprint: str | None) -> tuple[list, np.ndarray, list[str]]:
+    """(configs, latency matrix, fingerprints) of the store's measurements of `space`: the target
+    profile first, then every other profile that measured all of the target's networks."""
+    from hw_profiles import MeasurementStore
+
+    from predictors import PredictorError
+
+    if not Path(path).is_file():
+        raise PredictorError(f"measurement store '{path}' not found")
+    with MeasurementStore(path) as store:
+        fingerprints = sorted({row[0] for row in store.rows(space=space.key)})
+        if not fingerprints:
+            raise PredictorError(f"store '{path}' has no measurements of space {space.key} (check --space-args)")
+        if fingerprint is None and len(fingerprints) > 1:
+            raise PredictorError(f"store '{path}' holds several profiles for {space.key}; pick one with "
+                                 f"--fingerprint: {', '.join(fingerprints)}")
+        target = fingerprint or fingerprints[0]
+        if target not in fingerprints:
+            raise PredictorError(f"store '{path}' has no fingerprint {target!r}; it has {', '.join(fingerprints)}")
+        by_profile = {name: {config_id: (config, measurement.median_ms)
+                             for config_id, config, measurement in store.records(name, space.key)}
+                      for name in fingerprints}
+    measured = by_profile[target]
+    others = [name for name in fingerprints if name != target and set(measured) <= set(by_profile[name])]
+    ids = list(measured)
+    configs = [space.canonical(measured[config_id][0]) for config_id in ids]
+    matrix = np.array([[by_profile[name][config_id][1] for name in [target, *others]] for config_id in ids])
+    return configs, matrix, [target, *others]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--spaces", default="nb201,ofa_mbv3", help="tables to run, by space")
+    parser.add_argument("--spaces", default="nb201,ofa_mbv3", help="published tables to run, by space")
+    parser.add_argument("--columns", default=None, help="only these columns (comma-separated; default all)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--sizes", default="20,100,500")
+    parser.add_argument("--prior-size", type=int, default=20, help="train size with priors (0: skip)")
     parser.add_argument("--model", default="gbdt")
-    parser.add_argument("--markdown", action="store_true", help="also print a markdown table of medians")
+    parser.add_argument("--store", default=None, help="a measurements.db to benchmark instead of the tables")
+    parser.add_argument("--run", default=None,
+                        help="a run folder: its measurements.db, with the space of its supernet.pt")
+    parser.add_argument("--space", default="vit", help="the store's space (with --store)")
+    parser.add_argument("--space-args", default="{}", help="JSON arguments of the store's space")
+    parser.add_argument("--fingerprint", default=None, help="the store's profile to predict")
+    parser.add_argument("--output", default="runs/bench_predictors", help="folder for the JSON and markdown")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = parser.parse_args(argv)
 
-    sizes = [int(size) for size in args.sizes.split(",")]
-    report = {"model": args.model, "seeds": args.seeds, "spaces": {}}
-    for space_name in args.spaces.split(","):
-        report["spaces"][space_name] = _run_table(space_name, TABLES[space_name], sizes, args.seeds, args.model)
-    print(json.dumps(report, indent=2))
-    if args.markdown:
-        for space_name, table in report["spaces"].items():
-            for size in sizes:
-                _markdown(space_name, size, table["medians"][str(size)], args.model)
+    from nas.errors import HwnasError
+    from predictors import PredictorError
+    from predictors.benchmark import markdown, run_column, summarise
+    from predictors.encoding_cache import cached_encodings
+    from predictors.table import read_columns
+    from search_spaces import ConfigError, create_space
+
+    sizes = [int(size) for size in args.sizes.split(",") if size]
+    wanted = None if args.columns is None else set(args.columns.split(","))
+    started = time.perf_counter()
+    runs, groups, sources = [], {}, {}
+    try:
+        with cached_encodings():
+            if args.run:  # the run's own store and space (the space arguments are in its checkpoint)
+                from nas.checkpoint import load_checkpoint
+
+                state = load_checkpoint(Path(args.run) / "supernet.pt")
+                args.store = str(Path(args.run) / "measurements.db")
+                args.space, args.space_args = state["space"]["name"], json.dumps(state["space"]["arguments"])
+            if args.store:
+                space = create_space(args.space, **json.loads(args.space_args))
+                configs, matrix, columns = store_columns(args.store, space, args.fingerprint)
+                sources[space.key] = args.store
+                jobs = [(space.key, space, configs, matrix, columns, columns[:1])]
+            else:
+                jobs = []
+                for space_name in args.spaces.split(","):
+                    space = create_space(space_name)
+                    columns, path = table_columns(TABLES[space_name])
+                    configs, matrix = read_columns(path, space, columns)
+                    sources[space_name] = str(path)
+                    jobs.append((space_name, space, configs, matrix, columns,
+                                 [c for c in columns if wanted is None or c in wanted]))
+            for group, space, configs, matrix, columns, targets in jobs:
+                groups[group] = targets
+                usable = [size for size in sizes if size <= len(configs) - MIN_TEST_ROWS]
+                prior_size = args.prior_size if args.prior_size <= len(configs) - MIN_TEST_ROWS else 0
+                for target in targets:
+                    runs += run_column(space, configs, matrix, columns, target, usable, prior_size, args.seeds,
+                                       args.model, group, progress=not args.quiet)
+    except (PredictorError, ConfigError, HwnasError, json.JSONDecodeError) as error:
+        print(f"bench_predictors: error: {error}", file=sys.stderr)
+        return 2
+    summary = summarise(runs, groups)
+    report = {"model": args.model, "seeds": args.seeds, "sizes": sizes, "prior_size": args.prior_size,
+              "sources": sources, "wall_seconds": time.perf_counter() - started, "summary": summary, "runs": runs}
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "bench_predictors.json").write_text(json.dumps(report, indent=1))
+    text = markdown(summary, args.model)
+    (output / "bench_predictors.md").write_text(text)
+    print(text)
+    print(f"wrote {output / 'bench_predictors.json'} and {output / 'bench_predictors.md'} "
+          f"({report['wall_seconds']:.0f} s)", file=sys.stderr)
     return 0
-
-
-def _markdown(space_name: str, size: int, medians: dict, model: str) -> None:
-    print(f"\n{space_name}, train size {size} (median over seeds)\n")
-    print(f"| column | {model} within 10% | one-hot within 10% | {model} tau | one-hot tau |")
-    print("| --- | --- | --- | --- | --- |")
-    for column, v in medians["per_column"].items():
-        print(f"| {column} | {v[f'{model}_within_10pct']:.3f} | {v['onehot_within_10pct']:.3f} | "
-              f"{v[f'{model}_kendall_tau']:.3f} | {v['onehot_kendall_tau']:.3f} |")
-    summary = medians["median_over_columns"]
-    print(f"| **median** | {summary[f'{model}_within_10pct']:.3f} | {summary['onehot_within_10pct']:.3f} | "
-          f"{summary[f'{model}_kendall_tau']:.3f} | {summary['onehot_kendall_tau']:.3f} |")
-
-
-def _run_table(space_name: str, table: Path, sizes: list[int], seeds: int, model: str) -> dict:
-    from predictors.table import evaluate_on_table, read_table
-    from search_spaces import create_space
-
-    space = create_space(space_name)
-    with open(table, newline="") as handle:
-        columns = [name for name in next(csv.reader(handle)) if name not in CONFIG_COLUMNS]
-    results = []
-    for column in columns:
-        configs, targets = read_table(table, space, column)
-        for size in sizes:
-            for seed in range(seeds):
-                ours = evaluate_on_table(space, configs, targets, size, seed, model)
-                order = np.random.default_rng(seed).permutation(len(configs))  # the same split as ours
-                baseline = _one_hot_baseline(space, configs, targets, order[:size], order[size:])
-                results.append({"column": column, "train_size": size, "seed": seed,
-                                **{f"{model}_{m}": ours[m] for m in METRICS},
-                                **{f"onehot_{m}": baseline[m] for m in METRICS}})
-                print(f"{space_name} {column} n={size} seed={seed}: within10 {ours['within_10pct']:.3f} (one-hot "
-                      f"{baseline['within_10pct']:.3f}), tau {ours['kendall_tau']:.3f}", file=sys.stderr, flush=True)
-    medians = {}
-    for size in sizes:
-        rows = [r for r in results if r["train_size"] == size]
-        per_column = {column: {key: float(np.median([r[key] for r in rows if r["column"] == column]))
-                               for key in rows[0] if key.startswith((model, "onehot"))} for column in columns}
-        medians[str(size)] = {
-            "per_column": per_column,
-            "median_over_columns": {key: float(np.median([v[key] for v in per_column.values()]))
-                                    for key in next(iter(per_column.values()))},
-            "columns_below_onehot_within_10pct": [c for c, v in per_column.items()
-                                                   if v[f"{model}_within_10pct"] < v["onehot_within_10pct"]],
-        }
-    return {"table": str(table), "medians": medians, "runs": results}
 
 
 if __name__ == "__main__":

@@ -204,6 +204,7 @@ class MobileNetV3Space(PrecisionChoices, SearchSpace):
         last, final, feature = shape.blocks[-1].out_channels, shape.final_channels, shape.feature_channels
         pointwise += side * side * last * final + final * feature + feature * shape.num_classes
         params += last * final + 2 * final + final * feature + (feature + 1) * shape.num_classes
+        activations += side * side * (last + final) + final + feature + shape.num_classes  # the head's
         return {
             "macs": float(macs + depthwise + pointwise), "params": float(params),
             "activation_elements": float(activations), "depthwise_macs": float(depthwise),

@@ -18,6 +18,7 @@ import re
 from typing import Any, Mapping
 
 from search_spaces.errors import ConfigError
+from search_spaces.layer_cost import LayerCost
 from search_spaces.registry import register_space
 from search_spaces.space import Choice, SearchSpace
 
@@ -111,6 +112,8 @@ class NB201Space(SearchSpace):
         operations = [config[edge_key(s, t)] for s, t in live]
         cell_macs, cell_params, pool_elements = _cell_costs(operations)
         fixed_macs, fixed_params = _fixed_costs()
+        live_traffic = sum(_edge_traffic(operation, channels, side)
+                           for operation in operations for channels, side in STAGES)
         counts = {f"live_{operation}": float(operations.count(operation)) for operation in OPERATIONS[1:]}
         # What an eager runtime computes: every edge that is not `none`, live or not.
         every = [operation for operation in config.values() if operation != "none"]
@@ -121,17 +124,80 @@ class NB201Space(SearchSpace):
             "params": fixed_params + cell_params,
             "cell_macs": cell_macs,
             "pool_elements": pool_elements,
+            "activation_elements": _fixed_traffic() + live_traffic,  # memory traffic: elements read and written
             "computed_macs": fixed_macs + computed_macs,
             "live_edges": float(len(live)),
             "connected": float(bool(live)),  # False: the input never reaches the output
             **counts,
         }
 
+    def layer_costs(self, config: Mapping[str, Any]) -> list[LayerCost]:
+        """The stem, each edge of each stage (its five cells together; `active` when the edge is live,
+        kind `<operation>.stage<s>`, or `<operation>.stage<s>.dead` for an edge that is not `none` but
+        carries nothing to the output, which an eager runtime computes anyway), the two reduction
+        blocks and the classifier. Activation bytes are fp32 elements read and written."""
+        config = self.validate(config)
+        live = set(self.live_edges(config))
+        stem_macs, reduction_macs, reduction_params, classifier_macs, classifier_params = _fixed_layers()
+        layers = [LayerCost("stem", "stem", macs=stem_macs, params=float(3 * 16 * 9 + 2 * 16),
+                            activation_bytes=4.0 * (32 * 32 * (3 + 16)))]
+        for stage, (channels, side) in enumerate(STAGES):
+            if stage:
+                layers.append(LayerCost(f"reduction{stage}", f"reduction{stage}", macs=reduction_macs[stage - 1],
+                                        params=reduction_params[stage - 1],
+                                        activation_bytes=4.0 * _reduction_traffic(stage)))
+            for source, target in EDGES:
+                operation = config[edge_key(source, target)]
+                macs, params, _ = _cell_costs([operation], ((channels, side),))
+                kind = "none" if operation == "none" else f"{operation}.stage{stage}" + (
+                    "" if (source, target) in live else ".dead")
+                layers.append(LayerCost(f"stage{stage}.{edge_key(source, target)}", kind, macs=macs, params=params,
+                                        activation_bytes=4.0 * _edge_traffic(operation, channels, side),
+                                        active=(source, target) in live))
+        layers.append(LayerCost("classifier", "classifier", macs=classifier_macs, params=classifier_params,
+                                activation_bytes=4.0 * (STAGES[-1][0] * (STAGES[-1][1] ** 2 + 1) + NUM_CLASSES)))
+        return layers
 
-def _cell_costs(operations: list[str]) -> tuple[float, float, float]:
-    """(MACs, parameters, pooled elements) of cells holding `operations`, over all 15 cells."""
+    def layer_kinds(self) -> tuple[str, ...]:
+        edges = tuple(f"{operation}.stage{stage}{suffix}" for stage in range(len(STAGES))
+                      for operation in OPERATIONS[1:] for suffix in ("", ".dead"))
+        return ("stem", "reduction1", "reduction2", "none", *edges, "classifier")
+
+
+def _edge_traffic(operation: str, channels: int, side: int) -> float:
+    """Activation elements one edge reads and writes in the five cells of a stage (identity: none)."""
+    if operation in ("none", "skip_connect"):
+        return 0.0
+    return float(CELLS_PER_STAGE * 2 * side * side * channels)
+
+
+def _reduction_traffic(stage: int) -> float:
+    (channels, side), (wide, out_side) = STAGES[stage - 1], STAGES[stage]
+    return float(side * side * channels + 3 * out_side * out_side * wide)
+
+
+def _fixed_traffic() -> float:
+    return float(32 * 32 * (3 + 16) + sum(_reduction_traffic(stage) for stage in (1, 2))
+                 + STAGES[-1][0] * (STAGES[-1][1] ** 2 + 1) + NUM_CLASSES)
+
+
+def _fixed_layers() -> tuple[float, list[float], list[float], float, float]:
+    """MACs and parameters of the stem, of each reduction block and of the classifier."""
+    stem_macs = float(32 * 32 * 3 * 16 * 9)
+    macs, params = [], []
+    for (channels, _), (wide, side) in zip(STAGES, STAGES[1:]):
+        pixels = side * side
+        macs.append(float(pixels * channels * wide * 9 + pixels * wide * wide * 9 + pixels * channels * wide))
+        params.append(float(channels * wide * 9 + wide * wide * 9 + channels * wide + 4 * wide))
+    classifier_macs = float(STAGES[-1][0] * NUM_CLASSES)
+    classifier_params = float(2 * STAGES[-1][0] + (STAGES[-1][0] + 1) * NUM_CLASSES)
+    return stem_macs, macs, params, classifier_macs, classifier_params
+
+
+def _cell_costs(operations: list[str], stages: tuple = STAGES) -> tuple[float, float, float]:
+    """(MACs, parameters, pooled elements) of cells holding `operations`, over the 5 cells of each stage."""
     macs = params = pool_elements = 0.0
-    for channels, side in STAGES:
+    for channels, side in stages:
         pixels = side * side
         for operation in operations:
             if operation.startswith("nor_conv"):
@@ -145,12 +211,6 @@ def _cell_costs(operations: list[str]) -> tuple[float, float, float]:
 
 def _fixed_costs() -> tuple[float, float]:
     """MACs and parameters outside the cells: stem, two residual reduction blocks, classifier."""
-    macs = 32 * 32 * 3 * 16 * 9  # stem 3x3 convolution
-    params = 3 * 16 * 9 + 2 * 16
-    for (channels, _), (wide, side) in zip(STAGES, STAGES[1:]):  # reduction into the next stage
-        pixels = side * side
-        macs += pixels * channels * wide * 9 + pixels * wide * wide * 9 + pixels * channels * wide
-        params += channels * wide * 9 + wide * wide * 9 + channels * wide + 4 * wide
-    macs += STAGES[-1][0] * NUM_CLASSES
-    params += 2 * STAGES[-1][0] + (STAGES[-1][0] + 1) * NUM_CLASSES
-    return float(macs), float(params)
+    stem_macs, reduction_macs, reduction_params, classifier_macs, classifier_params = _fixed_layers()
+    return (stem_macs + sum(reduction_macs) + classifier_macs,
+            3 * 16 * 9 + 2 * 16 + sum(reduction_params) + classifier_params)

@@ -19,6 +19,7 @@ import math
 from typing import Any, Mapping
 
 from search_spaces.errors import ConfigError
+from search_spaces.layer_cost import LayerCost
 from search_spaces.quantization import PRECISIONS
 from search_spaces.registry import register_space
 from search_spaces.space import Choice, SearchSpace
@@ -97,44 +98,81 @@ class OFAMobileNetV3Space(SearchSpace):
     def cost_features(self, config: Mapping[str, Any]) -> dict[str, float]:
         """MACs, parameters and activation sizes of the active network at its resolution."""
         config = self.canonical(config)
-        side = math.ceil(config["resolution"] / 2)
-        macs = side * side * 3 * FIRST_WIDTH * 9  # first convolution, stride 2
-        params = 3 * FIRST_WIDTH * 9 + 2 * FIRST_WIDTH
-        activations = side * side * FIRST_WIDTH
-        # the first block: 3x3 depthwise and a 1x1 projection, no expansion
-        depthwise = side * side * FIRST_WIDTH * 9
-        pointwise = side * side * FIRST_WIDTH * FIRST_WIDTH
-        params += FIRST_WIDTH * 9 + FIRST_WIDTH * FIRST_WIDTH + 4 * FIRST_WIDTH
-        activations += 2 * side * side * FIRST_WIDTH
-        width, blocks, squeeze_excite = FIRST_WIDTH, 1, 0
-        for stage in range(STAGES):
-            for position in range(config[f"stage{stage}.depth"]):
-                block = stage * BLOCKS_PER_STAGE + position
-                kernel, ratio = config[f"block{block}.kernel_size"], config[f"block{block}.expand_ratio"]
-                out_width = STAGE_WIDTHS[stage]
-                stride = STAGE_STRIDES[stage] if position == 0 else 1
-                middle = _make_divisible(width * ratio)
-                out_side = math.ceil(side / stride)
-                expand = side * side * width * middle
-                depth_macs = out_side * out_side * middle * kernel * kernel
-                project = out_side * out_side * middle * out_width
-                depthwise += depth_macs
-                pointwise += expand + project
-                params += width * middle + middle * kernel * kernel + middle * out_width + 2 * (2 * middle + out_width)
-                activations += side * side * middle + out_side * out_side * (middle + out_width)
-                if STAGE_SQUEEZE_EXCITE[stage]:
-                    reduced = _make_divisible(middle / 4)
-                    pointwise += 2 * middle * reduced
-                    params += 2 * middle * reduced + middle + reduced
-                    squeeze_excite += 1
-                width, side = out_width, out_side
-                blocks += 1
-        head = side * side * width * FINAL_EXPAND + FINAL_EXPAND * FEATURE_MIX + FEATURE_MIX * NUM_CLASSES
-        pointwise += head
-        params += width * FINAL_EXPAND + 2 * FINAL_EXPAND + FINAL_EXPAND * FEATURE_MIX + (FEATURE_MIX + 1) * NUM_CLASSES
-        macs += depthwise + pointwise
+        layers = [layer for layer in _layers(config) if layer["active"]]
+        total = {name: float(sum(layer[name] for layer in layers))
+                 for name in ("depthwise", "pointwise", "params", "activations")}
         return {
-            "macs": float(macs), "params": float(params), "activation_elements": float(activations),
-            "depthwise_macs": float(depthwise), "pointwise_macs": float(pointwise), "num_blocks": float(blocks),
-            "squeeze_excite_blocks": float(squeeze_excite), "resolution": float(config["resolution"]),
+            "macs": total["depthwise"] + total["pointwise"] + layers[0]["dense"], "params": total["params"],
+            "activation_elements": total["activations"], "depthwise_macs": total["depthwise"],
+            "pointwise_macs": total["pointwise"], "num_blocks": float(sum(layer["block"] for layer in layers)),
+            "squeeze_excite_blocks": float(sum(layer["squeeze_excite"] for layer in layers)),
+            "resolution": float(config["resolution"]),
         }
+
+    def layer_costs(self, config: Mapping[str, Any]) -> list[LayerCost]:
+        """The first convolution, the first block, the 20 block slots (inactive ones with zero cost) and
+        the head, with MACs and fp32 activation bytes at the config's resolution."""
+        return [LayerCost(slot=layer["slot"], kind=layer["kind"], params=float(layer["params"]),
+                          macs=float(layer["depthwise"] + layer["pointwise"] + layer["dense"]),
+                          activation_bytes=4.0 * layer["activations"], active=layer["active"])
+                for layer in _layers(self.canonical(config))]
+
+    def layer_kinds(self) -> tuple[str, ...]:
+        blocks = tuple(_block_kind(kernel, ratio, squeeze_excite) for squeeze_excite in (False, True)
+                       for kernel in KERNEL_SIZES for ratio in EXPAND_RATIOS)
+        return ("first_conv", "first_block", *blocks, "head")
+
+
+def _block_kind(kernel: int, ratio: int, squeeze_excite: bool) -> str:
+    return f"mbconv.k{kernel}.e{ratio}" + (".se" if squeeze_excite else "")
+
+
+def _layers(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per-layer costs of a canonical config: MACs split into dense (the first convolution), depthwise
+    and pointwise (1x1 convolutions, squeeze-and-excitation and fully connected layers); activation
+    elements read and written."""
+    side = math.ceil(config["resolution"] / 2)
+
+    def layer(slot, kind, dense=0, depthwise=0, pointwise=0, params=0, activations=0, block=0, squeeze_excite=0,
+              active=True):
+        return {"slot": slot, "kind": kind, "dense": dense, "depthwise": depthwise, "pointwise": pointwise,
+                "params": params, "activations": activations, "block": block, "squeeze_excite": squeeze_excite,
+                "active": active}
+
+    layers = [
+        layer("first_conv", "first_conv", dense=side * side * 3 * FIRST_WIDTH * 9,  # stride 2
+              params=3 * FIRST_WIDTH * 9 + 2 * FIRST_WIDTH, activations=side * side * FIRST_WIDTH),
+        # the first block: 3x3 depthwise and a 1x1 projection, no expansion
+        layer("first_block", "first_block", depthwise=side * side * FIRST_WIDTH * 9,
+              pointwise=side * side * FIRST_WIDTH * FIRST_WIDTH, params=FIRST_WIDTH * 9 + FIRST_WIDTH * FIRST_WIDTH
+              + 4 * FIRST_WIDTH, activations=2 * side * side * FIRST_WIDTH, block=1),
+    ]
+    width = FIRST_WIDTH
+    for stage in range(STAGES):
+        for position in range(BLOCKS_PER_STAGE):
+            block = stage * BLOCKS_PER_STAGE + position
+            kernel, ratio = config[f"block{block}.kernel_size"], config[f"block{block}.expand_ratio"]
+            kind = _block_kind(kernel, ratio, STAGE_SQUEEZE_EXCITE[stage])
+            if position >= config[f"stage{stage}.depth"]:
+                layers.append(layer(f"block{block}", kind, active=False))
+                continue
+            out_width = STAGE_WIDTHS[stage]
+            stride = STAGE_STRIDES[stage] if position == 0 else 1
+            middle = _make_divisible(width * ratio)
+            out_side = math.ceil(side / stride)
+            pointwise = side * side * width * middle + out_side * out_side * middle * out_width
+            params = width * middle + middle * kernel * kernel + middle * out_width + 2 * (2 * middle + out_width)
+            if STAGE_SQUEEZE_EXCITE[stage]:
+                reduced = _make_divisible(middle / 4)
+                pointwise += 2 * middle * reduced
+                params += 2 * middle * reduced + middle + reduced
+            layers.append(layer(f"block{block}", kind, depthwise=out_side * out_side * middle * kernel * kernel,
+                                pointwise=pointwise, params=params, block=1,
+                                activations=side * side * middle + out_side * out_side * (middle + out_width),
+                                squeeze_excite=int(STAGE_SQUEEZE_EXCITE[stage])))
+            width, side = out_width, out_side
+    layers.append(layer("head", "head", pointwise=side * side * width * FINAL_EXPAND + FINAL_EXPAND * FEATURE_MIX
+                        + FEATURE_MIX * NUM_CLASSES, params=width * FINAL_EXPAND + 2 * FINAL_EXPAND
+                        + FINAL_EXPAND * FEATURE_MIX + (FEATURE_MIX + 1) * NUM_CLASSES,
+                        activations=side * side * (width + FINAL_EXPAND) + FINAL_EXPAND + FEATURE_MIX + NUM_CLASSES))
+    return layers

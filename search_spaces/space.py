@@ -26,6 +26,17 @@ class Choice:
     values: tuple  # allowed values, ascending: values[0] is the smallest, values[-1] the largest
     help: str = ""  # one line for `hwnas spaces`
 
+    @property
+    def lookup(self) -> dict:
+        """Each allowed value keyed by itself (equal numbers hash equally: 2 finds 2.0)."""
+        table = self.__dict__.get("_lookup")
+        if table is None:
+            table = {}
+            for value in self.values:
+                table.setdefault(value, value)
+            object.__setattr__(self, "_lookup", table)
+        return table
+
     def describe(self) -> str:
         return ", ".join(str(value) for value in self.values)
 
@@ -87,12 +98,14 @@ class SearchSpace:
         validated = {}
         for key, choice in self.choices.items():
             value = config[key]
-            matches = [allowed for allowed in choice.values
-                       if not isinstance(value, bool) and value == allowed]
-            if not matches:
+            try:  # fast path: equal numbers hash equally (2 and 2.0, numpy scalars); bools never match
+                allowed = None if isinstance(value, bool) else choice.lookup.get(value)
+            except TypeError:  # an unhashable value matches nothing
+                allowed = None
+            if allowed is None:
                 raise ConfigError(f"config key {key!r} = {value!r} is not allowed; "
                                   f"allowed: {choice.describe()}")
-            validated[key] = matches[0]
+            validated[key] = allowed
         return validated
 
     def _without_ignored(self, config: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -208,6 +221,14 @@ class SearchSpace:
     def cost_features(self, config: Mapping[str, Any]) -> dict[str, float]:
         """Analytic costs of the network (MACs, parameters, activation sizes), by name."""
         return {}
+
+    def layer_costs(self, config: Mapping[str, Any]) -> list:
+        """One `LayerCost` per layer slot of `config`, inactive slots included, in a fixed order."""
+        raise ConfigError(f"space {self.name!r} does not describe its networks layer by layer")
+
+    def layer_kinds(self) -> tuple[str, ...]:
+        """Every `LayerCost.kind` that `layer_costs` can return for this space."""
+        raise ConfigError(f"space {self.name!r} does not describe its networks layer by layer")
 
     def config_from_row(self, row: Mapping[str, str]) -> dict[str, Any]:
         """The config of one row of a published benchmark table (columns as strings)."""

@@ -14,9 +14,15 @@ from typing import Any, Mapping, Sequence
 
 from search_spaces.arguments import positive_int, precisions_argument, recorded_precision_arguments
 from search_spaces.errors import ConfigError
+from search_spaces.layer_cost import LayerCost
 from search_spaces.registry import register_space
+from search_spaces.transformer import block_costs
 from search_spaces.transformer_space import TransformerSpace, stack_arguments, stack_costs
 from search_spaces.vit_network import ViTNetwork, ViTShape, ViTSupernet
+
+
+BYTES_PER_ELEMENT = {"fp32": 4, "fp16": 2, "int8": 1}  # of a linear layer's input at its precision
+BLOCK_LAYERS = ("qkv", "attention", "proj", "mlp")  # per-layer slots of a block; attention runs fp32
 
 
 @register_space("vit")
@@ -102,3 +108,46 @@ class ViTSpace(TransformerSpace):
             "fp32_linear_macs": block_fp32 + head_macs,  # the head always runs fp32
             **{name: totals[name] for name in ("int8_blocks", "num_blocks", "total_heads", "total_mlp_hidden")},
         }
+
+    def layer_costs(self, config: Mapping[str, Any]) -> list[LayerCost]:
+        """The stem with the patch embedding, each block's QKV, attention, projection and MLP (slots of
+        blocks beyond the depth inactive), and the head. Linear layers are of kind `<layer>.<precision>`;
+        their activation bytes count the input at that precision and the fp32 output."""
+        shape = self.shape(config)
+        tokens, embed = shape.tokens, shape.embed_dim
+        costs = self.cost_features(config)
+        stem_out = shape.stem_channels or shape.in_channels
+        stem_params = (9 * shape.stem_channels * (shape.in_channels + shape.stem_channels) + 4 * shape.stem_channels
+                       + stem_out * shape.patch_size ** 2 * embed + embed)  # convolutions, BatchNorms, patch embedding
+        layers = [LayerCost("stem", "stem", macs=costs["conv_macs"], params=float(stem_params), activation_bytes=4.0 * (
+            self.arguments["image_size"] ** 2 * shape.in_channels + tokens * embed))]
+        for index in range(self.max_depth):
+            if index >= len(shape.blocks):
+                layers.extend(LayerCost(f"block{index}.{name}", f"{name}.{self.precisions[0]}" if name != "attention"
+                                        else "attention", active=False) for name in BLOCK_LAYERS)
+                continue
+            block = shape.blocks[index]
+            block_cost = block_costs(block, tokens)
+            width = BYTES_PER_ELEMENT[block.precision]
+            attention, hidden = block.attention_dim, block.mlp_hidden
+            layers += [
+                LayerCost(f"block{index}.qkv", f"qkv.{block.precision}", macs=block_cost["qkv_macs"],
+                          params=(embed + 1) * 3 * attention,
+                          activation_bytes=tokens * (width * embed + 4 * 3 * attention)),
+                LayerCost(f"block{index}.attention", "attention", macs=block_cost["attention_macs"],
+                          activation_bytes=4.0 * tokens * (4 * attention + 2 * block.num_heads * tokens)),
+                LayerCost(f"block{index}.proj", f"proj.{block.precision}", macs=block_cost["proj_macs"],
+                          params=(attention + 1) * embed, activation_bytes=tokens * (width * attention + 4 * embed)),
+                LayerCost(f"block{index}.mlp", f"mlp.{block.precision}", macs=block_cost["mlp_macs"],
+                          params=(embed + 1) * hidden + (hidden + 1) * embed,
+                          activation_bytes=tokens * (width * (embed + hidden) + 4 * (hidden + embed))),
+            ]
+        layers.append(LayerCost("head", "head", macs=float(embed * shape.num_classes),
+                                params=float((embed + 1) * shape.num_classes),
+                                activation_bytes=4.0 * (tokens * embed + embed + shape.num_classes)))
+        return layers
+
+    def layer_kinds(self) -> tuple[str, ...]:
+        linear = tuple(f"{name}.{precision}" for name in ("qkv", "proj", "mlp") for precision in self.precisions)
+        return ("stem", *linear, "attention", "head")
+

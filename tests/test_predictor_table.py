@@ -96,3 +96,61 @@ def test_a_seed_before_the_action_is_refused_not_ignored(tmp_path):
     assert subprocess.run(cli + arguments + ["--seed", "3"], capture_output=True, text=True).returncode == 0
     misplaced = subprocess.run(cli + ["--seed", "3"] + arguments, capture_output=True, text=True)
     assert misplaced.returncode == 2 and "invalid choice" in misplaced.stderr
+
+
+def synthetic_two_device_table(tmp_path, rows=60):
+    """An nb201 table with a `cpu` and a `gpu` column that are related but not proportional."""
+    space = create_space("nb201")
+    archs = [space.to_arch_str(config) for config in space.sample_distinct(rows, 11)]
+    lines = ["arch_str,cpu,gpu"]
+    for arch in archs:
+        costs = space.cost_features(space.from_arch_str(arch))
+        cpu, gpu = 1 + costs["computed_macs"] / 1e8, 0.5 + costs["live_edges"] / 4 + costs["macs"] / 4e8
+        lines.append(f"{arch},{cpu:.5f},{gpu:.5f}")
+    return write(tmp_path, "\n".join(lines) + "\n"), archs
+
+
+def run_cli(arguments, capsys):
+    from nas.cli import main
+
+    code = main(["predictor", *arguments])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_cli_evaluate_with_priors_prints_every_metric_and_refuses_the_target_as_a_prior(tmp_path, capsys):
+    table, _ = synthetic_two_device_table(tmp_path)
+    common = ["evaluate", "--space", "nb201", "--table", str(table), "--target", "gpu", "--train-size", "20", "--json"]
+    priors = ["--prior-table", str(table), "--prior-columns", "cpu"]
+    code, out, err = run_cli(common + ["--model", "auto", *priors], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert {"mape", "within_5pct", "within_10pct", "kendall_tau", "spearman", "n_train", "n_test",
+            "fit_seconds"} <= set(report)
+    assert (report["n_train"], report["n_test"], report["priors"]) == (20, 40, ["cpu"])
+    assert report["chosen_model"] in ("gbdt", "ridge", "additive", "mlp")
+    for columns, message in (("gpu", "may not include the target column 'gpu'"), ("cpu,tpu", "no column 'tpu'")):
+        code, out, err = run_cli(common + ["--prior-table", str(table), "--prior-columns", columns], capsys)
+        assert code == 2 and message in err and err.count("\n") == 1 and not out
+    code, _, err = run_cli(common + ["--prior-columns", "cpu"], capsys)
+    assert code == 2 and "go together" in err
+
+
+def test_cli_fit_on_all_rows_records_cross_validated_quality_and_predict_needs_the_prior_rows(tmp_path, capsys):
+    from predictors.artifact import read_predictor_metadata
+
+    table, archs = synthetic_two_device_table(tmp_path)
+    out_file = tmp_path / "gpu.joblib"
+    code, _, err = run_cli(["fit", "--space", "nb201", "--table", str(table), "--target", "gpu", "--model", "ridge",
+                            "--prior-table", str(table), "--prior-columns", "cpu", "--out", str(out_file)], capsys)
+    assert code == 0, err
+    metadata = read_predictor_metadata(out_file)
+    assert metadata["n_train"] == 60 and metadata["target"] == "gpu" and metadata["prior_table"] == str(table)
+    assert metadata["cv_quality"]["folds"] == 5 and 0 < metadata["cv_quality"]["mape"] < 0.2
+    assert {"scikit-learn", "numpy", "python"} <= set(metadata["versions"])
+    extra = create_space("nb201").to_arch_str(create_space("nb201").largest())
+    assert extra not in archs
+    unknown = write(tmp_path, "arch_str\n" + archs[0] + "\n" + extra + "\n")
+    predict = ["predict", str(out_file), "--table", str(unknown), "--out", str(tmp_path / "p.csv")]
+    code, _, err = run_cli(predict, capsys)
+    assert code == 2 and "line 3" in err and "is not in prior table" in err and not (tmp_path / "p.csv").exists()

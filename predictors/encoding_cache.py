@@ -1,0 +1,49 @@
+"""An opt-in memo of encoded rows, for benchmarks that encode the same configs hundreds of times.
+
+Encoding a config calls the space's pure-Python cost functions (a few hundred microseconds). A
+benchmark that fits and scores many predictors on one 15,625-row table encodes every row once per
+fit; inside ``with cached_encodings():`` each encoder kind encodes each config object once. Rows are
+keyed by the encoder's kind and space and by the config object's identity (the object is kept alive
+by the cache, so its id cannot be reused); configs must not be mutated inside the block. Outside the
+block nothing is cached.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+_ACTIVE: list[dict] = []
+
+
+@contextmanager
+def cached_encodings() -> Iterator[None]:
+    """Memoise encoded rows until the block ends."""
+    _ACTIVE.append({})
+    try:
+        yield
+    finally:
+        _ACTIVE.pop()
+
+
+def memoised(key: tuple, config: Mapping[str, Any], compute: Callable[[Mapping[str, Any]], Any]) -> Any:
+    """`compute(config)`, remembered under `key` for this config object while a cache is active."""
+    if not _ACTIVE:
+        return compute(config)
+    memo = _ACTIVE[-1].setdefault(key, {})
+    entry = memo.get(id(config))
+    if entry is None or entry[0] is not config:
+        entry = (config, compute(config))
+        memo[id(config)] = entry
+    return entry[1]
+
+
+def encode_rows(key: tuple, configs: Sequence[Mapping[str, Any]], width: int,
+                encode_one: Callable[[Mapping[str, Any]], Any]) -> np.ndarray:
+    """An (n, width) matrix whose row i is `encode_one(configs[i])`, memoised under `key` when active."""
+    matrix = np.zeros((len(configs), width))
+    for row, config in enumerate(configs):
+        matrix[row] = memoised(key, config, encode_one)
+    return matrix
