@@ -43,6 +43,7 @@ class GuidedSettings:
     accuracy_refit_growth: float = 0.1  # refit the accuracy surrogate when the measured set grew by this share
     latency_refit_growth: float = 0.3  # ... and the latency surrogate
     trees: int = 32
+    outlier_deviations: float = 3.0  # accuracies below median - this many robust SDs are raised to that floor
     residual_window: int = 50  # the most recent predicted-then-measured networks calibrate the spread
     random_candidates: int = 4000  # when the space is too large to enumerate
     mutations_per_parent: int = 20

@@ -21,6 +21,14 @@ DEFAULT_LOG_LATENCY_SD = 0.1  # before five predicted-then-measured latencies ex
 MIN_RESIDUALS = 5
 
 
+def robust_floor(values: Sequence[float], deviations: float) -> float:
+    """median - deviations * 1.4826 * MAD: accuracies below it are raised to it before a surrogate is fitted,
+    so that a few broken networks (NAS-Bench-201's 10% cells) do not decide the trees' splits."""
+    values = np.asarray(values, dtype=float)
+    median = float(np.median(values))
+    return median - deviations * 1.4826 * float(np.median(np.abs(values - median)))
+
+
 class GuidedState:
     def __init__(self, space: Any, fixed: Mapping[str, Any], seed: int, settings: Any,
                  prior_latencies: Sequence, candidates: Sequence) -> None:
@@ -136,8 +144,10 @@ class GuidedState:
                                                                     [y for _, y in known.values()])
             self.latency_fitted_at = count
         if refit_accuracy:
+            self.accuracy_floor = robust_floor([entry["accuracy"] for entry in measured.values()],
+                                               settings.outlier_deviations)
             self.accuracy_model = ForestSurrogate(self.features, trees=settings.trees, seed=self.seed + count).fit(
-                configs, [entry["accuracy"] for entry in measured.values()])
+                configs, np.maximum([entry["accuracy"] for entry in measured.values()], self.accuracy_floor))
             self.accuracy_fitted_at = count
         if not self.static and refit_accuracy:  # new random candidates and mutations of the front, predicted
             rng = np.random.default_rng([self.seed, count])
@@ -180,7 +190,7 @@ class GuidedState:
         scale = float(np.ptp([e["accuracy"] for e in measured.values()])) or 1.0
         k1, k2 = 1.0, 0.0
         if len(past) >= MIN_RESIDUALS:
-            residual = np.array([e["accuracy"] - e["prediction"]["accuracy"] for e in past])
+            residual = np.array([max(e["accuracy"], self.accuracy_floor) - e["prediction"]["accuracy"] for e in past])
             spread = np.array([e["prediction"]["accuracy_spread"] for e in past])
             distance = np.array([e["prediction"]["distance"] for e in past])
             rms = float(np.sqrt(np.mean(residual ** 2))) or 1e-3 * scale
