@@ -15,7 +15,7 @@ from scipy.special import ndtr
 from nas.acquisition import probability_dominated, staircase
 from nas.candidates import ENUMERATE_LIMIT, candidate_pool, enumerate_space, mutations, space_size
 from nas.pareto import non_dominated_ranks, pareto_mask
-from nas.surrogates import FeatureCache, ForestSurrogate, PredictorSurrogate
+from nas.surrogates import FeatureCache, ForestSurrogate, MemoizedSpace, PredictorSurrogate
 
 DEFAULT_LOG_LATENCY_SD = 0.1  # before five predicted-then-measured latencies exist
 MIN_RESIDUALS = 5
@@ -35,6 +35,7 @@ class GuidedState:
         self.space, self.fixed, self.seed, self.settings = space, dict(fixed), seed, settings
         self.keys = list(space.choices)
         self.features = FeatureCache(space)
+        self.memoized = MemoizedSpace(space)  # the latency predictor encodes every candidate at every refit
         self.prior = {space.config_id(config): (space.canonical(config), float(latency))
                       for config, latency in prior_latencies}
         if candidates:
@@ -53,6 +54,7 @@ class GuidedState:
     # ------------------------------------------------------------------ candidates
     def _reset_pool(self, configs: list[dict]) -> None:
         self.pool: list[dict] = []
+        self.pool_ids: list[str] = []
         self.pool_index: dict[str, int] = {}
         self.codes = np.zeros((0, len(self.keys)), dtype=np.int16)
         self.accuracy_mean = self.accuracy_spread = self.log_latency = np.zeros(0)
@@ -68,6 +70,7 @@ class GuidedState:
             if config_id not in self.pool_index:
                 self.pool_index[config_id] = len(self.pool)
                 self.pool.append(config)
+                self.pool_ids.append(config_id)
                 fresh.append(config)
         if not fresh:
             return
@@ -140,7 +143,7 @@ class GuidedState:
         configs = [entry["config"] for entry in measured.values()]
         if refit_latency:
             known = {**self.prior, **{i: (e["config"], e["latency"]) for i, e in measured.items()}}
-            self.latency_model = PredictorSurrogate(self.space).fit([c for c, _ in known.values()],
+            self.latency_model = PredictorSurrogate(self.memoized).fit([c for c, _ in known.values()],
                                                                     [y for _, y in known.values()])
             self.latency_fitted_at = count
         if refit_accuracy:
@@ -163,8 +166,9 @@ class GuidedState:
         if refit_accuracy:
             self.predicted_front = self._predicted_front(measured)
 
-    def _parents(self, measured: dict) -> list[str]:
-        ids = list(measured)
+    def _parents(self, measured: dict, budget: float | None = None) -> list[str]:
+        """The measured networks in the first `parent_ranks` non-dominated ranks (within the budget, if any)."""
+        ids = [i for i in measured if budget is None or measured[i]["latency"] <= budget] or list(measured)
         ranks = non_dominated_ranks(np.array([measured[i]["accuracy"] for i in ids]),
                                     np.array([measured[i]["latency"] for i in ids]))
         return [i for i, rank in zip(ids, ranks) if rank < self.settings.parent_ranks]
@@ -174,9 +178,9 @@ class GuidedState:
         accuracy = np.concatenate([self.accuracy_mean, [e["accuracy"] for e in measured.values()]])
         latency = np.concatenate([np.exp(self.log_latency), [e["latency"] for e in measured.values()]])
         mask = pareto_mask(accuracy, latency)[: len(self.pool)]
-        rows = [r for r in np.flatnonzero(mask) if self.space.config_id(self.pool[r]) not in measured]
+        rows = [r for r in np.flatnonzero(mask) if self.pool_ids[r] not in measured]
         rows = sorted(rows, key=lambda r: latency[r])[: self.settings.predicted_front_size]
-        return [{"config_id": self.space.config_id(self.pool[r]), "accuracy": float(accuracy[r]),
+        return [{"config_id": self.pool_ids[r], "accuracy": float(accuracy[r]),
                  "latency_ms": float(latency[r])} for r in rows]
 
     def take_predicted_front(self) -> list | None:
@@ -221,13 +225,7 @@ class GuidedState:
         self._update_distance(measured)
         local = len(measured) % self.settings.global_every != 0
         if local:
-            parents = self._parents(measured)
-            neighbours = [c for i in parents for c in mutations(self.space, measured[i]["config"], self.fixed,
-                                                                 np.random.default_rng(0), 0)]
-            if not self.static:
-                self._add(neighbours)
-            allowed = np.zeros(len(self.pool), bool)
-            allowed[[self.pool_index[i] for i in map(self.space.config_id, neighbours) if i in self.pool_index]] = True
+            allowed = self._neighbours([measured[i]["config"] for i in self._parents(measured, budget)])
         else:
             allowed = np.ones(len(self.pool), bool)
         allowed[[self.pool_index[i] for i in taken if i in self.pool_index]] = False
@@ -257,10 +255,22 @@ class GuidedState:
             "latency_ms": float(np.exp(self.log_latency[row])), "log_latency_sd": float(latency_sd[best]),
             "probability_nondominated": float(score[best]), "step": "local" if local else "global"}
 
+    def _neighbours(self, parents: list[dict]) -> np.ndarray:
+        """Mask of the candidates one free choice away from a parent."""
+        if not self.static:
+            self._add([c for parent in parents for c in mutations(self.space, parent, self.fixed,
+                                                                   np.random.default_rng(0), 0)])
+        rows = [self.pool_index[self.space.config_id(parent)] for parent in parents]
+        allowed = np.zeros(len(self.pool), bool)
+        for start in range(0, len(rows), 16):  # in slices: (candidates x parents x keys) booleans
+            differing = (self.codes[:, None, :] != self.codes[rows[start:start + 16]][None, :, :]).sum(axis=2)
+            allowed |= (differing == 1).any(axis=1)
+        return allowed
+
     def _random_network(self, taken: set, count: int) -> dict:
         rng = np.random.default_rng([self.seed, count])
         if self.pool:
-            free = [i for i, config in enumerate(self.pool) if self.space.config_id(config) not in taken]
+            free = [i for i, config_id in enumerate(self.pool_ids) if config_id not in taken]
             if free:
                 return dict(self.pool[free[int(rng.integers(len(free)))]])
         return self.space.canonical({**self.space.sample(rng), **self.fixed})
