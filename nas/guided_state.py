@@ -131,30 +131,42 @@ class GuidedState:
         return self.space.canonical({**self.fixed, **trial.params})
 
     # ------------------------------------------------------------------ surrogates
+    def _schedule_point(self, count: int, growth: float) -> int:
+        """The last refit point <= count: initial, then each ~(1 + growth) times the previous. The models
+        are a function of the study's first trials only, so a resumed search repeats an uninterrupted one."""
+        point = self.settings.initial
+        while True:
+            following = max(point + 1, int(point * (1 + growth)))
+            if following > count:
+                return point
+            point = following
+
     def _refit(self, measured: dict) -> None:
-        count = len(measured)
         settings = self.settings
-        refit_accuracy = count >= self.accuracy_fitted_at * (1 + settings.accuracy_refit_growth) + 1 \
-            or self.accuracy_model is None
-        refit_latency = count >= self.latency_fitted_at * (1 + settings.latency_refit_growth) + 1 \
-            or self.latency_model is None
+        accuracy_at = self._schedule_point(len(measured), settings.accuracy_refit_growth)
+        latency_at = self._schedule_point(len(measured), settings.latency_refit_growth)
+        refit_accuracy = accuracy_at != self.accuracy_fitted_at
+        refit_latency = latency_at != self.latency_fitted_at
         if not (refit_accuracy or refit_latency):
             return
-        configs = [entry["config"] for entry in measured.values()]
+        entries = list(measured.values())
+        count = accuracy_at
         if refit_latency:
-            known = {**self.prior, **{i: (e["config"], e["latency"]) for i, e in measured.items()}}
+            known = {**self.prior, **{self.space.config_id(e["config"]): (e["config"], e["latency"])
+                                      for e in entries[:latency_at]}}
             self.latency_model = PredictorSurrogate(self.memoized).fit([c for c, _ in known.values()],
-                                                                    [y for _, y in known.values()])
-            self.latency_fitted_at = count
+                                                                       [y for _, y in known.values()])
+            self.latency_fitted_at = latency_at
         if refit_accuracy:
-            self.accuracy_floor = robust_floor([entry["accuracy"] for entry in measured.values()],
-                                               settings.outlier_deviations)
-            self.accuracy_model = ForestSurrogate(self.features, trees=settings.trees, seed=self.seed + count).fit(
-                configs, np.maximum([entry["accuracy"] for entry in measured.values()], self.accuracy_floor))
-            self.accuracy_fitted_at = count
+            accuracies = [e["accuracy"] for e in entries[:accuracy_at]]
+            self.accuracy_floor = robust_floor(accuracies, settings.outlier_deviations)
+            self.accuracy_model = ForestSurrogate(self.features, trees=settings.trees, seed=self.seed + accuracy_at).fit(
+                [e["config"] for e in entries[:accuracy_at]], np.maximum(accuracies, self.accuracy_floor))
+            self.accuracy_fitted_at = accuracy_at
         if not self.static and refit_accuracy:  # new random candidates and mutations of the front, predicted
             rng = np.random.default_rng([self.seed, count])
-            parents = [measured[i]["config"] for i in self._parents(measured)]
+            first = dict(list(measured.items())[:accuracy_at])
+            parents = [first[i]["config"] for i in self._parents(first)]
             self._reset_pool(candidate_pool(self.space, self.fixed, rng, parents, settings.random_candidates,
                                             settings.mutations_per_parent))
             self._update_distance(measured)

@@ -30,6 +30,7 @@ from nas.errors import HwnasError
 STUDY_NAME = "hwnas"
 HEARTBEAT_SECONDS = 10.0  # a running trial records the time this often
 STALE_AFTER_SECONDS = 120.0  # a RUNNING trial of another host with no heartbeat for this long is dead
+OPEN_ATTEMPTS = 3  # a server storage that fails to open is tried again (concurrent schema creation)
 MAX_ASKS_PER_EVALUATION = 20  # a sampler that keeps proposing evaluated networks is stopped after this many asks
 
 
@@ -66,9 +67,14 @@ class Evaluator(Protocol):
 
 
 def storage_url(storage: str | Path) -> str:
-    """An RDB URL: URLs pass through; a path becomes sqlite:///<absolute path>."""
+    """An RDB URL: a path becomes sqlite:///<absolute path>; postgresql:// uses the psycopg (3) driver,
+    which the `postgres` extra installs (SQLAlchemy's default for that scheme is psycopg2)."""
     text = str(storage)
-    return text if "://" in text else f"sqlite:///{Path(text).resolve()}"
+    if "://" not in text:
+        return f"sqlite:///{Path(text).resolve()}"
+    if text.startswith("postgresql://") or text.startswith("postgres://"):
+        return "postgresql+psycopg://" + text.split("://", 1)[1]
+    return text
 
 
 def _constraint(trial: Any) -> list[float]:
@@ -93,17 +99,20 @@ def open_study(storage: str | Path | None, config: SearchConfig, space: Any, pri
                              prior_latencies=tuple(prior_latencies), candidates=tuple(candidates))
     sampler = create_sampler(config.sampler, context)
     where = "memory" if storage is None else storage_url(storage)
-    try:
-        study = optuna.create_study(study_name=STUDY_NAME, storage=None if storage is None else where,
-                                    load_if_exists=True, directions=["maximize", "minimize"], sampler=sampler)
-        identity = {"space": space.key, "latency_ms": config.latency_ms,
-                    "fixed": {key: value for key, value in config.fixed}}
-        stored = {key: study.user_attrs.get(key) for key in identity} if "space" in study.user_attrs else None
-    except HwnasError:
-        raise
-    except Exception as error:  # noqa: BLE001 - SQLAlchemy / driver / Optuna errors on a broken or absent database
-        raise HwnasError(f"study storage {redacted_url(where)!r} cannot be opened: "
-                         f"{str(error).strip().splitlines()[0][:200]}") from None
+    identity = {"space": space.key, "latency_ms": config.latency_ms,
+                "fixed": {key: value for key, value in config.fixed}}
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            study = optuna.create_study(study_name=STUDY_NAME, storage=None if storage is None else where,
+                                        load_if_exists=True, directions=["maximize", "minimize"], sampler=sampler)
+            stored = {key: study.user_attrs.get(key) for key in identity} if "space" in study.user_attrs else None
+            break
+        except Exception as error:  # noqa: BLE001 - SQLAlchemy / driver / Optuna errors on a broken or absent database
+            if attempt + 1 < OPEN_ATTEMPTS and "://" in where and not where.startswith("sqlite"):
+                time.sleep(1.0 + attempt)  # processes that start together race to create the schema: retry
+                continue
+            raise HwnasError(f"study storage {redacted_url(where)!r} cannot be opened: "
+                             f"{str(error).strip().splitlines()[0][:200]}") from None
     if study.trials and not config.resume:
         raise HwnasError(f"the study in {redacted_url(where)!r} already has {len(study.trials)} trials; pass --resume "
                          f"to continue it (or join it from another process), or use another --storage")
@@ -241,7 +250,8 @@ def run_search(study: Any, space: Any, evaluator: Evaluator, config: SearchConfi
         config_id = space.config_id(network)
         if network != proposed:  # a benchmark table without this network evaluated its nearest one
             trial.set_user_attr("projected_from", space.config_id(proposed))
-        if config_id in running:  # another process is measuring it right now: try something else
+        if config_id in running or config_id in _running_elsewhere(study, space, fixed, trial.number):
+            # another process is evaluating it (the earlier trial keeps it): try something else
             trial.set_user_attr("duplicate_of_running", config_id)
             study.tell(trial, state=TrialState.FAIL)
             continue
@@ -262,6 +272,19 @@ def run_search(study: Any, space: Any, evaluator: Evaluator, config: SearchConfi
         bar.set_postfix(best_accuracy=f"{max([accuracy] + [a for a, _ in evaluated.values()]):.3f}")
     bar.close()
     return study
+
+
+def _running_elsewhere(study: Any, space: Any, fixed: Mapping[str, Any], number: int) -> set[str]:
+    """config_ids of the RUNNING trials numbered before `number` whose network is fully chosen."""
+    from optuna.trial import TrialState
+
+    found = set()
+    for other in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        params = other.params
+        if other.number < number and (other.user_attrs.get("config_id")
+                                       or all(key in params for key in space.choices if key not in fixed)):
+            found.add(_trial_config_id(space, fixed, other))
+    return found
 
 
 def _describe(trial: Any, network: dict, config_id: str) -> None:
