@@ -83,9 +83,9 @@ def test_a_budget_no_network_meets_is_one_line_naming_the_fastest():
 def test_a_shorter_budget_is_a_prefix_of_a_longer_one(gold):
     """The samplers do not know the budget, so the bench scores budgets 50/100 on the prefix of a 250 run."""
     for sampler in ("random", "guided"):
-        long = run_on_table(gold, SearchConfig(trials=24, sampler=sampler, seed=1))
-        short = run_on_table(gold, SearchConfig(trials=16, sampler=sampler, seed=1))
-        assert evaluation_order(short) == evaluation_order(long)[:16]
+        long = run_on_table(gold, SearchConfig(trials=18, sampler=sampler, seed=1))
+        short = run_on_table(gold, SearchConfig(trials=13, sampler=sampler, seed=1))
+        assert evaluation_order(short) == evaluation_order(long)[:13]
 
 
 @pytest.mark.parametrize("sampler", [name for name in sampler_names() if name != "auto"])
@@ -119,7 +119,7 @@ def test_guided_beats_random_and_its_front_is_measured(gold):
 
 
 def test_guided_with_a_latency_budget_reports_the_regret(gold):
-    result = bench_search(gold, SearchConfig(trials=30, sampler="guided", seed=0, latency_ms=6.0))
+    result = bench_search(gold, SearchConfig(trials=18, sampler="guided", seed=0, latency_ms=6.0))
     assert result["true_best_feasible_accuracy"] == pytest.approx(gold.accuracy[gold.latency <= 6.0].max())
     assert result["best_feasible_accuracy"] is not None and result["regret"] >= 0
 
