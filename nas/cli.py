@@ -31,7 +31,8 @@ def _add_training(parser: argparse.ArgumentParser) -> None:
                              "0 when fine-tuning with --init-from)")
 
 
-def _add_search(parser: argparse.ArgumentParser, storage: bool = True) -> None:
+def _add_search(parser: argparse.ArgumentParser, storage: bool = True,
+                storage_default: str = "the run's study.db") -> None:
     from nas.samplers import describe_samplers, sampler_names
 
     parser.add_argument("--trials", type=int, default=100,
@@ -42,7 +43,7 @@ def _add_search(parser: argparse.ArgumentParser, storage: bool = True) -> None:
     if storage:
         parser.add_argument("--storage", default=None, metavar="URL",
                             help="the study's RDB storage, e.g. postgresql://user@host/db to share one study "
-                                 "between processes or machines (default: the run's study.db)")
+                                 f"between processes or machines (default: {storage_default})")
         parser.add_argument("--resume", action="store_true",
                             help="continue (or join) a stored study; trials left running by a dead process "
                                  "are marked failed and their networks evaluated again")
@@ -132,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_search.add_argument("--accuracy-column", required=True, metavar="COLUMN")
     bench_search.add_argument("--latency-table", required=True, metavar="CSV")
     bench_search.add_argument("--latency-column", required=True, metavar="COLUMN")
-    _add_search(bench_search)
+    _add_search(bench_search, storage_default="in memory")
     bench_search.add_argument("--seed", type=int, default=0)
     bench_search.add_argument("--quiet", action="store_true", help="no progress bar")
     bench_search.add_argument("--json", action="store_true", help="print one JSON object (the default output)")
