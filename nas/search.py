@@ -265,7 +265,11 @@ def run_search(study: Any, space: Any, evaluator: Evaluator, config: SearchConfi
             accuracy, latency = float(result.accuracy), float(result.latency_ms)
             for key, value in result.attributes.items():
                 trial.set_user_attr(key, value)
-            bar.update(1)
+            if config_id in _evaluated(study):  # another process finished the same network meanwhile
+                accuracy, latency = _evaluated(study)[config_id]
+                trial.set_user_attr("repeat", True)
+            else:
+                bar.update(1)
         if config.latency_ms is not None:
             trial.set_user_attr("constraint", latency - config.latency_ms)
         study.tell(trial, [accuracy, latency])

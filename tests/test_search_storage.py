@@ -134,4 +134,6 @@ def test_two_processes_share_one_study_on_postgresql(postgres):
     assert TRIALS <= len(set(networks)) <= TRIALS + 1
     workers_seen = {t.user_attrs["worker"]["pid"] for t in study.trials if "worker" in t.user_attrs}
     assert len(workers_seen) == 2  # both did some of the work
-    assert len(networks) - len(set(networks)) <= 1  # at most one race on the very same network
+    # a network two processes evaluated at once counts once: the later trial is marked a repeat
+    counted = [t.user_attrs["config_id"] for t in study.trials if t.values and not t.user_attrs.get("repeat")]
+    assert len(counted) - len(set(counted)) <= 1
