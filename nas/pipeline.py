@@ -8,7 +8,7 @@ what the store holds, the search continues its stored study.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -240,5 +240,5 @@ def demo(run_path: str | Path, dataset: str = DEFAULT_DATASET, profile_name: str
     train(run_path, dataset=dataset, training=training, progress=progress, profile_name=profile_name)
     profile(run_path, profile_name, count=profile_count, seed=search_config.seed, progress=progress)
     fit(run_path, progress=progress)
-    search(run_path, search_config, progress=progress)
+    search(run_path, replace(search_config, resume=True), progress=progress)  # a re-run demo continues its study
     return export(run_path, progress=progress)
