@@ -19,7 +19,8 @@ def _training(args: argparse.Namespace):
 def _search_config(args: argparse.Namespace):
     from nas.search import SearchConfig
 
-    return SearchConfig(trials=args.trials, sampler=args.sampler, seed=args.seed, latency_ms=args.latency_ms)
+    return SearchConfig(trials=args.trials, sampler=args.sampler, seed=args.seed, latency_ms=args.latency_ms,
+                        storage=getattr(args, "storage", None), resume=getattr(args, "resume", False))
 
 
 def _add_training(parser: argparse.ArgumentParser) -> None:
@@ -31,12 +32,22 @@ def _add_training(parser: argparse.ArgumentParser) -> None:
                              "0 when fine-tuning with --init-from)")
 
 
-def _add_search(parser: argparse.ArgumentParser) -> None:
-    from nas.samplers import SAMPLERS
+def _add_search(parser: argparse.ArgumentParser, storage: bool = True,
+                storage_default: str = "the run's study.db") -> None:
+    from nas.samplers import describe_samplers, sampler_names
 
-    parser.add_argument("--trials", type=int, default=200, help="completed Optuna trials (default 200)")
-    parser.add_argument("--sampler", default="nsga2", choices=sorted(SAMPLERS))
+    parser.add_argument("--trials", type=int, default=100,
+                        help="networks to evaluate, each one real measurement (default 100; a resumed study "
+                             "counts its earlier ones)")
+    parser.add_argument("--sampler", default="guided", choices=sampler_names(), help=describe_samplers())
     parser.add_argument("--latency-ms", type=float, default=None, help="hard latency budget in ms")
+    if storage:
+        parser.add_argument("--storage", default=None, metavar="URL",
+                            help="the study's RDB storage, e.g. postgresql://user@host/db to share one study "
+                                 f"between processes or machines (default: {storage_default})")
+        parser.add_argument("--resume", action="store_true",
+                            help="continue (or join) a stored study; trials left running by a dead process "
+                                 "are marked failed and their networks evaluated again")
 
 
 def _add_predictor_model(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--profile", default="x86-cpu-ort")
     demo.add_argument("--count", type=int, default=120, help="networks to profile for the predictor")
     _add_training(demo)
-    _add_search(demo)
+    _add_search(demo, storage=False)
     train = verb("train", "train the weight-sharing supernet (resumes from the run's checkpoint)")
     train.add_argument("--dataset", default="mnist5k",
                        help="mnist5k, digits, rotten-tomatoes (token ids), or a path to an .npz file")
@@ -158,6 +169,28 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("predictor_file")
     predict.add_argument("--table", required=True)
     predict.add_argument("--out", required=True, help="CSV to write")
+    bench = verbs.add_parser("bench", help="searches on published benchmark tables, scored against the true front",
+                             description="searches on published benchmark tables, scored against the true front")
+    bench_verbs = bench.add_subparsers(dest="bench_verb", required=True, metavar="ACTION")
+    bench_search = bench_verbs.add_parser(
+        "search", help="search a table (each trial looks a network up) and score the found front (JSON)",
+        description="search a table (each trial looks a network up) and score the found front against the "
+                    "table's true front (JSON)")
+    bench_search.add_argument("--space", required=True, help="a space that reads table rows, e.g. nb201, ofa_mbv3")
+    bench_search.add_argument("--accuracy-table", required=True, metavar="CSV")
+    bench_search.add_argument("--accuracy-column", required=True, metavar="COLUMN")
+    bench_search.add_argument("--latency-table", required=True, metavar="CSV")
+    bench_search.add_argument("--latency-column", required=True, metavar="COLUMN")
+    _add_search(bench_search, storage_default="in memory")
+    bench_search.add_argument("--seed", type=int, default=0)
+    bench_search.add_argument("--quiet", action="store_true", help="no progress bar")
+    bench_search.add_argument("--json", action="store_true", help="print one JSON object (the default output)")
+    report = verbs.add_parser("report", help="plots and a CSV of a run's search: Pareto front (measured and "
+                                             "predicted-only points), hypervolume over trials, every trial",
+                              description="writes RUN/report/: pareto.png, hypervolume.png, trials.csv")
+    report.add_argument("run", help="run folder")
+    report.add_argument("--storage", default=None, metavar="URL",
+                        help="the study's storage, if not the one recorded in run.json")
     spaces = verb("spaces", "list the registered search spaces and their choices", run=False)
     spaces.add_argument("--profile", default="x86-cpu-ort", help="show the precisions this profile runs")
     verb("devices", "list the hardware profiles and whether they run here", run=False)
@@ -234,6 +267,19 @@ def _predictor(args: argparse.Namespace) -> str:
            f"of {args.table} ({args.target}), saved to {args.out}"
 
 
+def _bench_search(args: argparse.Namespace, progress: bool) -> dict:
+    from search_spaces import create_space
+
+    from nas.bench_search import bench_search, check_budget
+    from nas.benchmark_tables import load_benchmark
+
+    config = _search_config(args)
+    table = load_benchmark(create_space(args.space), args.accuracy_table, args.accuracy_column,
+                           args.latency_table, args.latency_column)
+    check_budget(table, config.latency_ms)
+    return bench_search(table, config, storage=args.storage, progress=progress)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from hw_profiles import ProfileError, StoreError
     from predictors import PredictorError
@@ -278,6 +324,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f"measured {entry['latency_ms']:.4f} ms")
         elif args.verb == "predictor":
             print(_predictor(args))
+        elif args.verb == "bench":
+            print(json.dumps(_bench_search(args, progress)))
+        elif args.verb == "report":
+            from nas.run_report import write_report
+
+            written = write_report(args.run, storage=args.storage)
+            print("\n".join(f"{name}: {path}" for name, path in written.items()))
         elif args.verb == "measurements":
             print(pipeline.measurements(args.run, export_to=args.export, import_from=args.import_csv))
         elif args.verb == "export":

@@ -45,3 +45,31 @@ def measured_front(trials: list[dict], profiler: Any, latency_ms: float | None =
         if len(front) >= min_models or len(measured) >= max_measured:
             break
     return front, measured
+
+
+UNSTABLE_DIFFERENCE = 0.10  # a re-measurement this far (relative) from the first flags the latency as unstable
+
+
+def front_of_trials(trials: list[dict], latency_ms: float | None = None) -> list[dict]:
+    """The Pareto front of measured trials (one per network, within the budget), fastest first."""
+    unique: dict[str, dict] = {}
+    for trial in trials:
+        unique.setdefault(trial["config_id"], trial)
+    feasible = [t for t in unique.values() if latency_ms is None or t["latency_ms"] <= latency_ms]
+    if not feasible:
+        return []
+    mask = pareto_mask(np.array([t["val_accuracy"] for t in feasible]), np.array([t["latency_ms"] for t in feasible]))
+    return sorted((t for t, keep in zip(feasible, mask) if keep), key=lambda t: t["latency_ms"])
+
+
+def confirm_front(front: list[dict], profiler: Any, progress: bool = True) -> list[dict]:
+    """Each front network timed once more (not stored): `remeasured_latency_ms`, and `latency_unstable`
+    when the two medians differ by more than UNSTABLE_DIFFERENCE."""
+    again = profiler.time_again([entry["config"] for entry in front], progress=progress,
+                                description="re-measuring the front")
+    confirmed = []
+    for entry, measurement in zip(front, again):
+        difference = abs(measurement.median_ms - entry["latency_ms"]) / entry["latency_ms"]
+        confirmed.append({**entry, "remeasured_latency_ms": measurement.median_ms,
+                          "latency_unstable": bool(difference > UNSTABLE_DIFFERENCE)})
+    return confirmed

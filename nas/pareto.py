@@ -12,16 +12,29 @@ def non_dominated_ranks(accuracy: np.ndarray, latency: np.ndarray) -> np.ndarray
     remaining = np.arange(len(accuracy))
     rank = 0
     while len(remaining):
-        acc, lat = accuracy[remaining], latency[remaining]
-        dominated = np.array([np.any((acc >= a) & (lat <= l) & ((acc > a) | (lat < l))) for a, l in zip(acc, lat)])
-        ranks[remaining[~dominated]] = rank
-        remaining = remaining[dominated]
+        front = pareto_mask(accuracy[remaining], latency[remaining])
+        ranks[remaining[front]] = rank
+        remaining = remaining[~front]
         rank += 1
     return ranks
 
 
 def pareto_mask(accuracy: np.ndarray, latency: np.ndarray) -> np.ndarray:
-    return non_dominated_ranks(accuracy, latency) == 0
+    """True for the points no other point dominates (at least as accurate and as fast, better in one).
+    Equal points are all kept. O(n log n): a sweep in order of latency."""
+    accuracy, latency = np.asarray(accuracy, float), np.asarray(latency, float)
+    if not len(accuracy):
+        return np.zeros(0, bool)
+    order = np.lexsort((-accuracy, latency))  # fastest first; most accurate first among equal latencies
+    acc, lat = accuracy[order], latency[order]
+    group_start = np.r_[True, lat[1:] != lat[:-1]]
+    group = np.cumsum(group_start) - 1
+    group_best = np.maximum.reduceat(acc, np.flatnonzero(group_start))  # best accuracy at each latency
+    best_before = np.r_[-np.inf, np.maximum.accumulate(group_best)[:-1]]  # best at strictly lower latency
+    keep = (acc > best_before[group]) & (acc >= group_best[group])
+    mask = np.zeros(len(accuracy), bool)
+    mask[order] = keep
+    return mask
 
 
 def hypervolume(accuracy: np.ndarray, latency: np.ndarray, reference: tuple[float, float]) -> float:

@@ -8,7 +8,7 @@ what the store holds, the search continues its stored study.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import numpy as np
 from nas.errors import HwnasError
 from nas.profiling import precision_arguments
 from nas.run_folder import RunFolder, write_atomically
-from nas.search import SearchConfig
+from nas.search import SearchConfig, redacted_url
 from nas.train import TrainingConfig
 
 DEFAULT_DATASET, DEFAULT_SPACE, DEFAULT_PROFILE = "mnist5k", "vit", "x86-cpu-ort"
@@ -182,42 +182,44 @@ def fit(run_path: str | Path, model: str = "gbdt", holdout: float = 0.25, seed: 
     return report
 
 
-def search(run_path: str | Path, config: SearchConfig = SearchConfig(), min_models: int = 4,
-           progress: bool = True) -> list[dict]:
-    """Search, then measure the front for real; returns the measured front (fastest first)."""
-    from predictors import load_predictor
+def search(run_path: str | Path, config: SearchConfig = SearchConfig(), progress: bool = True) -> list[dict]:
+    """Search with real measurements, then time the front once more; returns the front (fastest first).
 
-    from nas.front import measured_front
+    Each trial evaluates one network: the supernet's validation accuracy and a real latency measurement
+    (through the run's store: stored measurements are reused). The study lives in `config.storage`
+    (default: the run's study.db)."""
+    from nas.evaluators import MeasuredEvaluator
+    from nas.front import confirm_front, front_of_trials
     from nas.report import flatten, plot_pareto, write_csv
-    from nas.search import completed_trials, run_search
+    from nas.search import completed_trials, open_study, run_search, storage_url
 
     run = RunFolder(run_path)
     space, supernet, dataset = open_run(run)
     profiler = run_profiler(run, space, supernet)
-    predictor, metadata = load_predictor(run.require(run.predictor, "fit"))
-    if metadata.get("fingerprint") != profiler.fingerprint:
-        raise HwnasError(f"{run.predictor} was fitted for another machine or profile "
-                         f"(fingerprint {metadata.get('fingerprint')}, here {profiler.fingerprint}); re-run `hwnas fit`")
-    records = profiler.records()
-    if config.latency_ms is not None and records:
-        fastest = min(records, key=lambda r: r.latency_ms)
+    if config.latency_ms is not None:  # the corners of the space first: is the budget within reach at all?
+        fixed = dict(config.fixed)
+        profiler.measure_all([{**anchor, **fixed} for anchor in space.anchors()], progress=progress,
+                             description="measuring the smallest and largest networks")
+        fastest = min(profiler.records(), key=lambda r: r.latency_ms)
         if config.latency_ms < fastest.latency_ms:
             raise HwnasError(f"latency budget {config.latency_ms} ms cannot be met: the fastest measured network "
                              f"({fastest.config_id}) takes {fastest.latency_ms:.4f} ms on {profiler.profile.name}")
-    study = run_search(space, supernet, dataset, predictor, run.study, config, progress=progress)
+    storage = storage_url(config.storage or run.study)
+    study = open_study(storage, config, space,
+                       prior_latencies=tuple((r.config, r.latency_ms) for r in profiler.records()))
+    study = run_search(study, space, MeasuredEvaluator(space, supernet, dataset, profiler), config, progress=progress)
     trials = completed_trials(study)
-    front, measured = measured_front(trials, profiler, config.latency_ms, min_models=min_models, progress=progress)
+    front = front_of_trials(trials, config.latency_ms)
     if not front:
-        fastest = min((m["latency_ms"] for m in measured), default=float("nan"))
+        fastest = min((t["latency_ms"] for t in trials), default=float("nan"))
         raise HwnasError(f"no searched network meets the latency budget of {config.latency_ms} ms; "
-                         f"the fastest measured candidate takes {fastest:.4f} ms")
-    measured_by_id = {m["config_id"]: m["latency_ms"] for m in measured}
-    write_csv(run.trials_csv, [flatten({**t, "measured_latency_ms": measured_by_id.get(t["config_id"])})
-                               for t in trials])
+                         f"the fastest measured network takes {fastest:.4f} ms")
+    front = confirm_front(front, profiler, progress=progress)
+    write_csv(run.trials_csv, [flatten(t) for t in trials])
     write_csv(run.pareto_csv, [flatten(m) for m in front])
     write_atomically(run.path / "front.json", json.dumps(front, indent=2, sort_keys=True))
-    plot_pareto(run.pareto_png, measured, front, f"{space.name} on {dataset.name}, {profiler.profile.name}")
-    run.update_settings(search=asdict(config))
+    plot_pareto(run.pareto_png, trials, front, f"{space.name} on {dataset.name}, {profiler.profile.name}")
+    run.update_settings(search={**asdict(config), "storage": redacted_url(storage)})
     return front
 
 
@@ -295,5 +297,5 @@ def demo(run_path: str | Path, dataset: str = DEFAULT_DATASET, profile_name: str
     train(run_path, dataset=dataset, training=training, progress=progress, profile_name=profile_name)
     profile(run_path, profile_name, count=profile_count, seed=search_config.seed, progress=progress)
     fit(run_path, progress=progress)
-    search(run_path, search_config, progress=progress)
+    search(run_path, replace(search_config, resume=True), progress=progress)  # a re-run demo continues its study
     return export(run_path, progress=progress, formats="onnx,elastic")

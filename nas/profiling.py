@@ -128,6 +128,23 @@ class Profiler:
                              f"first, {failures[0].key}: {failures[0].error}")
         return [found[config_id] for config_id in config_ids]
 
+    def time_again(self, configs: Iterable[Mapping[str, Any]], progress: bool = True,
+                   description: str = "re-measuring") -> list[Any]:
+        """Fresh measurements of `configs` (hw_profiles.Measurement, in their order), timed now and not
+        stored: the store keeps each network's first measurement. Used to confirm a front."""
+        from tqdm.auto import tqdm
+
+        configs = {self.space.config_id(config): self.space.canonical(config) for config in configs}
+        found = {}
+        with tqdm(total=len(configs), desc=description, unit="net", disable=not progress or not configs) as bar:
+            for result in self.pool.run(self._tasks(configs)):
+                if not result.ok:
+                    raise HwnasError(f"network {result.key} could not be re-measured on profile "
+                                     f"{self.profile.name!r}: {result.error}")
+                found[result.key] = result.measurement
+                bar.update(1)
+        return [found[config_id] for config_id in configs]
+
     def _tasks(self, configs: Mapping[str, Mapping[str, Any]]) -> Iterator[Any]:
         """One TimingTask per config, made when the pool asks for it (so export overlaps with timing)."""
         from hw_profiles.timing_task import TimingTask

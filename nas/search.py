@@ -1,107 +1,330 @@
-"""The search: an Optuna study (ask/tell, SQLite storage in the run folder) with two objectives,
-validation accuracy inherited from the supernet (maximised, cached by config_id) and predicted
-latency (minimised), and an optional hard latency budget as a constraint. A new study first evaluates
-the space's anchors (its largest and smallest networks, at every precision). Re-running continues the
-stored study up to the requested number of trials."""
+"""The search driver: an Optuna study (ask/tell) whose budget counts real evaluations.
+
+Two objectives, accuracy (maximised) and latency (minimised), with an optional hard latency budget as
+a constraint. Each trial's config is evaluated by an *evaluator*: in `hwnas search` the supernet's
+validation accuracy and a real latency measurement (nas.evaluators.MeasuredEvaluator); in
+`hwnas bench search` a lookup in published tables (nas.benchmark_tables.TableEvaluator). The budget
+`trials` counts distinct networks evaluated: a sampler that proposes a network already evaluated gets
+the stored values back at no cost (such a trial is marked `repeat`).
+
+The study lives in an RDB storage (SQLite file or a URL such as postgresql://...), so a search resumes
+after a crash (`resume=True`) and several processes or machines can share one study: each counts the
+evaluations of all, and trials still running elsewhere count as pending. A trial left RUNNING by a
+process that died (same host and its pid gone, or no heartbeat for `stale_after_s`) is marked FAIL on
+resume and its network is enqueued again, so nothing is lost and nothing is counted twice.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Protocol
 
 from nas.errors import HwnasError
 
 STUDY_NAME = "hwnas"
+HEARTBEAT_SECONDS = 10.0  # a running trial records the time this often
+STALE_AFTER_SECONDS = 120.0  # a RUNNING trial of another host with no heartbeat for this long is dead
+OPEN_ATTEMPTS = 3  # a server storage that fails to open is tried again (concurrent schema creation)
+MAX_ASKS_PER_EVALUATION = 20  # a sampler that keeps proposing evaluated networks is stopped after this many asks
 
 
 @dataclass(frozen=True)
 class SearchConfig:
-    trials: int = 200  # completed trials wanted in the study (a resumed study counts its earlier ones)
-    sampler: str = "nsga2"  # see nas.samplers.SAMPLERS
+    trials: int = 100  # distinct networks to evaluate (each one real measurement); a resumed study counts its own
+    sampler: str = "guided"  # see nas.samplers.sampler_names()
     seed: int = 0
-    latency_ms: float | None = None  # hard latency budget (predicted during the search, measured after)
+    latency_ms: float | None = None  # hard latency budget (measured latency)
     fixed: tuple[tuple[str, Any], ...] = ()  # (key, value) choices held fixed, e.g. (("block0.precision", "fp32"),)
+    storage: str | None = None  # RDB URL (sqlite:///..., postgresql://...); None: the run's study.db
+    resume: bool = False  # continue (or join) a stored study that already has trials
+    stale_after_s: float = STALE_AFTER_SECONDS
 
     def __post_init__(self) -> None:
-        if self.trials < 1:
+        if not isinstance(self.trials, int) or self.trials < 1:
             raise HwnasError(f"search field 'trials' must be a positive integer, got {self.trials!r}")
         if self.latency_ms is not None and not self.latency_ms > 0:
             raise HwnasError(f"search field 'latency_ms' must be a positive number, got {self.latency_ms!r}")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    accuracy: float
+    latency_ms: float
+    attributes: Mapping[str, Any] = field(default_factory=dict)  # stored with the trial (JSON values)
+
+
+class Evaluator(Protocol):
+    """Evaluates one network for real. May also have `resolve(config) -> config`, the network that will
+    actually be evaluated for a proposed one (a benchmark table's nearest network)."""
+
+    def evaluate(self, config: Mapping[str, Any]) -> Evaluation: ...
+
+
+def storage_url(storage: str | Path) -> str:
+    """An RDB URL: a path becomes sqlite:///<absolute path>; postgresql:// uses the psycopg (3) driver,
+    which the `postgres` extra installs (SQLAlchemy's default for that scheme is psycopg2)."""
+    text = str(storage)
+    if "://" not in text:
+        return f"sqlite:///{Path(text).resolve()}"
+    if text.startswith("postgresql://") or text.startswith("postgres://"):
+        return "postgresql+psycopg://" + text.split("://", 1)[1]
+    return text
 
 
 def _constraint(trial: Any) -> list[float]:
     return [trial.user_attrs.get("constraint", 0.0)]
 
 
-def open_study(storage_path: Path, config: SearchConfig) -> Any:
+def open_study(storage: str | Path | None, config: SearchConfig, space: Any, prior_latencies: tuple = (),
+               candidates: tuple = ()) -> Any:
+    """Create or load the study `hwnas` in `storage` (None: in memory) with the sampler of `config`.
+
+    A study that already has trials is continued only with `config.resume`; it must be for the same
+    space, latency budget and fixed choices. `prior_latencies` ((config, ms) measured outside the study)
+    and `candidates` (the only networks that exist, e.g. a benchmark table's) go to model-based samplers.
+    """
     import optuna
 
-    from nas.samplers import create_sampler
+    from nas.samplers import SamplerContext, create_sampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    constraints = _constraint if config.latency_ms is not None else None
+    context = SamplerContext(seed=config.seed, constraints=_constraint if config.latency_ms is not None else None,
+                             space=space, fixed=dict(config.fixed), latency_budget=config.latency_ms,
+                             prior_latencies=tuple(prior_latencies), candidates=tuple(candidates))
+    sampler = create_sampler(config.sampler, context)
+    where = "memory" if storage is None else storage_url(storage)
+    identity = {"space": space.key, "latency_ms": config.latency_ms,
+                "fixed": {key: value for key, value in config.fixed}}
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            study = optuna.create_study(study_name=STUDY_NAME, storage=None if storage is None else where,
+                                        load_if_exists=True, directions=["maximize", "minimize"], sampler=sampler)
+            stored = {key: study.user_attrs.get(key) for key in identity} if "space" in study.user_attrs else None
+            break
+        except Exception as error:  # noqa: BLE001 - SQLAlchemy / driver / Optuna errors on a broken or absent database
+            if attempt + 1 < OPEN_ATTEMPTS and "://" in where and not where.startswith("sqlite"):
+                time.sleep(1.0 + attempt)  # processes that start together race to create the schema: retry
+                continue
+            raise HwnasError(f"study storage {redacted_url(where)!r} cannot be opened: "
+                             f"{str(error).strip().splitlines()[0][:200]}") from None
+    if study.trials and not config.resume:
+        raise HwnasError(f"the study in {redacted_url(where)!r} already has {len(study.trials)} trials; pass --resume "
+                         f"to continue it (or join it from another process), or use another --storage")
+    if stored is not None and stored != identity:
+        different = [key for key in identity if stored[key] != identity[key]]
+        raise HwnasError(f"the study in {redacted_url(where)!r} was made with {different[0]} = {stored[different[0]]!r}, "
+                         f"not {identity[different[0]]!r}; use another --storage")
+    if stored is None:
+        for key, value in identity.items():
+            study.set_user_attr(key, value)
+    return study
+
+
+def redacted_url(url: str) -> str:
+    """A URL without its password."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}" if ":" in credentials else url
+
+
+def _worker() -> dict:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _process_alive(pid: int) -> bool:
     try:
-        return optuna.create_study(
-            study_name=STUDY_NAME, storage=f"sqlite:///{Path(storage_path).resolve()}", load_if_exists=True,
-            directions=["maximize", "minimize"], sampler=create_sampler(config.sampler, config.seed, constraints))
-    except HwnasError:
-        raise
-    except Exception as error:  # noqa: BLE001 - SQLAlchemy / Optuna errors on a broken database
-        raise HwnasError(f"study database {str(storage_path)!r} cannot be opened: "
-                         f"{str(error).splitlines()[0][:200]}") from None
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
-def run_search(space: Any, supernet: Any, dataset: Any, predictor: Any, storage_path: Path,
-               config: SearchConfig, progress: bool = True) -> Any:
-    """Run the study to `config.trials` completed trials and return it."""
+def _is_stale(trial: Any, stale_after_s: float, now: float) -> bool:
+    worker = trial.user_attrs.get("worker") or {}
+    if worker.get("host") == socket.gethostname() and worker.get("pid") != os.getpid():
+        return not _process_alive(int(worker.get("pid", -1)))
+    last = trial.user_attrs.get("heartbeat") or (trial.datetime_start.timestamp() if trial.datetime_start else now)
+    return now - float(last) > stale_after_s
+
+
+def recover_interrupted(study: Any, space: Any, fixed: Mapping[str, Any], stale_after_s: float) -> list[int]:
+    """Mark FAIL every RUNNING trial whose process is gone and enqueue its network again (unless it is
+    evaluated, waiting or running elsewhere). Returns the numbers of the trials failed."""
     import optuna
+    from optuna.trial import TrialState
+
+    now = time.time()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not _is_stale(trial, stale_after_s, now):
+            continue
+        try:
+            study.tell(trial.number, state=TrialState.FAIL)
+        except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+            continue  # another process finished or failed it first
+        failed.append(trial.number)
+        if not trial.params:
+            continue
+        config_id = space.config_id({**fixed, **trial.params})
+        alive = (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
+        if not any(_trial_config_id(space, fixed, other) == config_id
+                   for other in study.get_trials(deepcopy=False, states=alive)):
+            study.enqueue_trial(dict(trial.params), user_attrs={"requeued_from": trial.number})
+    return failed
+
+
+def _trial_config_id(space: Any, fixed: Mapping[str, Any], trial: Any) -> str | None:
+    if "config_id" in trial.user_attrs:
+        return trial.user_attrs["config_id"]
+    params = trial.system_attrs.get("fixed_params", trial.params)
+    return space.config_id({**fixed, **params}) if params else None
+
+
+class _Heartbeat:
+    """Records the time in the trial's user attrs every HEARTBEAT_SECONDS while the trial is evaluated."""
+
+    def __init__(self, trial: Any, interval: float = HEARTBEAT_SECONDS) -> None:
+        self.trial, self.interval, self.stop = trial, interval, threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        while not self.stop.wait(self.interval):
+            try:
+                self.trial.set_user_attr("heartbeat", time.time())
+            except Exception:  # noqa: BLE001 - a lost heartbeat only makes the trial look stale later
+                return
+
+    def __enter__(self) -> "_Heartbeat":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def run_search(study: Any, space: Any, evaluator: Evaluator, config: SearchConfig, progress: bool = True) -> Any:
+    """Evaluate networks until the study holds `config.trials` distinct evaluated networks (counting
+    those still running in other processes); returns the study."""
+    from optuna.trial import TrialState
     from tqdm.auto import tqdm
 
-    from nas.evaluate import subnet_accuracy
-
-    study = open_study(storage_path, config)
-    completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    accuracy_cache = {t.user_attrs["config_id"]: t.values[0] for t in completed if "config_id" in t.user_attrs}
     fixed = dict(config.fixed)
     unknown = [key for key in fixed if key not in space.choices]
     if unknown:
         raise HwnasError(f"fixed choice {unknown[0]!r} is not a key of space {space.name!r}; "
                          f"keys: {', '.join(space.choices)}")
+    space.canonical({**space.smallest(), **fixed})  # a fixed value that is not allowed fails here, naming it
     distributions = {key: value for key, value in space.distributions().items() if key not in fixed}
+    recover_interrupted(study, space, fixed, config.stale_after_s)
     if not study.trials:  # a new study starts from the corners of the space (with the fixed choices applied)
         anchors = {space.config_id({**anchor, **fixed}): space.canonical({**anchor, **fixed})
                    for anchor in space.anchors()}
         for anchor in anchors.values():
             study.enqueue_trial({key: anchor[key] for key in distributions})
-    remaining = max(0, config.trials - len(completed))
-    bar = tqdm(total=remaining, desc="search", disable=not progress, unit="trial")
-    for _ in range(remaining):
+    evaluated = _evaluated(study)
+    bar = tqdm(total=config.trials, initial=min(len(evaluated), config.trials), desc="search", unit="net",
+               disable=not progress)
+    asks = 0
+    while True:
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+        evaluated = _evaluated(study, trials)
+        running = {t.user_attrs["config_id"] for t in trials
+                   if t.state == TrialState.RUNNING and "config_id" in t.user_attrs} - set(evaluated)
+        if len(evaluated) + len(running) >= config.trials or asks >= MAX_ASKS_PER_EVALUATION * config.trials:
+            break
+        asks += 1
         trial = study.ask(fixed_distributions=distributions)
-        network_config = space.canonical({**fixed, **trial.params})
-        config_id = space.config_id(network_config)
-        if config_id not in accuracy_cache:
-            accuracy_cache[config_id] = subnet_accuracy(space, supernet, network_config, dataset.x_val, dataset.y_val,
-                                                        dataset.x_train)
-        accuracy = accuracy_cache[config_id]
-        predicted = float(predictor.predict([network_config])[0])
-        trial.set_user_attr("config_id", config_id)
-        trial.set_user_attr("config", json.dumps(network_config, sort_keys=True))
-        trial.set_user_attr("predicted_latency_ms", predicted)
+        proposed = space.canonical({**fixed, **trial.params})
+        network = evaluator.resolve(proposed) if hasattr(evaluator, "resolve") else proposed
+        config_id = space.config_id(network)
+        if network != proposed:  # a benchmark table without this network evaluated its nearest one
+            trial.set_user_attr("projected_from", space.config_id(proposed))
+        if config_id in running or config_id in _running_elsewhere(study, space, fixed, trial.number):
+            # another process is evaluating it (the earlier trial keeps it): try something else
+            trial.set_user_attr("duplicate_of_running", config_id)
+            study.tell(trial, state=TrialState.FAIL)
+            continue
+        _describe(trial, network, config_id)
+        if config_id in evaluated:  # proposed again: its stored values, at no cost
+            accuracy, latency = evaluated[config_id]
+            trial.set_user_attr("repeat", True)
+        else:
+            with _Heartbeat(trial):
+                result = evaluator.evaluate(network)
+            accuracy, latency = float(result.accuracy), float(result.latency_ms)
+            for key, value in result.attributes.items():
+                trial.set_user_attr(key, value)
+            if config_id in _evaluated(study):  # another process finished the same network meanwhile
+                accuracy, latency = _evaluated(study)[config_id]
+                trial.set_user_attr("repeat", True)
+            else:
+                bar.update(1)
         if config.latency_ms is not None:
-            trial.set_user_attr("constraint", predicted - config.latency_ms)
-        study.tell(trial, [accuracy, predicted])
-        bar.update(1)
-        bar.set_postfix(best_accuracy=f"{max(accuracy_cache.values()):.3f}")
+            trial.set_user_attr("constraint", latency - config.latency_ms)
+        study.tell(trial, [accuracy, latency])
+        bar.set_postfix(best_accuracy=f"{max([accuracy] + [a for a, _ in evaluated.values()]):.3f}")
     bar.close()
     return study
 
 
-def completed_trials(study: Any) -> list[dict]:
-    """One dict per completed trial: number, config_id, config, accuracy, predicted latency."""
-    import optuna
+def _running_elsewhere(study: Any, space: Any, fixed: Mapping[str, Any], number: int) -> set[str]:
+    """config_ids of the RUNNING trials numbered before `number` whose network is fully chosen."""
+    from optuna.trial import TrialState
 
-    return [{"trial": t.number, "config_id": t.user_attrs["config_id"], "config": json.loads(t.user_attrs["config"]),
-             "val_accuracy": t.values[0], "predicted_latency_ms": t.user_attrs["predicted_latency_ms"]}
-            for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and "config_id" in t.user_attrs]
+    found = set()
+    for other in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        params = other.params
+        if other.number < number and (other.user_attrs.get("config_id")
+                                       or all(key in params for key in space.choices if key not in fixed)):
+            found.add(_trial_config_id(space, fixed, other))
+    return found
+
+
+def _describe(trial: Any, network: dict, config_id: str) -> None:
+    trial.set_user_attr("config_id", config_id)
+    trial.set_user_attr("config", json.dumps(network, sort_keys=True))
+    trial.set_user_attr("worker", _worker())
+    trial.set_user_attr("heartbeat", time.time())
+
+
+def _evaluated(study: Any, trials: list | None = None) -> dict[str, tuple[float, float]]:
+    """config_id -> (accuracy, latency) of every completed trial."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if trials is None else trials
+    return {t.user_attrs["config_id"]: (t.values[0], t.values[1]) for t in trials
+            if t.state == TrialState.COMPLETE and "config_id" in t.user_attrs}
+
+
+def completed_trials(study: Any) -> list[dict]:
+    """One dict per completed trial, in order: number, config_id, config, accuracy, latency, and the
+    trial's other attributes (latency source, predictions made before it was measured, ...)."""
+    from optuna.trial import TrialState
+
+    rows = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if "config_id" not in trial.user_attrs:
+            continue
+        extra = {key: value for key, value in trial.user_attrs.items()
+                 if key not in ("config_id", "config", "worker", "heartbeat")}
+        rows.append({"trial": trial.number, "config_id": trial.user_attrs["config_id"],
+                     "config": json.loads(trial.user_attrs["config"]), "val_accuracy": trial.values[0],
+                     "latency_ms": trial.values[1], **extra,
+                     **{f"predicted_{key}": value for key, value in trial.system_attrs.get("hwnas:predicted", {}).items()}})
+    return rows
+
+
+def evaluations(study: Any) -> int:
+    """Distinct networks evaluated in the study."""
+    return len(_evaluated(study))

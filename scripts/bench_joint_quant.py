@@ -101,14 +101,16 @@ def _search(name: str, space, supernet, dataset, predictor, profiler, folder: Pa
             sampler: str, seed: int) -> dict:
     from nas.evaluate import supernet_accuracy
     from nas.front import measured_front
-    from nas.search import SearchConfig, completed_trials, run_search
+    from nas.evaluators import PredictedEvaluator
+    from nas.search import SearchConfig, completed_trials, open_study, run_search
 
     fixed = () if name == "joint" else tuple((key, name) for key in space.precision_keys)
     storage = folder / f"study-{name}.db"
     storage.unlink(missing_ok=True)  # a fresh study: the three searches start equal
     started = time.perf_counter()
-    study = run_search(space, supernet, dataset, predictor, storage,
-                       SearchConfig(trials=trials, sampler=sampler, seed=seed, fixed=fixed), progress=False)
+    config = SearchConfig(trials=trials, sampler=sampler, seed=seed, fixed=fixed)  # searched on predicted latency
+    study = run_search(open_study(storage, config, space), space, PredictedEvaluator(space, supernet, dataset, predictor),
+                       config, progress=False)
     trials_done = completed_trials(study)
     front, measured = measured_front(trials_done, profiler, None, min_models=budget, max_measured=budget,
                                      progress=False)

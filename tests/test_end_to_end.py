@@ -1,5 +1,6 @@
 """The whole path on real data (digits), through the CLI, plus the bad-input contract."""
 
+import csv
 import json
 import sqlite3
 import subprocess
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.slow
 def demo_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("demo")
     code = main(["demo", "--run", str(run), "--dataset", "digits", "--epochs", "4", "--count", "20",
-                 "--trials", "40", "--quiet"])
+                 "--trials", "20", "--quiet"])
     assert code == 0
     return run
 
@@ -58,10 +59,31 @@ def test_every_front_latency_is_a_real_measurement(demo_run):
 def test_search_resumes_its_study(demo_run):
     import optuna
 
-    assert main(["search", "--run", str(demo_run), "--trials", "45", "--quiet"]) == 0
+    assert main(["search", "--run", str(demo_run), "--trials", "23", "--quiet"]) == 2  # a stored study needs --resume
+    assert main(["search", "--run", str(demo_run), "--trials", "23", "--resume", "--quiet"]) == 0
     study = optuna.load_study(study_name="hwnas", storage=f"sqlite:///{demo_run / 'study.db'}")
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert len(complete) == 45
+    assert len({t.user_attrs["config_id"] for t in complete}) == 23
+    assert all(t.user_attrs["latency_source"] == "measured" for t in complete if not t.user_attrs.get("repeat"))
+
+
+def test_every_trial_latency_is_a_real_measurement_and_the_front_was_timed_again(demo_run):
+    trials = list(csv.DictReader(open(demo_run / "trials.csv")))
+    with sqlite3.connect(demo_run / "measurements.db") as connection:
+        stored = {row[0]: row[1] for row in connection.execute("SELECT config_id, median_ms FROM measurements")}
+    for trial in trials:
+        assert stored[trial["config_id"]] == pytest.approx(float(trial["latency_ms"]))
+    for entry in json.loads((demo_run / "front.json").read_text()):
+        assert entry["remeasured_latency_ms"] > 0 and "latency_unstable" in entry
+
+
+def test_report_writes_plots_and_every_trial(demo_run):
+    assert main(["report", str(demo_run)]) == 0
+    rows = list(csv.DictReader(open(demo_run / "report" / "trials.csv")))
+    assert len(rows) >= 20 and {"trial", "state", "val_accuracy", "latency_ms", "predicted_accuracy"} <= set(rows[0])
+    assert any(row["predicted_accuracy"] for row in rows)  # the guided sampler's predictions, before measuring
+    for name in ("pareto.png", "hypervolume.png"):
+        assert (demo_run / "report" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_rerunning_profile_measures_nothing_new(demo_run):

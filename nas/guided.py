@@ -1,0 +1,90 @@
+"""`guided`: the predictor-in-the-loop sampler, an Optuna sampler for (accuracy up, latency down) studies.
+
+Each time the driver asks for a network:
+
+1. The networks measured so far (the study's completed trials; for latency also measurements made
+   outside the study) train two surrogates: accuracy (extremely randomised trees, spread = the trees'
+   disagreement) and latency (the registered `gbdt` predictor). They are refitted as measurements
+   arrive, on a geometric schedule.
+2. The surrogates screen the candidates: the whole space when it is small (NAS-Bench-201: 15,625),
+   else random networks and mutations of the measured front; or, in benchmark mode, the table's rows.
+3. Every candidate's accuracy and log latency are Gaussian: the mean from the surrogate, the standard
+   deviation sqrt((k1 * tree spread)^2 + (k2 * distance)^2), where distance is the number of choices by
+   which the candidate differs from its nearest measured network. k1 and k2 are fitted by maximum
+   likelihood on the residuals of the networks this sampler predicted before they were measured, so
+   the uncertainty is calibrated on this device's data alone (no per-device setting).
+4. It measures the candidate most likely to be non-dominated by the measured front (probability of
+   non-domination, times the probability of meeting a latency budget). Three picks in four consider only
+   the one-choice neighbours of the measured networks in the first two non-dominated ranks (most Pareto
+   optimal networks are one choice away from another); the fourth considers every candidate.
+
+The sampler keeps no state that matters between calls: everything is read from the study (predictions
+made before a measurement are stored in the trial's system attrs), so it resumes, and several processes
+can share one study (networks running elsewhere are not proposed again). The front it reports is only
+ever made of measured networks; the predicted-only front is kept in the study's user attr
+`guided_predicted_front` for `hwnas report`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import optuna  # this module is imported only when a guided sampler is made
+
+PREDICTED_ATTR = "hwnas:predicted"
+
+
+@dataclass(frozen=True)
+class GuidedSettings:
+    initial: int = 10  # networks (the space's anchors included) measured before any model is trusted
+    global_every: int = 4  # one pick in this many screens every candidate; the others the front's neighbours
+    parent_ranks: int = 2  # neighbours of the measured networks in this many non-dominated ranks
+    accuracy_refit_growth: float = 0.1  # refit the accuracy surrogate when the measured set grew by this share
+    latency_refit_growth: float = 0.3  # ... and the latency surrogate
+    trees: int = 32
+    outlier_deviations: float = 3.0  # accuracies below median - this many robust SDs are raised to that floor
+    residual_window: int = 50  # the most recent predicted-then-measured networks calibrate the spread
+    random_candidates: int = 4000  # when the space is too large to enumerate
+    mutations_per_parent: int = 20
+    predicted_front_size: int = 40  # predicted-only front networks kept for the report
+
+
+class GuidedSampler(optuna.samplers.BaseSampler):
+    def __init__(self, space: Any, seed: int = 0, fixed: Mapping[str, Any] | None = None,
+                 latency_budget: float | None = None, prior_latencies: Sequence = (), candidates: Sequence = (),
+                 settings: GuidedSettings = GuidedSettings()) -> None:
+        from nas.guided_state import GuidedState
+
+        self.space, self.seed, self.settings = space, seed, settings
+        self.fixed = dict(fixed or {})
+        self.latency_budget = latency_budget
+        self.distributions = {key: value for key, value in space.distributions().items() if key not in self.fixed}
+        self.state = GuidedState(space, self.fixed, seed, settings, list(prior_latencies), list(candidates))
+        self.fallback = optuna.samplers.RandomSampler(seed=seed)
+
+    def infer_relative_search_space(self, study: Any, trial: Any) -> dict:
+        return dict(self.distributions)
+
+    def sample_relative(self, study: Any, trial: Any, search_space: dict) -> dict:
+        from optuna.study import StudyDirection
+
+        if not search_space:
+            return {}
+        if list(study.directions) != [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE]:
+            raise ValueError("the guided sampler searches (accuracy: maximize, latency: minimize) studies")
+        network, prediction = self.state.choose(study, trial.number, self.latency_budget)
+        if prediction is not None:
+            study._storage.set_trial_system_attr(trial._trial_id, PREDICTED_ATTR, prediction)
+        front = self.state.take_predicted_front()
+        if front is not None:
+            from nas.run_report import PREDICTED_FRONT_ATTR
+
+            study.set_user_attr(PREDICTED_FRONT_ATTR, front)
+        return {key: network[key] for key in search_space}
+
+    def sample_independent(self, study: Any, trial: Any, param_name: str, param_distribution: Any) -> Any:
+        return self.fallback.sample_independent(study, trial, param_name, param_distribution)
+
+    def reseed_rng(self) -> None:
+        self.fallback.reseed_rng()

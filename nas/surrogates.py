@@ -1,0 +1,107 @@
+"""Surrogates for the guided sampler: `fit(configs, y)` and `predict(configs) -> (mean, spread)`.
+
+The spread is a per-network relative uncertainty; the sampler calibrates its scale on the networks it
+predicted before they were measured. Two kinds, both made from what exists:
+
+* `PredictorSurrogate`: a registered predictor (`predictors.create_predictor`, `gbdt` for latency);
+  one model, no spread of its own (ones).
+* `ForestSurrogate`: extremely randomised trees on `predictors.ConfigEncoder` features; the spread is
+  the standard deviation over the trees (for accuracy, which no registered predictor models yet).
+
+When the predictors package offers an ensemble with its own uncertainty, it can take either place
+through this interface.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+
+class FeatureCache:
+    """Encoded feature rows of configs, computed once per network."""
+
+    def __init__(self, space: Any) -> None:
+        from predictors import ConfigEncoder
+
+        self.space = space
+        self.keys = list(space.choices)
+        self.encoder = ConfigEncoder(space).fit([space.smallest()])
+        self.rows: dict[tuple, np.ndarray] = {}
+
+    def encode(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        keys = [tuple(config[key] for key in self.keys) for config in configs]
+        missing = {key: config for key, config in zip(keys, configs) if key not in self.rows}
+        if missing:
+            for key, row in zip(missing, self.encoder.transform(list(missing.values()))):
+                self.rows[key] = row
+        if not keys:
+            return np.empty((0, len(self.encoder.feature_names_)))
+        return np.stack([self.rows[key] for key in keys])
+
+
+class MemoizedSpace:
+    """A space whose `canonical` and `cost_features` remember their results (both are pure functions of
+    the config): a predictor encodes the same candidates again at every refit."""
+
+    def __init__(self, space: Any) -> None:
+        self._space, self._keys = space, list(space.choices)
+        self._canonical: dict[tuple, dict] = {}
+        self._costs: dict[tuple, dict] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._space, name)
+
+    def _key(self, config: Mapping[str, Any]) -> tuple:
+        return tuple(config.get(key) for key in self._keys) + (len(config),)
+
+    def canonical(self, config: Mapping[str, Any]) -> dict:
+        key = self._key(config)
+        if key not in self._canonical:
+            self._canonical[key] = self._space.canonical(config)
+        return dict(self._canonical[key])
+
+    def cost_features(self, config: Mapping[str, Any]) -> dict:
+        key = self._key(config)
+        if key not in self._costs:
+            self._costs[key] = self._space.cost_features(config)
+        return dict(self._costs[key])
+
+
+class PredictorSurrogate:
+    """A registered predictor (default `gbdt`) as a surrogate with unit spread."""
+
+    def __init__(self, space: Any, model: str = "gbdt", **hyper_parameters: Any) -> None:
+        self.space, self.model, self.hyper_parameters = space, model, hyper_parameters
+
+    def fit(self, configs: Sequence[Mapping[str, Any]], y: Any) -> "PredictorSurrogate":
+        from predictors import create_predictor
+
+        self.predictor_ = create_predictor(self.model, space=self.space, **self.hyper_parameters).fit(list(configs), y)
+        return self
+
+    def predict(self, configs: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+        mean = np.asarray(self.predictor_.predict(list(configs)), dtype=float)
+        return mean, np.ones_like(mean)
+
+
+class ForestSurrogate:
+    """Extremely randomised trees; spread = standard deviation of the trees' predictions."""
+
+    def __init__(self, features: FeatureCache, trees: int = 32, max_features: float = 0.5, seed: int = 0) -> None:
+        self.features, self.trees, self.max_features, self.seed = features, trees, max_features, seed
+
+    def fit(self, configs: Sequence[Mapping[str, Any]], y: Any) -> "ForestSurrogate":
+        from sklearn.ensemble import ExtraTreesRegressor
+
+        self.forest_ = ExtraTreesRegressor(n_estimators=self.trees, max_features=self.max_features,
+                                           random_state=self.seed).fit(self.features.encode(configs), np.asarray(y))
+        return self
+
+    def predict(self, configs: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+        matrix = self.features.encode(configs)
+        if not len(matrix):
+            return np.empty(0), np.empty(0)
+        per_tree = np.stack([tree.predict(matrix) for tree in self.forest_.estimators_])
+        return per_tree.mean(axis=0), per_tree.std(axis=0)

@@ -1,0 +1,164 @@
+"""Benchmark mode on the published NAS-Bench-201 tables (and a small table cut from the once-for-all one)."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nas.bench_search import TableScore, bench_search, evaluation_order, run_on_table
+from nas.benchmark_tables import load_benchmark
+from nas.cli import main
+from nas.errors import HwnasError
+from nas.samplers import create_sampler, sampler_names
+from nas.search import SearchConfig
+from search_spaces import create_space
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchmarks"
+ACCURACY, LATENCY = BENCHMARKS / "nb201_accuracy.csv", BENCHMARKS / "nb201_latency_ms.csv"
+OFA = BENCHMARKS / "ofa_mbv3_latency_ms.csv"
+pytestmark = pytest.mark.skipif(not ACCURACY.exists(), reason=f"benchmark tables not found at {BENCHMARKS}")
+
+
+@pytest.fixture(scope="module")
+def gold():
+    return load_benchmark(create_space("nb201"), ACCURACY, "cifar10_test_acc", LATENCY, "gold_6226")
+
+
+def bench_cli(*arguments):
+    output = io.StringIO()
+    with redirect_stdout(output):
+        code = main(["bench", "search", "--space", "nb201", "--accuracy-table", str(ACCURACY), "--accuracy-column",
+                     "cifar10_test_acc", "--latency-table", str(LATENCY), "--latency-column", "gold_6226",
+                     "--quiet", "--json", *arguments])
+    return code, output.getvalue()
+
+
+def test_the_reference_point_gives_random_search_about_0_8(gold):
+    """The issue's sanity check: 250 random picks score about 0.80 and find almost none of the true front."""
+    results = [bench_search(gold, SearchConfig(trials=250, sampler="random", seed=seed)) for seed in range(3)]
+    assert 0.72 < np.median([r["hypervolume_ratio"] for r in results]) < 0.88
+    assert max(r["front_recall"] for r in results) <= 0.1
+    assert results[0]["true_front_size"] == 36
+    assert results[0]["reference_point"]["accuracy"] == pytest.approx(np.median(gold.accuracy))
+    assert results[0]["reference_point"]["latency_ms"] == pytest.approx(np.percentile(gold.latency, 90))
+
+
+def test_the_true_front_scores_one(gold):
+    scorer = TableScore(gold)
+    true_front = [(i, a, l) for i, a, l in zip(gold.config_ids, gold.accuracy, gold.latency)
+                  if i in scorer.true_front_ids]
+    score = scorer.score(true_front)
+    assert score["hypervolume_ratio"] == pytest.approx(1.0) and score["front_recall"] == 1.0
+
+
+def test_cli_prints_the_fields_the_issue_asks_for():
+    code, output = bench_cli("--trials", "20", "--sampler", "random", "--seed", "3", "--latency-ms", "6")
+    assert code == 0
+    result = json.loads(output)
+    assert {"hypervolume_ratio", "front_recall", "true_front_size", "found_front_size", "evaluations", "front",
+            "best_feasible_accuracy", "true_best_feasible_accuracy", "regret"} <= set(result)
+    assert result["evaluations"] == 20 and len(result["front"]) == result["found_front_size"]
+    assert result["front"][0].startswith("|") and result["front"][0].endswith("|")  # arch_str
+    assert result["regret"] == pytest.approx(result["true_best_feasible_accuracy"] - result["best_feasible_accuracy"])
+    assert result["regret"] >= 0
+
+
+def test_a_budget_no_network_meets_is_one_line_naming_the_fastest():
+    result = subprocess.run([sys.executable, "-m", "nas.cli", "bench", "search", "--space", "nb201",
+                             "--accuracy-table", str(ACCURACY), "--accuracy-column", "cifar10_test_acc",
+                             "--latency-table", str(LATENCY), "--latency-column", "gold_6226",
+                             "--latency-ms", "0.5", "--trials", "5", "--quiet"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "latency budget 0.5 ms cannot be met: the fastest measured network" in result.stderr
+    assert "takes 2.6" in result.stderr  # gold_6226's fastest network: 2.665 ms
+
+
+def test_a_shorter_budget_is_a_prefix_of_a_longer_one(gold):
+    """The samplers do not know the budget, so the bench scores budgets 50/100 on the prefix of a 250 run."""
+    for sampler in ("random", "guided"):
+        long = run_on_table(gold, SearchConfig(trials=18, sampler=sampler, seed=1))
+        short = run_on_table(gold, SearchConfig(trials=13, sampler=sampler, seed=1))
+        assert evaluation_order(short) == evaluation_order(long)[:13]
+
+
+@pytest.mark.parametrize("sampler", [name for name in sampler_names() if name != "auto"])
+def test_every_sampler_searches_a_table(gold, sampler):
+    result = bench_search(gold, SearchConfig(trials=12, sampler=sampler, seed=0))
+    assert result["evaluations"] == 12
+    assert 1 <= result["found_front_size"] <= 12
+
+
+def test_auto_says_why_it_is_missing():
+    try:
+        import optunahub  # noqa: F401
+    except ImportError:
+        with pytest.raises(HwnasError, match="sampler 'auto' is not available here: .*optunahub"):
+            create_sampler("auto")
+    else:
+        pytest.skip("optunahub is installed; whether AutoSampler downloads depends on the network")
+
+
+def test_guided_beats_random_and_its_front_is_measured(gold):
+    guided = run_on_table(gold, SearchConfig(trials=40, sampler="guided", seed=0))
+    random = bench_search(gold, SearchConfig(trials=40, sampler="random", seed=0))
+    scored = TableScore(gold).score(evaluation_order(guided))
+    assert scored["hypervolume_ratio"] > random["hypervolume_ratio"] + 0.1
+    evaluated = {t.user_attrs["config_id"] for t in guided.trials if t.values}
+    space = gold.space
+    assert all(space.config_id(space.from_arch_str(arch)) in evaluated for arch in scored["front"])
+    predicted = [t.system_attrs["hwnas:predicted"] for t in guided.trials if "hwnas:predicted" in t.system_attrs]
+    assert len(predicted) == 30  # every network after the first ten was chosen on predictions
+    assert guided.user_attrs["guided_predicted_front"]  # for `hwnas report`
+
+
+def test_guided_with_a_latency_budget_reports_the_regret(gold):
+    result = bench_search(gold, SearchConfig(trials=18, sampler="guided", seed=0, latency_ms=6.0))
+    assert result["true_best_feasible_accuracy"] == pytest.approx(gold.accuracy[gold.latency <= 6.0].max())
+    assert result["best_feasible_accuracy"] is not None and result["regret"] >= 0
+
+
+@pytest.fixture(scope="module")
+def ofa_tables(tmp_path_factory):
+    """200 rows of the once-for-all table. It holds latencies only (no public OFA accuracy table is in
+    ../shared), so a second real latency column stands in for the accuracy objective: this tests the
+    join and the partial-table search, not what the numbers mean."""
+    folder = tmp_path_factory.mktemp("ofa")
+    with open(OFA, newline="") as handle:
+        rows = [row for _, row in zip(range(200), csv.DictReader(handle))]
+    for name, column, order in (("accuracy.csv", "titan_rtx_64", -1), ("latency.csv", "2080ti_1", 1)):
+        with open(folder / name, "w", newline="") as handle:  # rows in opposite orders: joined by config
+            writer = csv.DictWriter(handle, fieldnames=["ks", "e", "d", "r", column])
+            writer.writeheader()
+            writer.writerows({key: row[key] for key in ("ks", "e", "d", "r", column)} for row in rows[::order])
+    return folder
+
+
+@pytest.mark.parametrize("sampler", ["random", "guided"])
+def test_ofa_mbv3_tables_join_on_the_config(ofa_tables, sampler):
+    space = create_space("ofa_mbv3")
+    table = load_benchmark(space, ofa_tables / "accuracy.csv", "titan_rtx_64", ofa_tables / "latency.csv", "2080ti_1")
+    assert len(table) == 200
+    study = run_on_table(table, SearchConfig(trials=25, sampler=sampler, seed=0))
+    evaluated = [t for t in study.trials if t.values]
+    assert {t.user_attrs["config_id"] for t in evaluated} <= set(table.config_ids)
+    projected = [t for t in evaluated if "projected_from" in t.user_attrs]
+    if sampler == "guided":  # it is given the table's networks as candidates; only the anchors are projected
+        assert not [t for t in projected if t.number >= len(space.anchors())]
+    else:  # uniform picks are almost never in a 200-row table: they are replaced by the nearest row
+        assert len(projected) >= 15
+    result = bench_search(table, SearchConfig(trials=25, sampler=sampler, seed=0))
+    assert isinstance(result["front"][0], dict) and "resolution" in result["front"][0]
+    assert result["true_front_size"] >= 1 and 0 < result["hypervolume_ratio"] <= 1.0 + 1e-9
+
+
+def test_a_table_without_the_column_is_one_line(tmp_path):
+    code = main(["bench", "search", "--space", "nb201", "--accuracy-table", str(ACCURACY), "--accuracy-column",
+                 "no_such_column", "--latency-table", str(LATENCY), "--latency-column", "gold_6226", "--quiet"])
+    assert code == 2
