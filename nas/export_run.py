@@ -65,7 +65,7 @@ def export_run(run_path: str | Path, trials: str | None = None, formats: str | l
     if numbers is None:
         entries = load_entries(run.require(run.path / "front.json", "search"), "search")
     else:
-        entries = trial_entries(run.require(run.study, "search"), numbers)
+        entries = trial_entries(run, numbers)
     space, supernet, dataset = open_run(run)
     unique: dict[str, dict] = {}  # two trials of one network export it once
     for entry in entries:

@@ -246,7 +246,7 @@ def extract(run_path: str | Path, out: str | Path, trial: int | None = None,
         raise HwnasError("extract needs exactly one of --trial N and --config FILE.json")
     space, supernet, dataset = open_run(run)
     if trial is not None:
-        config, source = trial_entries(run.require(run.study, "search"), [trial])[0]["config"], {"trial": trial}
+        config, source = trial_entries(run, [trial])[0]["config"], {"trial": trial}
     else:
         config, source = config_from_file(space, config_file), {"config_file": str(config_file)}
     network = evaluation_network(space, supernet, config, dataset.x_train)  # BatchNorm recalibrated, if any

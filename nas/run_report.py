@@ -21,24 +21,9 @@ from nas.errors import HwnasError
 from nas.pareto import hypervolume, pareto_mask
 from nas.report import write_csv
 from nas.run_folder import RunFolder, write_atomically
+from nas.search import load_run_study
 
 PREDICTED_FRONT_ATTR = "guided_predicted_front"  # study user attr the guided sampler keeps up to date
-
-
-def load_run_study(run: RunFolder, storage: str | None = None) -> Any:
-    import optuna
-
-    from nas.search import STUDY_NAME, storage_url
-
-    recorded = run.settings().get("search", {}).get("storage")
-    if storage is None and recorded and ":***@" in recorded:
-        raise HwnasError(f"the study of {run.path} is in {recorded}; pass --storage with the password")
-    url = storage_url(storage or recorded or run.require(run.study, "search"))
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        return optuna.load_study(study_name=STUDY_NAME, storage=url)
-    except Exception as error:  # noqa: BLE001 - a missing study, a broken database, an unreachable server
-        raise HwnasError(f"cannot load the study of {run.path}: {str(error).strip().splitlines()[0][:200]}") from None
 
 
 def trial_rows(study: Any) -> list[dict]:

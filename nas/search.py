@@ -126,6 +126,22 @@ def open_study(storage: str | Path | None, config: SearchConfig, space: Any, pri
     return study
 
 
+def load_run_study(run: Any, storage: str | None = None) -> Any:
+    """The stored study of a run folder (`storage`, else the one its last search recorded, else
+    run/study.db), to read: no sampler, nothing changed."""
+    import optuna
+
+    recorded = run.settings().get("search", {}).get("storage")
+    if storage is None and recorded and ":***@" in recorded:
+        raise HwnasError(f"the study of {run.path} is in {recorded}; pass --storage with the password")
+    url = storage_url(storage or recorded or run.require(run.study, "search"))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return optuna.load_study(study_name=STUDY_NAME, storage=url)
+    except Exception as error:  # noqa: BLE001 - a missing study, a broken database, an unreachable server
+        raise HwnasError(f"cannot load the study of {run.path}: {str(error).strip().splitlines()[0][:200]}") from None
+
+
 def redacted_url(url: str) -> str:
     """A URL without its password."""
     if "@" not in url or "://" not in url:
@@ -244,8 +260,10 @@ def run_search(study: Any, space: Any, evaluator: Evaluator, config: SearchConfi
         if len(evaluated) + len(running) >= config.trials or asks >= MAX_ASKS_PER_EVALUATION * config.trials:
             break
         asks += 1
-        trial = study.ask(fixed_distributions=distributions)
-        proposed = space.canonical({**fixed, **trial.params})
+        trial = study.ask()  # stamped with this process before the sampler runs, so a kill while
+        trial.set_user_attr("worker", _worker())  # sampling leaves a trial a resume recognises as dead
+        proposed = space.canonical({**fixed, **{key: trial.suggest_categorical(key, distribution.choices)
+                                                for key, distribution in distributions.items()}})
         network = evaluator.resolve(proposed) if hasattr(evaluator, "resolve") else proposed
         config_id = space.config_id(network)
         if network != proposed:  # a benchmark table without this network evaluated its nearest one

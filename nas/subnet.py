@@ -135,12 +135,13 @@ def config_from_file(space: Any, path: str | Path) -> dict[str, Any]:
     return space.canonical(data)
 
 
-def trial_entries(study_path: Path, numbers: list[int]) -> list[dict]:
-    """The completed trials `numbers` of the run's study, as trial dicts (number, config_id, config,
-    val_accuracy, predicted_latency_ms); an unknown or unfinished trial raises a one-line error."""
-    from nas.search import SearchConfig, completed_trials, open_study
+def trial_entries(run: Any, numbers: list[int]) -> list[dict]:
+    """The completed trials `numbers` of the run's study (a RunFolder), as trial dicts (number,
+    config_id, config, val_accuracy, latency_ms); an unknown or unfinished trial raises a one-line error."""
+    from nas.search import completed_trials, load_run_study
 
-    study = open_study(study_path, SearchConfig())
+    study = load_run_study(run)
+    study_path = run.study
     by_number = {trial["trial"]: trial for trial in completed_trials(study)}
     for number in numbers:
         if number not in by_number:

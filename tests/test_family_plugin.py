@@ -113,7 +113,7 @@ def test_a_family_registered_in_a_test_file_runs_the_whole_pipeline(tmp_path):
     measured = pipeline.profile(run, str(profile), count=8, progress=False)
     assert len(measured) == 8
     pipeline.fit(run, model="ridge", progress=False)
-    front = pipeline.search(run, SearchConfig(trials=12), min_models=2, progress=False)
+    front = pipeline.search(run, SearchConfig(trials=12), progress=False)
     assert front
     cards = pipeline.export(run, progress=False)
     assert len(cards) == len(front)

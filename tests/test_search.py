@@ -132,3 +132,39 @@ def test_a_trial_left_running_by_a_dead_process_is_failed_and_asked_again(tmp_pa
     study = run_search(study, space, CountingEvaluator(space), SearchConfig(trials=4, sampler="random", resume=True),
                        progress=False)
     assert orphan_id in {t["config_id"] for t in completed_trials(study)}
+
+
+KILLED_WHILE_SAMPLING = """
+import os, signal, sys
+import optuna
+from nas.search import Evaluation, SearchConfig, open_study, run_search
+from search_spaces import create_space
+
+class DiesWhileSampling(optuna.samplers.RandomSampler):
+    def sample_independent(self, *arguments):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+class Constant:
+    def evaluate(self, config):
+        return Evaluation(0.5, 1.0)
+
+space, config = create_space("nb201"), SearchConfig(trials=20, sampler="random")
+study = open_study(sys.argv[1], config, space)
+study.sampler = DiesWhileSampling()
+run_search(study, space, Constant(), config, progress=False)
+"""
+
+
+def test_a_process_killed_while_its_sampler_runs_leaves_a_trial_a_resume_fails(tmp_path):
+    """The trial exists from the moment it is asked; it must name its process before the sampler runs
+    (a guided sampler can take seconds), else a kill then leaves it RUNNING for good."""
+    from optuna.trial import TrialState
+
+    path = tmp_path / "study.db"
+    killed = subprocess.run([sys.executable, "-c", KILLED_WHILE_SAMPLING, str(path)], capture_output=True, text=True)
+    assert killed.returncode == -9, killed.stderr
+    space = create_space("nb201")
+    study = open_study(path, SearchConfig(trials=20, sampler="random", resume=True), space)
+    running = [t.number for t in study.trials if t.state == TrialState.RUNNING]
+    assert len(running) == 1
+    assert recover_interrupted(study, space, {}, stale_after_s=3600) == running
