@@ -2,7 +2,8 @@
 
 Sub-networks of a weight-sharing supernet are slices of the same tensors, so a set of them (a Pareto
 front) needs only the union of their slices: for every supernet tensor that any variant reads, the
-values that at least one variant reads, in row-major order. Each variant's `WeightSlice`s (from
+values that at least one variant reads, in row-major order. (A supernet that computes some weights of
+its sub-networks, like mbv3's transformed kernels, offers the computed tensors as `slice_sources()`.) Each variant's `WeightSlice`s (from
 `supernet.weight_slices(config)`) say where its tensors lie; the union mask of a tensor is recomputed
 from them at load time, so no index is stored. File format (`torch.save` of a dict, read back with
 `weights_only=True`; see docs/architecture.md):
@@ -56,6 +57,12 @@ class Variant:
     profile_fingerprint: str | None = None
 
 
+def slice_sources(supernet: Any) -> dict[str, Any]:
+    """The tensors a supernet's `WeightSlice`s index: its `slice_sources()` where it computes some
+    (mbv3's transformed kernels), else its state dict."""
+    return supernet.slice_sources() if hasattr(supernet, "slice_sources") else supernet.state_dict()
+
+
 def _slices(supernet: Any, space: Any, config: Mapping[str, Any]) -> dict:
     if not hasattr(supernet, "weight_slices"):
         raise HwnasError(f"space {space.name!r}: its supernet has no weight_slices(config), which an elastic bundle "
@@ -71,7 +78,7 @@ def bundle_bytes(space: Any, supernet: Any, variants: list[Mapping[str, Any]],
 
     if not variants:
         raise HwnasError("an elastic bundle needs at least one variant; the export found no networks")
-    state = supernet.state_dict()
+    state = slice_sources(supernet)
     masks: dict[str, Any] = {}
     records = []
     for variant in variants:

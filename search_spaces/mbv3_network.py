@@ -14,7 +14,10 @@ that 5x5 kernel times a learned 9x9 matrix (one matrix per block and size, share
 initialised to the identity). With plain slicing the centre weights must serve both as a small kernel
 and as the middle of a large one, whose weight distributions differ; once-for-all's ablation found the
 transform more accurate for the same training, and it costs 706 parameters per block in the supernet
-and nothing in an extracted network (which holds the transformed kernel).
+and nothing in an extracted network (which holds the transformed kernel). A transformed kernel is not a
+slice of a stored weight, so for the elastic bundle the supernet offers each slot's transformed kernels
+of all channels as extra tensors (`slice_sources`: "blocks.3.depthwise.kernel5"); the transform acts on
+each channel alone, so a sub-network's kernel is the first channels of that tensor (`weight_slices`).
 
 **Pointwise layers and int8.** An fp32 block runs its 1x1 layers as Conv (fastest in ONNX Runtime). An
 int8 block runs them as a channels-last MatMul, because ONNX Runtime's dynamic quantization has fast
@@ -36,6 +39,7 @@ from search_spaces.batch_norm import ElasticBatchNorm2d
 from search_spaces.quantization import precision_linear
 from search_spaces.quantization.precision_network import PrecisionBlocksMixin
 from search_spaces.weight_sharing import load_copies, prefixed
+from search_spaces.weight_slice import WeightSlice, full_slice, prefix_slice
 
 POINTWISE_LAYERS = ("expand", "project")  # the layers a block's precision applies to
 NORMS = ("expand_norm", "depthwise_norm", "project_norm")
@@ -215,6 +219,31 @@ class ElasticMBConvBlock(MBConvBlock):
                            "se_expand.weight": self.se_expand.weight[:mid, :se], "se_expand.bias": self.se_expand.bias[:mid]})
         return params
 
+    def weight_slices(self, shape: MBConvShape, prefix: str) -> dict[str, WeightSlice]:
+        """Where each tensor of a static block of `shape` lies among `slice_sources` (names of the static
+        block's state dict, unprefixed; sources prefixed with this slot's `prefix`)."""
+        mid, se, out, kernel = shape.mid_channels, shape.se_channels, shape.out_channels, shape.kernel_size
+        depthwise = f"{prefix}depthwise.weight" if kernel == self.kernel_sizes[-1] else f"{prefix}depthwise.kernel{kernel}"
+        slices = {"expand.weight": prefix_slice(f"{prefix}expand.weight", (mid, self.expand.weight.shape[1])),
+                  "depthwise.weight": prefix_slice(depthwise, (mid, 1, kernel, kernel)),
+                  "project.weight": prefix_slice(f"{prefix}project.weight", (out, mid))}
+        if se:
+            slices.update({"se_reduce.weight": prefix_slice(f"{prefix}se_reduce.weight", (se, mid)),
+                           "se_reduce.bias": prefix_slice(f"{prefix}se_reduce.bias", (se,)),
+                           "se_expand.weight": prefix_slice(f"{prefix}se_expand.weight", (mid, se)),
+                           "se_expand.bias": prefix_slice(f"{prefix}se_expand.bias", (mid,))})
+        for name, width in (("expand_norm", mid), ("depthwise_norm", mid), ("project_norm", out)):
+            slices.update({f"{name}.{key}": prefix_slice(f"{prefix}{name}.{key}", (width,))
+                           for key in ("weight", "bias", "running_mean", "running_var")})
+            slices[f"{name}.num_batches_tracked"] = full_slice(f"{prefix}{name}.num_batches_tracked", ())
+        return slices
+
+    def transformed_kernels(self) -> dict[str, Tensor]:
+        """Every smaller kernel size's transformed kernel of all channels, named "depthwise.kernel{k}"."""
+        channels = self.depthwise.weight.shape[0]
+        return {f"depthwise.kernel{kernel}": self.depthwise_kernel(kernel, channels).detach()
+                for kernel in self.kernel_sizes[:-1]}
+
     def sliced_norms(self, shape: MBConvShape) -> dict[str, Tensor]:
         widths = {"expand_norm": shape.mid_channels, "depthwise_norm": shape.mid_channels,
                   "project_norm": shape.out_channels}
@@ -249,6 +278,28 @@ class MobileNetSupernet(MobileNetNetwork):
             return self.get_submodule(name)(x)
 
         return mobilenet_forward(images, self.sliced_parameters(shape), shape, norm)
+
+    @torch.no_grad()
+    def slice_sources(self) -> dict[str, Tensor]:
+        """The tensors `weight_slices` index: the state dict and each slot's transformed kernels."""
+        sources = dict(self.state_dict())
+        for slot, block in enumerate(self.blocks):
+            sources.update({f"blocks.{slot}.{name}": kernel for name, kernel in block.transformed_kernels().items()})
+        return sources
+
+    def weight_slices(self, config: Mapping[str, Any]) -> dict[str, WeightSlice]:
+        """Where every tensor of `extract(config)`'s state dict lies among `slice_sources()`; `extract`
+        copies exactly these (tested for every space); the elastic bundle stores them."""
+        shape = self.space.shape(config)
+        state = self.state_dict()
+        slices = {name: full_slice(name, tuple(state[name].shape)) for name in FIXED_PARAMETERS}
+        for name in FIXED_NORMS:
+            slices.update({f"{name}.{key}": full_slice(f"{name}.{key}", tuple(value.shape))
+                           for key, value in self.get_submodule(name).state_dict().items()})
+        for index, (slot, block) in enumerate(zip(shape.slots, shape.blocks)):
+            slices.update({f"blocks.{index}.{name}": part
+                           for name, part in self.blocks[slot].weight_slices(block, f"blocks.{slot}.").items()})
+        return slices
 
     @torch.no_grad()
     def extract(self, config: Mapping[str, Any]) -> MobileNetNetwork:

@@ -9,7 +9,7 @@ import torch
 
 from nas import ElasticModel, load_subnet
 from nas.checkpoint import load_supernet, tensor_checksums
-from nas.elastic import bundle_bytes, write_bundle
+from nas.elastic import bundle_bytes, slice_sources, write_bundle
 from nas.errors import HwnasError
 from nas.subnet import save_subnet
 from search_spaces import create_space, space_names
@@ -149,7 +149,7 @@ def test_weight_slices_are_what_extract_copies(name):
     supernet = space.build_supernet().eval()
     if not hasattr(supernet, "weight_slices"):
         pytest.skip(f"{name}'s supernet has no weight_slices: it cannot be bundled")
-    state = supernet.state_dict()
+    state = slice_sources(supernet)
     for config in [space.largest(), space.smallest(), space.sample(1), space.sample(2)]:
         extracted = supernet.extract(config).state_dict()
         slices = supernet.weight_slices(config)

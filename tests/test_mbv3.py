@@ -124,3 +124,27 @@ def test_bad_arguments_name_the_argument():
         create_space("mbv3", kernel_size_choices=[3, 4])
     with pytest.raises(ConfigError, match="width_mult"):
         create_space("mbv3", width_mult=0)
+
+
+def test_an_elastic_bundle_of_mbv3_variants_rebuilds_each_with_its_transformed_kernels(tmp_path):
+    """A 5x5 or 3x3 kernel is a learned transform of the 7x7 one, not a slice: the bundle stores each
+    slot's transformed kernels (`slice_sources`) and every variant still equals its extraction."""
+    from nas import ElasticModel
+    from nas.elastic import write_bundle
+
+    space = create_space("mbv3", **TINY, precisions=["fp32", "int8"])
+    supernet = space.build_supernet().eval()
+    with torch.no_grad():  # trained transforms are not the identity (centre slicing) they start as
+        for block in supernet.blocks:
+            block.transform_7to5.add_(0.05 * torch.randn_like(block.transform_7to5))
+            block.transform_5to3.add_(0.05 * torch.randn_like(block.transform_5to3))
+    configs = [space.smallest(), space.sample(1), space.sample(2), space.largest()]
+    assert {block.kernel_size for c in configs for block in space.shape(c).blocks} == {3, 5, 7}
+    variants = [{"name": space.config_id(c), "config": c, "accuracy": 0.5 + 0.1 * i, "latency_ms": 1.0 + i}
+                for i, c in enumerate(configs)]
+    model = ElasticModel.load(write_bundle(tmp_path / "elastic.pt", space, supernet, variants))
+    images = torch.randn(4, *space.input_shape)
+    for variant, config in zip(model.variants, configs):
+        with torch.no_grad():
+            torch.testing.assert_close(model.module(variant)(images), supernet.extract(config)(images),
+                                       atol=1e-6, rtol=0)
