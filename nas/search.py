@@ -189,7 +189,7 @@ def recover_interrupted(study: Any, space: Any, fixed: Mapping[str, Any], stale_
         except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
             continue  # another process finished or failed it first
         failed.append(trial.number)
-        if not trial.params:
+        if not _chosen_fully(space, fixed, trial.params):  # killed while its sampler chose: nothing to redo
             continue
         config_id = space.config_id({**fixed, **trial.params})
         alive = (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
@@ -203,7 +203,13 @@ def _trial_config_id(space: Any, fixed: Mapping[str, Any], trial: Any) -> str | 
     if "config_id" in trial.user_attrs:
         return trial.user_attrs["config_id"]
     params = trial.system_attrs.get("fixed_params", trial.params)
-    return space.config_id({**fixed, **params}) if params else None
+    return space.config_id({**fixed, **params}) if _chosen_fully(space, fixed, params) else None
+
+
+def _chosen_fully(space: Any, fixed: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
+    """Whether `params` choose every key of the space that is not fixed (a trial's params are
+    suggested one by one, so a process killed meanwhile leaves some)."""
+    return bool(params) and all(key in params or key in fixed for key in space.choices)
 
 
 class _Heartbeat:

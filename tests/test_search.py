@@ -140,9 +140,11 @@ import optuna
 from nas.search import Evaluation, SearchConfig, open_study, run_search
 from search_spaces import create_space
 
-class DiesWhileSampling(optuna.samplers.RandomSampler):
-    def sample_independent(self, *arguments):
-        os.kill(os.getpid(), signal.SIGKILL)
+class DiesWhileSampling(optuna.samplers.RandomSampler):  # after choosing int(sys.argv[2]) of the keys
+    def sample_independent(self, study, trial, name, distribution):
+        if len(trial.params) == int(sys.argv[2]):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().sample_independent(study, trial, name, distribution)
 
 class Constant:
     def evaluate(self, config):
@@ -155,16 +157,20 @@ run_search(study, space, Constant(), config, progress=False)
 """
 
 
-def test_a_process_killed_while_its_sampler_runs_leaves_a_trial_a_resume_fails(tmp_path):
+@pytest.mark.parametrize("chosen", [0, 2])
+def test_a_process_killed_while_its_sampler_runs_leaves_a_trial_a_resume_fails(tmp_path, chosen):
     """The trial exists from the moment it is asked; it must name its process before the sampler runs
-    (a guided sampler can take seconds), else a kill then leaves it RUNNING for good."""
+    (a guided sampler can take seconds), else a kill then leaves it RUNNING for good; and a trial killed
+    with only some keys chosen is failed, not asked again."""
     from optuna.trial import TrialState
 
     path = tmp_path / "study.db"
-    killed = subprocess.run([sys.executable, "-c", KILLED_WHILE_SAMPLING, str(path)], capture_output=True, text=True)
+    killed = subprocess.run([sys.executable, "-c", KILLED_WHILE_SAMPLING, str(path), str(chosen)],
+                            capture_output=True, text=True)
     assert killed.returncode == -9, killed.stderr
     space = create_space("nb201")
     study = open_study(path, SearchConfig(trials=20, sampler="random", resume=True), space)
     running = [t.number for t in study.trials if t.state == TrialState.RUNNING]
-    assert len(running) == 1
+    assert len(running) == 1 and len(study.trials[running[0]].params) == chosen
     assert recover_interrupted(study, space, {}, stale_after_s=3600) == running
+    assert not [t for t in study.trials if t.state == TrialState.WAITING]
