@@ -17,6 +17,10 @@ from them at load time, so no index is stored. File format (`torch.save` of a di
     shapes          {supernet tensor name: its full shape}
     values          {supernet tensor name: 1-D tensor, the union of the variants' slices}
     checksums       {supernet tensor name: SHA-256 of its values' bytes}, checked on load
+    own             {variant name: {tensor name: tensor}}: what a variant holds that is not a slice of the
+                    supernet (BatchNorm statistics recalibrated for that sub-network); absent or empty
+                    for families without BatchNorm
+    own_checksums   {"variant/tensor": SHA-256}, checked on load
     onnx            {variant name: bytes of its standalone ONNX file} (empty unless asked for)
 
 `ElasticModel.load(path)` rebuilds each tensor (zeros where no variant reads), `select` picks a variant
@@ -71,9 +75,12 @@ def _slices(supernet: Any, space: Any, config: Mapping[str, Any]) -> dict:
 
 
 def bundle_bytes(space: Any, supernet: Any, variants: list[Mapping[str, Any]],
-                 onnx_files: Mapping[str, bytes] | None = None) -> bytes:
+                 onnx_files: Mapping[str, bytes] | None = None, networks: Mapping[str, Any] | None = None) -> bytes:
     """The bundle of `variants` (dicts with config, accuracy, latency_ms and the other Variant fields) as
-    bytes. Every variant's slices are checked to reproduce `supernet.extract(config)` exactly."""
+    bytes. Every variant's slices are checked to reproduce `supernet.extract(config)` exactly.
+    `networks` ({variant name: static network}) are the networks the bundle must rebuild when they are
+    not plain extractions (BatchNorm statistics recalibrated per sub-network, as export writes them):
+    their tensors that differ from the extraction are stored as that variant's own."""
     import torch
 
     if not variants:
@@ -81,10 +88,13 @@ def bundle_bytes(space: Any, supernet: Any, variants: list[Mapping[str, Any]],
     state = slice_sources(supernet)
     masks: dict[str, Any] = {}
     records = []
+    own: dict[str, dict[str, Any]] = {}
     for variant in variants:
         config = space.canonical(variant["config"])
         slices = _slices(supernet, space, config)
         extracted = supernet.extract(config).state_dict()
+        if networks is not None:
+            own[variant["name"]] = _own_tensors(variant["name"], extracted, networks[variant["name"]].state_dict())
         if set(slices) != set(extracted):
             raise HwnasError(f"space {space.name!r}: weight_slices names {sorted(set(slices) ^ set(extracted))[:3]} "
                              f"differently from extract(); fix the space")
@@ -99,16 +109,38 @@ def bundle_bytes(space: Any, supernet: Any, variants: list[Mapping[str, Any]],
     values = {source: state[source][masks[source]].detach().clone() for source in sources}
     bundle = {"format": FORMAT, "format_version": FORMAT_VERSION, "space": space_record(space), "variants": records,
               "shapes": {source: list(state[source].shape) for source in sources}, "values": values,
-              "checksums": tensor_checksums(values), "onnx": dict(onnx_files or {})}
+              "checksums": tensor_checksums(values), "own": {name: tensors for name, tensors in own.items() if tensors},
+              "own_checksums": tensor_checksums(_flat(own)), "onnx": dict(onnx_files or {})}
     buffer = io.BytesIO()
     torch.save(bundle, buffer)
     return buffer.getvalue()
 
 
+def _own_tensors(name: str, extracted: Mapping[str, Any], network: Mapping[str, Any]) -> dict[str, Any]:
+    """The tensors of `network` (a state dict) that differ from the plain extraction `extracted`."""
+    import torch
+
+    if set(network) != set(extracted):
+        raise HwnasError(f"variant {name}: its network's tensors {sorted(set(network) ^ set(extracted))[:3]} "
+                         f"differ from the supernet's extraction of its config")
+    own = {}
+    for key, tensor in network.items():
+        if tensor.shape != extracted[key].shape or tensor.dtype != extracted[key].dtype:
+            raise HwnasError(f"variant {name}: tensor {key!r} is {tuple(tensor.shape)} {tensor.dtype}, its extraction "
+                             f"{tuple(extracted[key].shape)} {extracted[key].dtype}")
+        if not torch.equal(tensor, extracted[key]):
+            own[key] = tensor.detach().clone()
+    return own
+
+
+def _flat(own: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    return {f"{variant}/{key}": tensor for variant, tensors in own.items() for key, tensor in tensors.items()}
+
+
 def write_bundle(path: str | Path, space: Any, supernet: Any, variants: list[Mapping[str, Any]],
-                 onnx_files: Mapping[str, bytes] | None = None) -> Path:
+                 onnx_files: Mapping[str, bytes] | None = None, networks: Mapping[str, Any] | None = None) -> Path:
     path = Path(path)
-    write_atomically(path, bundle_bytes(space, supernet, variants, onnx_files))
+    write_atomically(path, bundle_bytes(space, supernet, variants, onnx_files, networks))
     return path
 
 
@@ -116,9 +148,10 @@ class ElasticModel:
     """A loaded elastic bundle: its variants, `select` by budget, and `module(variant)` to run one."""
 
     def __init__(self, space: Any, variants: list[Variant], slices: dict[str, dict], tensors: dict[str, Any],
-                 onnx_files: dict[str, bytes], where: str) -> None:
+                 onnx_files: dict[str, bytes], where: str, own: dict[str, dict[str, Any]] | None = None) -> None:
         self.space, self.variants, self._where = space, variants, where
         self._slices, self._tensors, self._onnx = slices, tensors, onnx_files
+        self._own = own or {}
 
     @classmethod
     def load(cls, path: str | Path) -> "ElasticModel":
@@ -146,12 +179,14 @@ class ElasticModel:
                     masks[part.source] = masks[part.source] | mask if part.source in masks else mask
                 slices[record["name"]] = parts
             tensors = {source: _scatter(masks[source], values.get(source), source) for source in masks}
+            own = _checked_own(state.get("own") or {}, slices)
         except (ValueError, TypeError, AttributeError, KeyError) as error:
             raise HwnasError(f"{where} is corrupt: {str(error).splitlines()[0][:200]}") from None
+        verify_checksums(_flat(own), state.get("own_checksums") or {}, where)
         variants = [Variant(**{field: record.get(field) for field in Variant.__dataclass_fields__})
                     for record in records]
         onnx_files = state.get("onnx") if isinstance(state.get("onnx"), dict) else {}
-        return cls(space, variants, slices, tensors, onnx_files, where)
+        return cls(space, variants, slices, tensors, onnx_files, where, own)
 
     def variant(self, name: str | Variant) -> Variant:
         """The variant called `name` (its config_id)."""
@@ -191,8 +226,9 @@ class ElasticModel:
 
     def state_dict(self, variant: str | Variant) -> dict[str, Any]:
         """The variant's tensors (fresh copies), named as in its network's state dict."""
-        parts = self._slices[self.variant(variant).name]
-        return own_storage({name: part.apply(self._tensors[part.source]) for name, part in parts.items()})
+        name = self.variant(variant).name
+        tensors = {key: part.apply(self._tensors[part.source]) for key, part in self._slices[name].items()}
+        return own_storage({**tensors, **self._own.get(name, {})})
 
     def module(self, variant: str | Variant) -> Any:
         """A new `nn.Module` (eval mode) of the variant, with its own copy of its weights."""
@@ -215,6 +251,22 @@ def _well_formed(record: Any) -> bool:
     return (isinstance(record, dict) and all(key in record for key in VARIANT_FIELDS)
             and isinstance(record["accuracy"], number) and isinstance(record["latency_ms"], number)
             and isinstance(record["config"], dict) and isinstance(record["slices"], dict))
+
+
+def _checked_own(own: Any, slices: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The bundle's per-variant tensors, each checked to replace a tensor of its variant of the same shape."""
+    import torch
+
+    if not isinstance(own, dict):
+        raise ValueError("its per-variant tensors are not a mapping")
+    for variant, tensors in own.items():
+        if variant not in slices or not isinstance(tensors, dict):
+            raise ValueError(f"per-variant tensors for unknown variant {variant!r}")
+        for key, tensor in tensors.items():
+            part = slices[variant].get(key)
+            if part is None or not isinstance(tensor, torch.Tensor) or tuple(tensor.shape) != part.shape:
+                raise ValueError(f"variant {variant}: its own tensor {key!r} does not fit its network")
+    return own
 
 
 def _scatter(mask: Any, values: Any, source: str) -> Any:

@@ -55,6 +55,7 @@ def export_run(run_path: str | Path, trials: str | None = None, formats: str | l
     from tqdm.auto import tqdm
 
     from nas.elastic import write_bundle
+    from nas.evaluate import evaluation_network
     from nas.pipeline import open_run, run_profiler
     from nas.subnet import trial_entries
 
@@ -85,7 +86,9 @@ def export_run(run_path: str | Path, trials: str | None = None, formats: str | l
         return cards, None
     variants = bundle_variants(cards)
     onnx_files = {v["name"]: (folder / f"{v['name']}.onnx").read_bytes() for v in variants} if bundle_onnx else None
-    return cards, write_bundle(folder / BUNDLE_NAME, space, supernet, variants, onnx_files)
+    networks = {v["name"]: evaluation_network(space, supernet, v["config"], dataset.x_train)  # as exported:
+                for v in variants}  # with BatchNorm statistics recalibrated, where the space has them
+    return cards, write_bundle(folder / BUNDLE_NAME, space, supernet, variants, onnx_files, networks)
 
 
 def describe_selection(bundle_path: Path) -> list[str]:

@@ -51,6 +51,10 @@ def build_space(space: str, dataset: Any, profile_name: str | None, space_argume
     if not isinstance(space_arguments or {}, dict):
         raise HwnasError(f"space arguments must be a JSON object of name: value, got {space_arguments!r}")
     defaults = precision_arguments(load_profile(profile_name), space) if profile_name else {}
+    for key, value in dataset.space_arguments().items():  # the data decides its inputs and classes
+        if key in (space_arguments or {}) and space_arguments[key] != value:
+            raise HwnasError(f"space argument {key!r} = {space_arguments[key]!r} does not fit the data set "
+                             f"{dataset.name!r}, whose {key} is {value!r}; leave it out of --space-args")
     return create_space(space, **{**dataset.space_arguments(), **defaults, **(space_arguments or {})})
 
 

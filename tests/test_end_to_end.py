@@ -111,6 +111,8 @@ def test_bad_inputs_give_one_line_errors(tmp_path, demo_run):
     cases = [
         (["train", "--run", str(tmp_path / "a"), "--space", "nope", "--dataset", "digits"], "unknown search space"),
         (["train", "--run", str(tmp_path / "a"), "--dataset", "cifar"], "unknown dataset 'cifar'"),
+        (["train", "--run", str(tmp_path / "a"), "--dataset", "digits", "--space-args", '{"num_classes": 3}'],
+         "space argument 'num_classes' = 3 does not fit the data set 'digits', whose num_classes is 10"),
         (["export", "--run", str(tmp_path / "empty")], "does not exist"),
         (["profile", "--run", str(demo_run), "--profile", "no-such-profile"], "no-such-profile"),
     ]

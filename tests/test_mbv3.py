@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from nas.cli import main
+from nas.errors import HwnasError
 from nas.evaluate import evaluation_network
 from nas.onnx_export import export_onnx, integer_kernels
 from search_spaces import ConfigError, create_space
@@ -142,9 +143,26 @@ def test_an_elastic_bundle_of_mbv3_variants_rebuilds_each_with_its_transformed_k
     assert {block.kernel_size for c in configs for block in space.shape(c).blocks} == {3, 5, 7}
     variants = [{"name": space.config_id(c), "config": c, "accuracy": 0.5 + 0.1 * i, "latency_ms": 1.0 + i}
                 for i, c in enumerate(configs)]
-    model = ElasticModel.load(write_bundle(tmp_path / "elastic.pt", space, supernet, variants))
+    # as export writes them: each sub-network with its own recalibrated BatchNorm statistics
+    calibration = (torch.randn(256, *space.input_shape) * 2 + 1).numpy()
+    networks = {v["name"]: evaluation_network(space, supernet, v["config"], calibration) for v in variants}
+    path = write_bundle(tmp_path / "elastic.pt", space, supernet, variants, networks=networks)
+    model = ElasticModel.load(path)
     images = torch.randn(4, *space.input_shape)
     for variant, config in zip(model.variants, configs):
         with torch.no_grad():
-            torch.testing.assert_close(model.module(variant)(images), supernet.extract(config)(images),
-                                       atol=1e-6, rtol=0)
+            rebuilt, exported = model.module(variant)(images), networks[variant.name](images)
+            torch.testing.assert_close(rebuilt, exported, atol=1e-6, rtol=0)
+            assert not torch.allclose(rebuilt, supernet.extract(config)(images), atol=1e-3)  # statistics matter
+    plain = ElasticModel.load(write_bundle(tmp_path / "plain.pt", space, supernet, variants))  # no networks given
+    with torch.no_grad():
+        torch.testing.assert_close(plain.module(plain.variants[0])(images), supernet.extract(configs[0])(images),
+                                   atol=1e-6, rtol=0)
+    # a per-variant tensor that was changed is caught by its checksum, in one line
+    state = torch.load(path, weights_only=True)
+    name = next(iter(state["own"]))
+    key = next(iter(state["own"][name]))
+    state["own"][name][key] += 1.0
+    torch.save(state, tmp_path / "changed.pt")
+    with pytest.raises(HwnasError, match=f"is corrupt: tensor '{name}/{key}' does not match its checksum"):
+        ElasticModel.load(tmp_path / "changed.pt")
