@@ -163,6 +163,19 @@ def test_demo_bundles_its_front_and_selects_at_two_budgets(demo_run):
     assert len([line for line in lines if "select(latency_ms=" in line]) >= 1
 
 
+def test_bench_export_reports_sizes_switching_and_exact_parity(demo_run, tmp_path):
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_export.py"
+    result = subprocess.run([sys.executable, str(script), "--run", str(demo_run), "--out", str(tmp_path),
+                             "--switches", "1"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["parity_ok"] and report["parity_max_abs_logit_difference"] == 0.0
+    assert report["bundle_bytes"] < report["standalone_sum_bytes"] or report["variants"] == 1
+    assert report["switch_seconds_median"] > 0
+
+
 def test_every_format_is_written_checked_verified_and_retimed(demo_run, tmp_path, capsys):
     from nas.onnx_export import check_onnx
 
