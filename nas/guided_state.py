@@ -15,6 +15,7 @@ from scipy.special import ndtr
 from nas.acquisition import probability_dominated, staircase
 from nas.candidates import ENUMERATE_LIMIT, candidate_pool, enumerate_space, mutations, space_size
 from nas.pareto import non_dominated_ranks, pareto_mask
+from nas.search import chosen_fully
 from nas.surrogates import FeatureCache, ForestSurrogate, MemoizedSpace, PredictorSurrogate
 
 DEFAULT_LOG_LATENCY_SD = 0.1  # before five predicted-then-measured latencies exist
@@ -121,7 +122,7 @@ class GuidedState:
                     "prediction": trial.system_attrs.get("hwnas:predicted")})
             elif trial.state in (TrialState.RUNNING, TrialState.WAITING):
                 params = trial.system_attrs.get("fixed_params", trial.params)
-                if params and all(key in params for key in self.space.choices if key not in self.fixed):
+                if chosen_fully(self.space, self.fixed, params):
                     pending.add(self.space.config_id({**self.fixed, **params}))
         return measured, pending
 

@@ -189,7 +189,7 @@ def recover_interrupted(study: Any, space: Any, fixed: Mapping[str, Any], stale_
         except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
             continue  # another process finished or failed it first
         failed.append(trial.number)
-        if not _chosen_fully(space, fixed, trial.params):  # killed while its sampler chose: nothing to redo
+        if not chosen_fully(space, fixed, trial.params):  # killed while its sampler chose: nothing to redo
             continue
         config_id = space.config_id({**fixed, **trial.params})
         alive = (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
@@ -203,10 +203,10 @@ def _trial_config_id(space: Any, fixed: Mapping[str, Any], trial: Any) -> str | 
     if "config_id" in trial.user_attrs:
         return trial.user_attrs["config_id"]
     params = trial.system_attrs.get("fixed_params", trial.params)
-    return space.config_id({**fixed, **params}) if _chosen_fully(space, fixed, params) else None
+    return space.config_id({**fixed, **params}) if chosen_fully(space, fixed, params) else None
 
 
-def _chosen_fully(space: Any, fixed: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
+def chosen_fully(space: Any, fixed: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
     """Whether `params` choose every key of the space that is not fixed (a trial's params are
     suggested one by one, so a process killed meanwhile leaves some)."""
     return bool(params) and all(key in params or key in fixed for key in space.choices)
@@ -289,8 +289,9 @@ def run_search(study: Any, space: Any, evaluator: Evaluator, config: SearchConfi
             accuracy, latency = float(result.accuracy), float(result.latency_ms)
             for key, value in result.attributes.items():
                 trial.set_user_attr(key, value)
-            if config_id in _evaluated(study):  # another process finished the same network meanwhile
-                accuracy, latency = _evaluated(study)[config_id]
+            finished = _evaluated(study)
+            if config_id in finished:  # another process finished the same network meanwhile
+                accuracy, latency = finished[config_id]
                 trial.set_user_attr("repeat", True)
             else:
                 bar.update(1)
@@ -306,19 +307,15 @@ def _running_elsewhere(study: Any, space: Any, fixed: Mapping[str, Any], number:
     """config_ids of the RUNNING trials numbered before `number` whose network is fully chosen."""
     from optuna.trial import TrialState
 
-    found = set()
-    for other in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        params = other.params
-        if other.number < number and (other.user_attrs.get("config_id")
-                                       or all(key in params for key in space.choices if key not in fixed)):
-            found.add(_trial_config_id(space, fixed, other))
-    return found
+    return {_trial_config_id(space, fixed, other)
+            for other in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if other.number < number and ("config_id" in other.user_attrs or chosen_fully(space, fixed, other.params))}
 
 
 def _describe(trial: Any, network: dict, config_id: str) -> None:
+    """What the trial evaluates (its process is stamped as soon as it is asked)."""
     trial.set_user_attr("config_id", config_id)
     trial.set_user_attr("config", json.dumps(network, sort_keys=True))
-    trial.set_user_attr("worker", _worker())
     trial.set_user_attr("heartbeat", time.time())
 
 
