@@ -8,7 +8,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from nas.errors import HwnasError
 from nas.evaluate import evaluation_network
@@ -35,11 +35,12 @@ def _latency(measurement: Any, profile: Any, fingerprint: str) -> dict:
             "hardware_profile": profile.name, "profile_fingerprint": fingerprint}
 
 
-def export_artifact(export_format: ExportFormat, space: Any, supernet: Any, dataset: Any, config: dict,
-                    folder: Path, profiler: Any, options: ExportOptions) -> dict:
-    """Write, check, verify and re-time one format of one network; the artifact's part of the card."""
+def export_artifact(export_format: ExportFormat, space: Any, network_of: Callable[[dict], Any], dataset: Any,
+                    config: dict, folder: Path, profiler: Any, options: ExportOptions) -> dict:
+    """Write, check, verify and re-time one format of one network; the artifact's part of the card.
+    `network_of(config)` is the evaluation network of a config (the formats only read it)."""
     artifact_config = export_format.config(space, config)
-    network = evaluation_network(space, supernet, artifact_config, dataset.x_train)
+    network = network_of(artifact_config)
     config_id = space.config_id(config)
     path = Path(folder) / f"{config_id}{export_format.suffix}"
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -60,9 +61,19 @@ def export_artifact(export_format: ExportFormat, space: Any, supernet: Any, data
 
 def export_network(space: Any, supernet: Any, dataset: Any, entry: dict, folder: Path, profiler: Any,
                    formats: list[ExportFormat], skipped: dict[str, str], options: ExportOptions = ExportOptions(),
-                   ) -> dict:
+                   networks: dict[str, Any] | None = None) -> dict:
     """Export one searched network (a trial dict: config, config_id, val_accuracy, ...) in `formats`
-    (`onnx` among them; those in `skipped` are recorded with the reason) and write its model card."""
+    (`onnx` among them; those in `skipped` are recorded with the reason) and write its model card.
+    Each evaluation network (extracted, BatchNorm recalibrated where the space has it) is built once and
+    kept in `networks` (by config_id), which the caller may pass to reuse them."""
+    networks = {} if networks is None else networks
+
+    def network_of(network_config: dict) -> Any:
+        key = space.config_id(network_config)
+        if key not in networks:
+            networks[key] = evaluation_network(space, supernet, network_config, dataset.x_train)
+        return networks[key]
+
     config = space.canonical(entry["config"])
     config_id = space.config_id(config)
     artifacts = {}
@@ -70,10 +81,10 @@ def export_network(space: Any, supernet: Any, dataset: Any, entry: dict, folder:
         if export_format.name in skipped:
             artifacts[export_format.name] = {"skipped": skipped[export_format.name]}
         else:
-            artifacts[export_format.name] = export_artifact(export_format, space, supernet, dataset, config, folder,
+            artifacts[export_format.name] = export_artifact(export_format, space, network_of, dataset, config, folder,
                                                             profiler, options)
     searched = artifacts["onnx"]
-    network = evaluation_network(space, supernet, config, dataset.x_train)
+    network = network_of(config)
     card = {
         "config_id": config_id,
         "space": {"name": space.name, "version": space.version, "arguments": space.arguments},

@@ -55,7 +55,6 @@ def export_run(run_path: str | Path, trials: str | None = None, formats: str | l
     from tqdm.auto import tqdm
 
     from nas.elastic import write_bundle
-    from nas.evaluate import evaluation_network
     from nas.pipeline import open_run, run_profiler
     from nas.subnet import trial_entries
 
@@ -79,16 +78,16 @@ def export_run(run_path: str | Path, trials: str | None = None, formats: str | l
     skipped = {f.name: reason for f in file_formats if (reason := f.unavailable(space, profiler.profile))}
     folder = Path(out) if out is not None else run.models
     folder.mkdir(parents=True, exist_ok=True)
-    cards = [export_network(space, supernet, dataset, entry, folder, profiler, file_formats, skipped, options)
+    networks: dict = {}  # config_id -> the evaluation network exported (reused by the bundle)
+    cards = [export_network(space, supernet, dataset, entry, folder, profiler, file_formats, skipped, options, networks)
              for entry in tqdm(entries, desc="export", disable=not progress, unit="model")]
     write_atomically(folder / "index.json", json.dumps(cards, indent=2, sort_keys=True))
     if not elastic:
         return cards, None
     variants = bundle_variants(cards)
     onnx_files = {v["name"]: (folder / f"{v['name']}.onnx").read_bytes() for v in variants} if bundle_onnx else None
-    networks = {v["name"]: evaluation_network(space, supernet, v["config"], dataset.x_train)  # as exported:
-                for v in variants}  # with BatchNorm statistics recalibrated, where the space has them
-    return cards, write_bundle(folder / BUNDLE_NAME, space, supernet, variants, onnx_files, networks)
+    exported = {v["name"]: networks[v["name"]] for v in variants}  # as exported (BatchNorm recalibrated)
+    return cards, write_bundle(folder / BUNDLE_NAME, space, supernet, variants, onnx_files, exported)
 
 
 def describe_selection(bundle_path: Path) -> list[str]:

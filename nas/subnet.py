@@ -140,12 +140,11 @@ def trial_entries(run: Any, numbers: list[int]) -> list[dict]:
     config_id, config, val_accuracy, latency_ms); an unknown or unfinished trial raises a one-line error."""
     from nas.search import completed_trials, load_run_study
 
-    study = load_run_study(run)
-    study_path = run.study
-    by_number = {trial["trial"]: trial for trial in completed_trials(study)}
+    by_number = {trial["trial"]: trial for trial in completed_trials(load_run_study(run))}
     for number in numbers:
         if number not in by_number:
             numbered = sorted(by_number)
             known = f"{numbered[0]}..{numbered[-1]} ({len(numbered)} completed)" if numbered else "none"
-            raise HwnasError(f"trial {number} is not a completed trial of {study_path}; completed trials: {known}")
+            raise HwnasError(f"trial {number} is not a completed trial of the study of {run.path}; "
+                             f"completed trials: {known}")
     return [by_number[number] for number in numbers]
