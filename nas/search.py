@@ -31,6 +31,7 @@ STUDY_NAME = "hwnas"
 HEARTBEAT_SECONDS = 10.0  # a running trial records the time this often
 STALE_AFTER_SECONDS = 120.0  # a RUNNING trial of another host with no heartbeat for this long is dead
 OPEN_ATTEMPTS = 3  # a server storage that fails to open is tried again (concurrent schema creation)
+UNSTAMPED_GRACE_SECONDS = 5.0  # a RUNNING trial with no process stamp after this long was orphaned while asked
 MAX_ASKS_PER_EVALUATION = 20  # a sampler that keeps proposing evaluated networks is stopped after this many asks
 
 
@@ -180,9 +181,15 @@ def recover_interrupted(study: Any, space: Any, fixed: Mapping[str, Any], stale_
     from optuna.trial import TrialState
 
     now = time.time()
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    unstamped = {trial.number for trial in running if "worker" not in trial.user_attrs}
+    if unstamped:  # a live process stamps the trial it asked within milliseconds: give it time, then look again
+        time.sleep(UNSTAMPED_GRACE_SECONDS)
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     failed = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not _is_stale(trial, stale_after_s, now):
+    for trial in running:
+        orphan = trial.number in unstamped and "worker" not in trial.user_attrs  # its process died asking
+        if not (orphan or _is_stale(trial, stale_after_s, now)):
             continue
         try:
             study.tell(trial.number, state=TrialState.FAIL)

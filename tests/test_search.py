@@ -174,3 +174,26 @@ def test_a_process_killed_while_its_sampler_runs_leaves_a_trial_a_resume_fails(t
     assert len(running) == 1 and len(study.trials[running[0]].params) == chosen
     assert recover_interrupted(study, space, {}, stale_after_s=3600) == running
     assert not [t for t in study.trials if t.state == TrialState.WAITING]
+
+
+def test_a_trial_asked_but_never_stamped_is_failed_after_the_grace_and_a_late_stamp_is_respected(tmp_path,
+                                                                                                monkeypatch):
+    """A process killed between the trial's creation and its stamp leaves a RUNNING trial that names no
+    process: resume waits a moment (a live process stamps within milliseconds) and then fails it."""
+    import threading
+
+    from optuna.trial import TrialState
+
+    import nas.search
+
+    monkeypatch.setattr(nas.search, "UNSTAMPED_GRACE_SECONDS", 0.5)
+    space = create_space("nb201")
+    study = open_study(tmp_path / "study.db", SearchConfig(trials=4, sampler="random"), space)
+    orphan = study.ask()  # its process "died" before stamping it
+    slow = study.ask()  # its process is alive and stamps it during the grace
+    stamper = threading.Timer(0.1, lambda: slow.set_user_attr("worker", {"host": socket.gethostname(), "pid": 1}))
+    stamper.start()
+    assert recover_interrupted(study, space, {}, stale_after_s=3600) == [orphan.number]
+    stamper.join()
+    states = {t.number: t.state for t in study.trials}
+    assert states[orphan.number] == TrialState.FAIL and states[slow.number] == TrialState.RUNNING
