@@ -5,7 +5,9 @@ benchmark that fits and scores many predictors on one 15,625-row table encodes e
 fit; inside ``with cached_encodings():`` each encoder kind encodes each config object once. Rows are
 keyed by the encoder's kind and space and by the config object's identity (the object is kept alive
 by the cache, so its id cannot be reused); configs must not be mutated inside the block. Outside the
-block nothing is cached.
+block nothing is cached. A caller that encodes the same configs across many blocks (the guided
+sampler refits its latency surrogate on a fixed candidate pool) passes its own `memo` dict to keep the
+rows between blocks.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ _ACTIVE: list[dict] = []
 
 
 @contextmanager
-def cached_encodings() -> Iterator[None]:
-    """Memoise encoded rows until the block ends."""
-    _ACTIVE.append({})
+def cached_encodings(memo: dict | None = None) -> Iterator[None]:
+    """Memoise encoded rows until the block ends (in `memo`, when given, which then outlives the block)."""
+    _ACTIVE.append({} if memo is None else memo)
     try:
         yield
     finally:

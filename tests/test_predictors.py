@@ -339,3 +339,26 @@ def test_format_one_files_still_load(ridge_file, tmp_path):
     joblib.dump(old, tmp_path / "format1.joblib")
     predictor, metadata = load_predictor(tmp_path / "format1.joblib")
     assert metadata["versions"]["format"] == 1 and predictor.predict([create_space("vit").smallest()]).shape == (1,)
+
+
+def test_a_kept_encoding_memo_serves_later_blocks_with_equal_predictions(space, measured):
+    """The guided sampler keeps its memo between refits: rows encoded in one block are reused in the next,
+    and predictions are those of an uncached predictor."""
+    from predictors.encoding_cache import cached_encodings
+
+    configs, latency = measured
+    plain = create_predictor("gbdt", space=space).fit(configs, latency).predict(configs)
+    memo: dict = {}
+    calls = []
+    original = space.cost_features
+    space.cost_features = lambda config: calls.append(1) or original(config)
+    try:
+        with cached_encodings(memo):
+            create_predictor("gbdt", space=space).fit(configs, latency)
+        first, calls[:] = len(calls), []
+        with cached_encodings(memo):
+            cached = create_predictor("gbdt", space=space).fit(configs, latency).predict(configs)
+    finally:
+        del space.cost_features
+    assert first >= len(configs) and len(calls) < 0.1 * first  # the rows came from the memo
+    assert np.array_equal(cached, plain)
