@@ -5,10 +5,13 @@ Each time the driver asks for a network:
 1. The networks measured so far (the study's completed trials; for latency also measurements made
    outside the study) train two surrogates: accuracy (extremely randomised trees, spread = the trees'
    disagreement) and latency (the registered `gbdt` predictor). They are refitted as measurements
-   arrive, on a geometric schedule.
+   arrive, on a geometric schedule. Accuracy is modelled in normal scores (nas.normal_scores: the
+   measured accuracies' ranks mapped to standard-normal quantiles), which spreads the dense top where
+   the front lies and squeezes the tail of broken networks; the map is monotone, so domination is
+   judged the same in either space.
 2. The surrogates screen the candidates: the whole space when it is small (NAS-Bench-201: 15,625),
    else random networks and mutations of the measured front; or, in benchmark mode, the table's rows.
-3. Every candidate's accuracy and log latency are Gaussian: the mean from the surrogate, the standard
+3. Every candidate's accuracy score and log latency are Gaussian: the mean from the surrogate, the standard
    deviation sqrt((k1 * tree spread)^2 + (k2 * distance)^2), where distance is the number of choices by
    which the candidate differs from its nearest measured network. k1 and k2 are fitted by maximum
    likelihood on the residuals of the networks this sampler predicted before they were measured, so
@@ -17,6 +20,12 @@ Each time the driver asks for a network:
    non-domination, times the probability of meeting a latency budget). Three picks in four consider only
    the one-choice neighbours of the measured networks in the first two non-dominated ranks (most Pareto
    optimal networks are one choice away from another); the fourth considers every candidate.
+5. Most picks are focused: the score is also multiplied by the probability that the candidate is better
+   than the median of all candidates' predicted accuracies and faster than the 90th percentile of their
+   predicted latencies, the part of the front a user picks from (fast networks that lose to half the
+   space, and the slowest tenth, rarely are). One pick in four looks outside the focus instead (times
+   the probability of being outside it), so the rest of the front is still found. Both quantiles are of the surrogates' predictions over the candidates, never of a
+   table, and the same for every device (GuidedSettings; None turns the focus off).
 
 The sampler keeps no state that matters between calls: everything is read from the study (predictions
 made before a measurement are stored in the trial's system attrs), so it resumes, and several processes
@@ -43,7 +52,9 @@ class GuidedSettings:
     accuracy_refit_growth: float = 0.1  # refit the accuracy surrogate when the measured set grew by this share
     latency_refit_growth: float = 0.3  # ... and the latency surrogate
     trees: int = 32
-    outlier_deviations: float = 3.0  # accuracies below median - this many robust SDs are raised to that floor
+    focus_accuracy_quantile: float | None = 50.0  # focused picks favour networks predicted above this quantile
+    focus_latency_quantile: float | None = 90.0  # ... and below this one of all candidates' predictions
+    unfocused_every: int = 4  # one pick in this many looks outside the focus (0: none does), for the rest of the front
     residual_window: int = 50  # the most recent predicted-then-measured networks calibrate the spread
     random_candidates: int = 4000  # when the space is too large to enumerate
     mutations_per_parent: int = 20

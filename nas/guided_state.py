@@ -14,20 +14,13 @@ from scipy.special import ndtr
 
 from nas.acquisition import probability_dominated, staircase
 from nas.candidates import ENUMERATE_LIMIT, candidate_pool, enumerate_space, mutations, space_size
+from nas.normal_scores import NormalScores
 from nas.pareto import non_dominated_ranks, pareto_mask
 from nas.search import chosen_fully
 from nas.surrogates import FeatureCache, ForestSurrogate, MemoizedSpace, PredictorSurrogate
 
 DEFAULT_LOG_LATENCY_SD = 0.1  # before five predicted-then-measured latencies exist
 MIN_RESIDUALS = 5
-
-
-def robust_floor(values: Sequence[float], deviations: float) -> float:
-    """median - deviations * 1.4826 * MAD: accuracies below it are raised to it before a surrogate is fitted,
-    so that a few broken networks (NAS-Bench-201's 10% cells) do not decide the trees' splits."""
-    values = np.asarray(values, dtype=float)
-    median = float(np.median(values))
-    return median - deviations * 1.4826 * float(np.median(np.abs(values - median)))
 
 
 class GuidedState:
@@ -37,6 +30,7 @@ class GuidedState:
         self.keys = list(space.choices)
         self.features = FeatureCache(space)
         self.memoized = MemoizedSpace(space)  # the latency predictor encodes every candidate at every refit
+        self.encoded_rows: dict = {}  # ... so its encoded rows are kept (predictors.encoding_cache)
         self.prior = {space.config_id(config): (space.canonical(config), float(latency))
                       for config, latency in prior_latencies}
         if candidates:
@@ -54,6 +48,7 @@ class GuidedState:
 
     # ------------------------------------------------------------------ candidates
     def _reset_pool(self, configs: list[dict]) -> None:
+        self.encoded_rows.clear()  # keyed by config object: the old pool's rows are never asked again
         self.pool: list[dict] = []
         self.pool_ids: list[str] = []
         self.pool_index: dict[str, int] = {}
@@ -143,6 +138,12 @@ class GuidedState:
             point = following
 
     def _refit(self, measured: dict) -> None:
+        from predictors.encoding_cache import cached_encodings
+
+        with cached_encodings(self.encoded_rows):
+            self._refit_cached(measured)
+
+    def _refit_cached(self, measured: dict) -> None:
         settings = self.settings
         accuracy_at = self._schedule_point(len(measured), settings.accuracy_refit_growth)
         latency_at = self._schedule_point(len(measured), settings.latency_refit_growth)
@@ -160,9 +161,9 @@ class GuidedState:
             self.latency_fitted_at = latency_at
         if refit_accuracy:
             accuracies = [e["accuracy"] for e in entries[:accuracy_at]]
-            self.accuracy_floor = robust_floor(accuracies, settings.outlier_deviations)
+            self.accuracy_scores = NormalScores().fit(accuracies)  # accuracy is modelled by rank (its docstring)
             self.accuracy_model = ForestSurrogate(self.features, trees=settings.trees, seed=self.seed + accuracy_at).fit(
-                [e["config"] for e in entries[:accuracy_at]], np.maximum(accuracies, self.accuracy_floor))
+                [e["config"] for e in entries[:accuracy_at]], self.accuracy_scores.transform(accuracies))
             self.accuracy_fitted_at = accuracy_at
         if not self.static and refit_accuracy:  # new random candidates and mutations of the front, predicted
             rng = np.random.default_rng([self.seed, count])
@@ -188,7 +189,8 @@ class GuidedState:
 
     def _predicted_front(self, measured: dict) -> list[dict]:
         """Candidates on the front of (measured values, predicted values) that were not measured."""
-        accuracy = np.concatenate([self.accuracy_mean, [e["accuracy"] for e in measured.values()]])
+        accuracy = np.concatenate([self.accuracy_scores.inverse_transform(self.accuracy_mean),
+                                   [e["accuracy"] for e in measured.values()]])
         latency = np.concatenate([np.exp(self.log_latency), [e["latency"] for e in measured.values()]])
         mask = pareto_mask(accuracy, latency)[: len(self.pool)]
         rows = [r for r in np.flatnonzero(mask) if self.pool_ids[r] not in measured]
@@ -202,12 +204,15 @@ class GuidedState:
 
     # ------------------------------------------------------------------ calibration
     def _accuracy_sd(self, measured: dict) -> np.ndarray:
-        """sqrt((k1 * spread)^2 + (k2 * distance)^2), (k1, k2) by maximum likelihood on past residuals."""
+        """sqrt((k1 * spread)^2 + (k2 * distance)^2) in normal scores, (k1, k2) by maximum likelihood on
+        past residuals (measured and predicted accuracy, both mapped by the current normal scores)."""
         past = [e for e in measured.values() if e["prediction"]][-self.settings.residual_window:]
-        scale = float(np.ptp([e["accuracy"] for e in measured.values()])) or 1.0
+        scores = self.accuracy_scores
+        scale = float(np.ptp(scores.transform([e["accuracy"] for e in measured.values()]))) or 1.0
         k1, k2 = 1.0, 0.0
         if len(past) >= MIN_RESIDUALS:
-            residual = np.array([max(e["accuracy"], self.accuracy_floor) - e["prediction"]["accuracy"] for e in past])
+            residual = (scores.transform([e["accuracy"] for e in past])
+                        - scores.transform([e["prediction"]["accuracy"] for e in past]))
             spread = np.array([e["prediction"]["accuracy_spread"] for e in past])
             distance = np.array([e["prediction"]["distance"] for e in past])
             rms = float(np.sqrt(np.mean(residual ** 2))) or 1e-3 * scale
@@ -252,7 +257,7 @@ class GuidedState:
         latency_sd = np.full(len(rows), self._log_latency_sd(measured))
         feasible = [e for e in measured.values() if budget is None or e["latency"] <= budget]
         if feasible:
-            front_cost, front_accuracy = staircase(np.array([e["accuracy"] for e in feasible]),
+            front_cost, front_accuracy = staircase(self.accuracy_scores.transform([e["accuracy"] for e in feasible]),
                                                    np.log([e["latency"] for e in feasible]))
             score = 1.0 - probability_dominated(self.accuracy_mean[rows], accuracy_sd, self.log_latency[rows],
                                                 latency_sd, front_cost, front_accuracy)
@@ -260,13 +265,37 @@ class GuidedState:
             score = np.ones(len(rows))
         if budget is not None:
             score = score * ndtr((np.log(budget) - self.log_latency[rows]) / latency_sd)
+        focused = self._focused(len(measured))
+        if focused is not None:  # a focused pick looks inside the focus, the others outside
+            inside = self._focus_probability(rows, accuracy_sd, latency_sd)
+            score = score * (inside if focused else 1.0 - inside)
         best = int(np.argmax(score))
         row = rows[best]
         return dict(self.pool[row]), {
-            "accuracy": float(self.accuracy_mean[row]), "accuracy_spread": float(self.accuracy_spread[row]),
+            "accuracy": float(self.accuracy_scores.inverse_transform(self.accuracy_mean[row])), "accuracy_spread": float(self.accuracy_spread[row]),
             "accuracy_sd": float(accuracy_sd[best]), "distance": float(self.distance[row]),
             "latency_ms": float(np.exp(self.log_latency[row])), "log_latency_sd": float(latency_sd[best]),
-            "probability_nondominated": float(score[best]), "step": "local" if local else "global"}
+            "probability_nondominated": float(score[best]), "step": "local" if local else "global",
+            "focused": bool(focused)}
+
+    def _focused(self, count: int) -> bool | None:
+        """Whether the pick after `count` measurements is focused (None: there is no focus)."""
+        settings = self.settings
+        if settings.focus_accuracy_quantile is None and settings.focus_latency_quantile is None:
+            return None
+        return not settings.unfocused_every or count % settings.unfocused_every != settings.unfocused_every - 1
+
+    def _focus_probability(self, rows: np.ndarray, accuracy_sd: np.ndarray, latency_sd: np.ndarray) -> np.ndarray:
+        """P(a candidate is in the focus: predicted better than the focus quantile of all candidates'
+        predicted accuracy, and faster than that of their predicted latency)."""
+        settings, probability = self.settings, np.ones(len(rows))
+        if settings.focus_accuracy_quantile is not None:
+            floor = float(np.percentile(self.accuracy_mean, settings.focus_accuracy_quantile))
+            probability = probability * ndtr((self.accuracy_mean[rows] - floor) / accuracy_sd)
+        if settings.focus_latency_quantile is not None:
+            ceiling = float(np.percentile(self.log_latency, settings.focus_latency_quantile))
+            probability = probability * ndtr((ceiling - self.log_latency[rows]) / latency_sd)
+        return probability
 
     def _neighbours(self, parents: list[dict]) -> np.ndarray:
         """Mask of the candidates one free choice away from a parent."""

@@ -162,3 +162,48 @@ def test_a_table_without_the_column_is_one_line(tmp_path):
     code = main(["bench", "search", "--space", "nb201", "--accuracy-table", str(ACCURACY), "--accuracy-column",
                  "no_such_column", "--latency-table", str(LATENCY), "--latency-column", "gold_6226", "--quiet"])
     assert code == 2
+
+
+def test_the_focus_favours_accurate_fast_candidates_and_skips_one_pick_in_four():
+    from nas.guided import GuidedSettings
+    from nas.guided_state import GuidedState
+
+    space = create_space("nb201")
+    rng = np.random.default_rng(0)
+    candidates = [space.sample(rng) for _ in range(200)]
+    state = GuidedState(space, {}, 0, GuidedSettings(), [], candidates)
+    count = len(state.pool)
+    state.accuracy_mean = np.linspace(-2.0, 2.0, count)  # normal scores
+    state.log_latency = np.log(np.linspace(1.0, 10.0, count))[::-1]  # the most accurate are the fastest
+    rows = np.array([0, count // 2 + 5, count - 1])
+    probability = state._focus_probability(rows, np.full(3, 0.1), np.full(3, 0.05))
+    assert probability[0] < 1e-6 and probability[2] > 0.999  # slow and bad; fast and accurate
+    state.log_latency = state.log_latency[::-1]  # now the most accurate are the slowest tenth
+    assert state._focus_probability(rows, np.full(3, 0.1), np.full(3, 0.01))[2] < 1e-6
+    assert [state._focused(n) for n in range(12, 20)] == [True, True, True, False] * 2
+    unfocused = GuidedState(space, {}, 0, GuidedSettings(focus_accuracy_quantile=None, focus_latency_quantile=None),
+                            [], candidates)
+    assert all(unfocused._focused(n) is None for n in range(10, 18))
+
+
+def test_focused_picks_measure_the_part_of_the_front_users_pick_from(gold):
+    """Once the surrogates have seen some networks, the focus makes the picks networks above the space's
+    median accuracy and below its 90th-percentile latency more often than without it. The sampler never
+    sees those quantiles: it estimates them from its surrogates' predictions over the candidates."""
+    from nas.benchmark_tables import TableEvaluator
+    from nas.guided import GuidedSampler, GuidedSettings
+    from nas.search import open_study, run_search
+
+    floor, ceiling = np.median(gold.accuracy), np.percentile(gold.latency, 90)
+
+    def share_in_focus(settings):
+        config = SearchConfig(trials=90, sampler="guided", seed=0)
+        study = open_study(None, config, gold.space, candidates=gold.configs)
+        study.sampler = GuidedSampler(gold.space, seed=0, candidates=gold.configs, settings=settings)
+        run_search(study, gold.space, TableEvaluator(gold), config)
+        picked = [t for t in sorted(study.trials, key=lambda t: t.number) if "hwnas:predicted" in t.system_attrs]
+        return np.mean([t.values[0] >= floor and t.values[1] <= ceiling for t in picked[40:]])
+
+    focused = share_in_focus(GuidedSettings())
+    unfocused = share_in_focus(GuidedSettings(focus_accuracy_quantile=None, focus_latency_quantile=None))
+    assert focused >= unfocused + 0.1, (focused, unfocused)
