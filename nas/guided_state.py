@@ -213,7 +213,7 @@ class GuidedState:
         if len(past) >= MIN_RESIDUALS:
             residual = (scores.transform([e["accuracy"] for e in past])
                         - scores.transform([e["prediction"]["accuracy"] for e in past]))
-            spread = np.array([e["prediction"]["accuracy_spread"] for e in past])
+            spread = np.array([e["prediction"]["accuracy_score_spread"] for e in past])
             distance = np.array([e["prediction"]["distance"] for e in past])
             rms = float(np.sqrt(np.mean(residual ** 2))) or 1e-3 * scale
             best = -np.inf
@@ -272,10 +272,11 @@ class GuidedState:
         best = int(np.argmax(score))
         row = rows[best]
         return dict(self.pool[row]), {
-            "accuracy": float(self.accuracy_scores.inverse_transform(self.accuracy_mean[row])), "accuracy_spread": float(self.accuracy_spread[row]),
-            "accuracy_sd": float(accuracy_sd[best]), "distance": float(self.distance[row]),
+            "accuracy": float(self.accuracy_scores.inverse_transform(self.accuracy_mean[row])),
+            "accuracy_score": float(self.accuracy_mean[row]), "accuracy_score_spread": float(self.accuracy_spread[row]),
+            "accuracy_score_sd": float(accuracy_sd[best]), "distance": float(self.distance[row]),
             "latency_ms": float(np.exp(self.log_latency[row])), "log_latency_sd": float(latency_sd[best]),
-            "probability_nondominated": float(score[best]), "step": "local" if local else "global",
+            "score": float(score[best]), "step": "local" if local else "global",
             "focused": bool(focused)}
 
     def _focused(self, count: int) -> bool | None:
