@@ -24,8 +24,9 @@ Each time the driver asks for a network:
    than the median of all candidates' predicted accuracies and faster than the 90th percentile of their
    predicted latencies, the part of the front a user picks from (fast networks that lose to half the
    space, and the slowest tenth, rarely are). One pick in four looks outside the focus instead (times
-   the probability of being outside it), so the rest of the front is still found. Both quantiles are of the surrogates' predictions over the candidates, never of a
-   table, and the same for every device (GuidedSettings; None turns the focus off).
+   the probability of being outside it), so the rest of the front is still found. Both quantiles are
+   of the surrogates' predictions over the candidates, never of a table, and the same for every
+   device (GuidedSettings; None turns the focus off).
 
 The sampler keeps no state that matters between calls: everything is read from the study (predictions
 made before a measurement are stored in the trial's system attrs), so it resumes, and several processes

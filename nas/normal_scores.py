@@ -36,13 +36,16 @@ class NormalScores:
         return self
 
     def transform(self, values: Sequence[float]) -> np.ndarray:
-        values = np.asarray(values, dtype=float)
-        scores = np.interp(values, self.knots_, self.scores_)
-        scores = np.where(values > self.knots_[-1], self.scores_[-1] + (values - self.knots_[-1]) * self.high_slope_, scores)
-        return np.where(values < self.knots_[0], self.scores_[0] + (values - self.knots_[0]) * self.low_slope_, scores)
+        return _extended_interp(values, self.knots_, self.scores_, self.low_slope_, self.high_slope_)
 
     def inverse_transform(self, scores: Sequence[float]) -> np.ndarray:
-        scores = np.asarray(scores, dtype=float)
-        values = np.interp(scores, self.scores_, self.knots_)
-        values = np.where(scores > self.scores_[-1], self.knots_[-1] + (scores - self.scores_[-1]) / self.high_slope_, values)
-        return np.where(scores < self.scores_[0], self.knots_[0] + (scores - self.scores_[0]) / self.low_slope_, values)
+        return _extended_interp(scores, self.scores_, self.knots_, 1.0 / self.low_slope_, 1.0 / self.high_slope_)
+
+
+def _extended_interp(x: Sequence[float], xp: np.ndarray, fp: np.ndarray, low_slope: float,
+                     high_slope: float) -> np.ndarray:
+    """np.interp(x, xp, fp), continued below xp[0] and above xp[-1] by straight lines of these slopes."""
+    x = np.asarray(x, dtype=float)
+    y = np.interp(x, xp, fp)
+    y = np.where(x > xp[-1], fp[-1] + (x - xp[-1]) * high_slope, y)
+    return np.where(x < xp[0], fp[0] + (x - xp[0]) * low_slope, y)
