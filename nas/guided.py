@@ -32,7 +32,7 @@ The sampler keeps no state that matters between calls: everything is read from t
 made before a measurement are stored in the trial's system attrs), so it resumes, and several processes
 can share one study (networks running elsewhere are not proposed again). The front it reports is only
 ever made of measured networks; the predicted-only front is kept in the study's user attr
-`guided_predicted_front` for `hwnas report`.
+`guided_predicted_front` (nas.study_attrs) for `hwnas report`.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from typing import Any, Mapping, Sequence
 
 import optuna  # this module is imported only when a guided sampler is made
 
-PREDICTED_ATTR = "hwnas:predicted"
+from nas.study_attrs import PREDICTED_ATTR, PREDICTED_FRONT_ATTR
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,6 @@ class GuidedSampler(optuna.samplers.BaseSampler):
             study._storage.set_trial_system_attr(trial._trial_id, PREDICTED_ATTR, prediction)
         front = self.state.take_predicted_front()
         if front is not None:
-            from nas.run_report import PREDICTED_FRONT_ATTR
-
             study.set_user_attr(PREDICTED_FRONT_ATTR, front)
         return {key: network[key] for key in search_space}
 

@@ -17,6 +17,7 @@ from nas.candidates import ENUMERATE_LIMIT, candidate_pool, enumerate_space, mut
 from nas.normal_scores import NormalScores
 from nas.pareto import non_dominated_ranks, pareto_mask
 from nas.search import chosen_fully
+from nas.study_attrs import PREDICTED_ATTR
 from nas.surrogates import FeatureCache, ForestSurrogate, MemoizedSpace, PredictorSurrogate
 
 DEFAULT_LOG_LATENCY_SD = 0.1  # before five predicted-then-measured latencies exist
@@ -114,7 +115,7 @@ class GuidedState:
                 config = self._config_of(trial)
                 measured.setdefault(self.space.config_id(config), {
                     "config": config, "accuracy": float(trial.values[0]), "latency": float(trial.values[1]),
-                    "prediction": trial.system_attrs.get("hwnas:predicted")})
+                    "prediction": trial.system_attrs.get(PREDICTED_ATTR)})
             elif trial.state in (TrialState.RUNNING, TrialState.WAITING):
                 params = trial.system_attrs.get("fixed_params", trial.params)
                 if chosen_fully(self.space, self.fixed, params):

@@ -22,8 +22,8 @@ from nas.pareto import hypervolume, pareto_mask
 from nas.report import write_csv
 from nas.run_folder import RunFolder, write_atomically
 from nas.search import load_run_study
+from nas.study_attrs import PREDICTED_ATTR, PREDICTED_FRONT_ATTR
 
-PREDICTED_FRONT_ATTR = "guided_predicted_front"  # study user attr the guided sampler keeps up to date
 
 
 def trial_rows(study: Any) -> list[dict]:
@@ -34,7 +34,7 @@ def trial_rows(study: Any) -> list[dict]:
                "val_accuracy": trial.values[0] if trial.values else None,
                "latency_ms": trial.values[1] if trial.values else None,
                "repeat": bool(attrs.pop("repeat", False))}
-        predicted = trial.system_attrs.get("hwnas:predicted", {})
+        predicted = trial.system_attrs.get(PREDICTED_ATTR, {})
         row.update({f"predicted_{key}": value for key, value in predicted.items()})
         config = json.loads(attrs.pop("config", "{}"))
         attrs.pop("heartbeat", None)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Mapping, Protocol
 
 from nas.errors import HwnasError
+from nas.study_attrs import PREDICTED_ATTR
 
 STUDY_NAME = "hwnas"
 HEARTBEAT_SECONDS = 10.0  # a running trial records the time this often
@@ -349,7 +350,7 @@ def completed_trials(study: Any) -> list[dict]:
         rows.append({"trial": trial.number, "config_id": trial.user_attrs["config_id"],
                      "config": json.loads(trial.user_attrs["config"]), "val_accuracy": trial.values[0],
                      "latency_ms": trial.values[1], **extra,
-                     **{f"predicted_{key}": value for key, value in trial.system_attrs.get("hwnas:predicted", {}).items()}})
+                     **{f"predicted_{key}": value for key, value in trial.system_attrs.get(PREDICTED_ATTR, {}).items()}})
     return rows
 
 

@@ -17,6 +17,7 @@ from nas.cli import main
 from nas.errors import HwnasError
 from nas.samplers import create_sampler, sampler_names
 from nas.search import SearchConfig
+from nas.study_attrs import PREDICTED_ATTR, PREDICTED_FRONT_ATTR
 from search_spaces import create_space
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / ".." / "shared" / "benchmarks"
@@ -113,9 +114,9 @@ def test_guided_beats_random_and_its_front_is_measured(gold):
     evaluated = {t.user_attrs["config_id"] for t in guided.trials if t.values}
     space = gold.space
     assert all(space.config_id(space.from_arch_str(arch)) in evaluated for arch in scored["front"])
-    predicted = [t.system_attrs["hwnas:predicted"] for t in guided.trials if "hwnas:predicted" in t.system_attrs]
+    predicted = [t.system_attrs[PREDICTED_ATTR] for t in guided.trials if PREDICTED_ATTR in t.system_attrs]
     assert len(predicted) == 30  # every network after the first ten was chosen on predictions
-    assert guided.user_attrs["guided_predicted_front"]  # for `hwnas report`
+    assert guided.user_attrs[PREDICTED_FRONT_ATTR]  # for `hwnas report`
 
 
 def test_guided_with_a_latency_budget_reports_the_regret(gold):
@@ -201,7 +202,7 @@ def test_focused_picks_measure_the_part_of_the_front_users_pick_from(gold):
         study = open_study(None, config, gold.space, candidates=gold.configs)
         study.sampler = GuidedSampler(gold.space, seed=0, candidates=gold.configs, settings=settings)
         run_search(study, gold.space, TableEvaluator(gold), config)
-        picked = [t for t in sorted(study.trials, key=lambda t: t.number) if "hwnas:predicted" in t.system_attrs]
+        picked = [t for t in sorted(study.trials, key=lambda t: t.number) if PREDICTED_ATTR in t.system_attrs]
         return np.mean([t.values[0] >= floor and t.values[1] <= ceiling for t in picked[40:]])
 
     focused = share_in_focus(GuidedSettings())
