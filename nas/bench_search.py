@@ -110,6 +110,7 @@ def bench_search(table: BenchmarkTable, config: SearchConfig, storage: str | Non
     scorer = TableScore(table, config.latency_ms)
     trials = len(study.trials)
     result = {"space": table.space.name, "sampler": config.sampler, "seed": config.seed, "trials_asked": trials,
+              **({"focus": config.focus} if config.sampler == "guided" else {}),
               "accuracy": table.sources["accuracy"], "latency": table.sources["latency"],
               "latency_ms": config.latency_ms, "table_networks": len(table),
               "reference_point": {"accuracy": scorer.reference[0], "latency_ms": scorer.reference[1]},

@@ -20,7 +20,8 @@ def _search_config(args: argparse.Namespace):
     from nas.search import SearchConfig
 
     return SearchConfig(trials=args.trials, sampler=args.sampler, seed=args.seed, latency_ms=args.latency_ms,
-                        storage=getattr(args, "storage", None), resume=getattr(args, "resume", False))
+                        storage=getattr(args, "storage", None), resume=getattr(args, "resume", False),
+                        focus=args.focus)
 
 
 def _add_training(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +42,10 @@ def _add_search(parser: argparse.ArgumentParser, storage: bool = True,
                              "counts its earlier ones)")
     parser.add_argument("--sampler", default="guided", choices=sampler_names(), help=describe_samplers())
     parser.add_argument("--latency-ms", type=float, default=None, help="hard latency budget in ms")
+    parser.add_argument("--no-focus", dest="focus", action="store_false",
+                        help="guided only: spread the picks over the whole front. By default three picks in four "
+                             "favour networks predicted above the median accuracy and below the 90th-percentile "
+                             "latency (on NAS-Bench-201: higher hypervolume, lower recall of the whole front)")
     if storage:
         parser.add_argument("--storage", default=None, metavar="URL",
                             help="the study's RDB storage, e.g. postgresql://user@host/db to share one study "

@@ -24,6 +24,7 @@ class SamplerContext:
     latency_budget: float | None = None  # hard budget on the second objective (latency), if any
     prior_latencies: tuple = ()  # (config, latency_ms) measured outside the study, e.g. by `hwnas profile`
     candidates: tuple = ()  # when given, the only networks that exist (a benchmark table's rows)
+    focus: bool = True  # guided: three picks in four favour the front's accurate, not slowest part (False: none do)
 
 
 _SAMPLERS: dict[str, Callable[[SamplerContext], Any]] = {}
@@ -57,13 +58,15 @@ def create_sampler(name: str, context: SamplerContext = SamplerContext()) -> Any
 @register_sampler("guided", "predictor-in-the-loop: surrogates fitted on the measured networks choose what to "
                             "measure next (ours; the default)")
 def _guided(context: SamplerContext) -> Any:
-    from nas.guided import GuidedSampler
+    from nas.guided import GuidedSampler, GuidedSettings
 
     if context.space is None:
         raise HwnasError("the guided sampler needs the search space (SamplerContext.space)")
+    settings = GuidedSettings() if context.focus else GuidedSettings(focus_accuracy_quantile=None,
+                                                                     focus_latency_quantile=None)
     return GuidedSampler(context.space, seed=context.seed, fixed=context.fixed,
                          latency_budget=context.latency_budget, prior_latencies=context.prior_latencies,
-                         candidates=context.candidates)
+                         candidates=context.candidates, settings=settings)
 
 
 @register_sampler("nsga2", "Optuna NSGA-II (population 24)")

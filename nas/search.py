@@ -45,6 +45,7 @@ class SearchConfig:
     fixed: tuple[tuple[str, Any], ...] = ()  # (key, value) choices held fixed, e.g. (("block0.precision", "fp32"),)
     storage: str | None = None  # RDB URL (sqlite:///..., postgresql://...); None: the run's study.db
     resume: bool = False  # continue (or join) a stored study that already has trials
+    focus: bool = True  # guided only: most picks favour the part of the front users pick from (GuidedSettings.focus_*)
     stale_after_s: float = STALE_AFTER_SECONDS
 
     def __post_init__(self) -> None:
@@ -98,7 +99,8 @@ def open_study(storage: str | Path | None, config: SearchConfig, space: Any, pri
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     context = SamplerContext(seed=config.seed, constraints=_constraint if config.latency_ms is not None else None,
                              space=space, fixed=dict(config.fixed), latency_budget=config.latency_ms,
-                             prior_latencies=tuple(prior_latencies), candidates=tuple(candidates))
+                             prior_latencies=tuple(prior_latencies), candidates=tuple(candidates),
+                             focus=config.focus)
     sampler = create_sampler(config.sampler, context)
     where = "memory" if storage is None else storage_url(storage)
     identity = {"space": space.key, "latency_ms": config.latency_ms,

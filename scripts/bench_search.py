@@ -8,6 +8,7 @@ medians over columns of the medians over seeds. Progress goes to stderr.
 
     nice -n 10 python scripts/bench_search.py --markdown > bench_search.json
     python scripts/bench_search.py --columns gold_6226,pixel2 --seeds 0,1 --samplers guided,tpe --markdown
+    python scripts/bench_search.py --samplers guided --no-focus --markdown   # the focus's cost in recall
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def main() -> int:
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--budgets", default="50,100,250")
     parser.add_argument("--samplers", default="random,nsga2,tpe,guided")
+    parser.add_argument("--no-focus", dest="focus", action="store_false",
+                        help="guided without its focus (GuidedSettings.focus_*): picks spread over the whole front")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table (after the JSON)")
     args = parser.parse_args()
 
@@ -57,8 +60,8 @@ def main() -> int:
         for sampler in samplers:
             for seed in seeds:
                 started = time.perf_counter()
-                result = bench_search(table, SearchConfig(trials=max(budgets), sampler=sampler, seed=seed),
-                                      checkpoints=budgets)
+                config = SearchConfig(trials=max(budgets), sampler=sampler, seed=seed, focus=args.focus)
+                result = bench_search(table, config, checkpoints=budgets)
                 seconds = time.perf_counter() - started
                 runs.append({"column": column, "sampler": sampler, "seed": seed, "seconds": round(seconds, 2),
                              "true_front_size": result["true_front_size"], "at": result["at"]})
@@ -66,7 +69,8 @@ def main() -> int:
                                    f"recall {result['at'][str(b)]['front_recall']:.2f}" for b in budgets)
                 print(f"{column} {sampler} seed {seed} {scores} ({seconds:.0f} s)", file=sys.stderr, flush=True)
     summary = summarise(runs, samplers, budgets, columns)
-    print(json.dumps({"runs": runs, "summary": summary, "columns": columns, "seeds": seeds}, indent=1))
+    print(json.dumps({"runs": runs, "summary": summary, "columns": columns, "seeds": seeds, "focus": args.focus},
+                     indent=1))
     if args.markdown:
         print(markdown(summary, samplers, budgets))
     return 0

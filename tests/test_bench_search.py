@@ -190,21 +190,27 @@ def test_the_focus_favours_accurate_fast_candidates_and_skips_one_pick_in_four()
 def test_focused_picks_measure_the_part_of_the_front_users_pick_from(gold):
     """Once the surrogates have seen some networks, the focus makes the picks networks above the space's
     median accuracy and below its 90th-percentile latency more often than without it. The sampler never
-    sees those quantiles: it estimates them from its surrogates' predictions over the candidates."""
-    from nas.benchmark_tables import TableEvaluator
-    from nas.guided import GuidedSampler, GuidedSettings
-    from nas.search import open_study, run_search
-
+    sees those quantiles: it estimates them from its surrogates' predictions over the candidates.
+    SearchConfig(focus=False) (`--no-focus`) turns it off: no pick is then marked focused."""
     floor, ceiling = np.median(gold.accuracy), np.percentile(gold.latency, 90)
 
-    def share_in_focus(settings):
-        config = SearchConfig(trials=90, sampler="guided", seed=0)
-        study = open_study(None, config, gold.space, candidates=gold.configs)
-        study.sampler = GuidedSampler(gold.space, seed=0, candidates=gold.configs, settings=settings)
-        run_search(study, gold.space, TableEvaluator(gold), config)
-        picked = [t for t in sorted(study.trials, key=lambda t: t.number) if PREDICTED_ATTR in t.system_attrs]
+    def picks(focus):
+        study = run_on_table(gold, SearchConfig(trials=90, sampler="guided", seed=0, focus=focus))
+        return [t for t in sorted(study.trials, key=lambda t: t.number) if PREDICTED_ATTR in t.system_attrs]
+
+    def share_in_focus(picked):
         return np.mean([t.values[0] >= floor and t.values[1] <= ceiling for t in picked[40:]])
 
-    focused = share_in_focus(GuidedSettings())
-    unfocused = share_in_focus(GuidedSettings(focus_accuracy_quantile=None, focus_latency_quantile=None))
-    assert focused >= unfocused + 0.1, (focused, unfocused)
+    focused, unfocused = picks(True), picks(False)
+    assert share_in_focus(focused) >= share_in_focus(unfocused) + 0.1, (share_in_focus(focused), share_in_focus(unfocused))
+    assert sum(t.system_attrs[PREDICTED_ATTR]["focused"] for t in focused) > len(focused) / 2
+    assert not any(t.system_attrs[PREDICTED_ATTR]["focused"] for t in unfocused)
+
+
+def test_no_focus_reaches_the_guided_sampler_from_the_command_line():
+    code, output = bench_cli("--trials", "12", "--sampler", "guided", "--no-focus")
+    assert code == 0 and json.loads(output)["focus"] is False
+    code, output = bench_cli("--trials", "12", "--sampler", "guided")
+    assert code == 0 and json.loads(output)["focus"] is True
+    code, output = bench_cli("--trials", "12", "--sampler", "random")
+    assert code == 0 and "focus" not in json.loads(output)
