@@ -18,7 +18,7 @@ from nas.normal_scores import NormalScores
 from nas.pareto import non_dominated_ranks, pareto_mask
 from nas.search import chosen_fully
 from nas.study_attrs import PREDICTED_ATTR
-from nas.surrogates import FeatureCache, ForestSurrogate, MemoizedSpace, PredictorSurrogate
+from nas.surrogates import FeatureCache, ForestSurrogate, PredictorSurrogate
 
 DEFAULT_LOG_LATENCY_SD = 0.1  # before five predicted-then-measured latencies exist
 MIN_RESIDUALS = 5
@@ -30,8 +30,7 @@ class GuidedState:
         self.space, self.fixed, self.seed, self.settings = space, dict(fixed), seed, settings
         self.keys = list(space.choices)
         self.features = FeatureCache(space)
-        self.memoized = MemoizedSpace(space)  # the latency predictor encodes every candidate at every refit
-        self.encoded_rows: dict = {}  # ... so its encoded rows are kept (predictors.encoding_cache)
+        self.encoded_rows: dict = {}  # the latency predictor encodes every candidate at every refit: rows kept
         self.prior = {space.config_id(config): (space.canonical(config), float(latency))
                       for config, latency in prior_latencies}
         if candidates:
@@ -49,7 +48,7 @@ class GuidedState:
 
     # ------------------------------------------------------------------ candidates
     def _reset_pool(self, configs: list[dict]) -> None:
-        self.encoded_rows.clear()  # keyed by config object: the old pool's rows are never asked again
+        self.encoded_rows.clear()  # a new pool of random networks: few old rows would be asked again
         self.pool: list[dict] = []
         self.pool_ids: list[str] = []
         self.pool_index: dict[str, int] = {}
@@ -157,7 +156,7 @@ class GuidedState:
         if refit_latency:
             known = {**self.prior, **{self.space.config_id(e["config"]): (e["config"], e["latency"])
                                       for e in entries[:latency_at]}}
-            self.latency_model = PredictorSurrogate(self.memoized).fit([c for c, _ in known.values()],
+            self.latency_model = PredictorSurrogate(self.space).fit([c for c, _ in known.values()],
                                                                        [y for _, y in known.values()])
             self.latency_fitted_at = latency_at
         if refit_accuracy:

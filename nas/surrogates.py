@@ -41,34 +41,6 @@ class FeatureCache:
         return np.stack([self.rows[key] for key in keys])
 
 
-class MemoizedSpace:
-    """A space whose `canonical` and `cost_features` remember their results (both are pure functions of
-    the config): a predictor encodes the same candidates again at every refit."""
-
-    def __init__(self, space: Any) -> None:
-        self._space, self._keys = space, list(space.choices)
-        self._canonical: dict[tuple, dict] = {}
-        self._costs: dict[tuple, dict] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._space, name)
-
-    def _key(self, config: Mapping[str, Any]) -> tuple:
-        return tuple(config.get(key) for key in self._keys) + (len(config),)
-
-    def canonical(self, config: Mapping[str, Any]) -> dict:
-        key = self._key(config)
-        if key not in self._canonical:
-            self._canonical[key] = self._space.canonical(config)
-        return dict(self._canonical[key])
-
-    def cost_features(self, config: Mapping[str, Any]) -> dict:
-        key = self._key(config)
-        if key not in self._costs:
-            self._costs[key] = self._space.cost_features(config)
-        return dict(self._costs[key])
-
-
 class PredictorSurrogate:
     """A registered predictor (default `gbdt`) as a surrogate with unit spread."""
 

@@ -2,10 +2,10 @@
 
 Encoding a config calls the space's pure-Python cost functions (a few hundred microseconds). A
 benchmark that fits and scores many predictors on one 15,625-row table encodes every row once per
-fit; inside ``with cached_encodings():`` each encoder kind encodes each config object once. Rows are
-keyed by the encoder's kind and space and by the config object's identity (the object is kept alive
-by the cache, so its id cannot be reused); configs must not be mutated inside the block. Outside the
-block nothing is cached. A caller that encodes the same configs across many blocks (the guided
+fit; inside ``with cached_encodings():`` each encoder kind encodes each config once. Rows are keyed
+by the encoder's kind and space and by the config's content (its items, in key order), so a config
+rebuilt from storage finds the row of an equal one; a config with an unhashable value is encoded
+without the memo. Outside the block nothing is cached. A caller that encodes the same configs across many blocks (the guided
 sampler refits its latency surrogate on a fixed candidate pool) passes its own `memo` dict to keep the
 rows between blocks.
 """
@@ -31,15 +31,21 @@ def cached_encodings(memo: dict | None = None) -> Iterator[None]:
 
 
 def memoised(key: tuple, config: Mapping[str, Any], compute: Callable[[Mapping[str, Any]], Any]) -> Any:
-    """`compute(config)`, remembered under `key` for this config object while a cache is active."""
+    """`compute(config)`, remembered under `key` for configs with these items while a cache is active."""
     if not _ACTIVE:
         return compute(config)
-    memo = _ACTIVE[-1].setdefault(key, {})
-    entry = memo.get(id(config))
-    if entry is None or entry[0] is not config:
-        entry = (config, compute(config))
-        memo[id(config)] = entry
-    return entry[1]
+    content = tuple(sorted(config.items(), key=_first))
+    try:
+        return _ACTIVE[-1].setdefault(key, {})[content]
+    except KeyError:
+        row = _ACTIVE[-1][key][content] = compute(config)
+        return row
+    except TypeError:  # an unhashable value (a list): not memoised
+        return compute(config)
+
+
+def _first(item: tuple) -> Any:
+    return item[0]
 
 
 def encode_rows(key: tuple, configs: Sequence[Mapping[str, Any]], width: int,

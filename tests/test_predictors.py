@@ -362,3 +362,27 @@ def test_a_kept_encoding_memo_serves_later_blocks_with_equal_predictions(space, 
         del space.cost_features
     assert first >= len(configs) and len(calls) < 0.1 * first  # the rows came from the memo
     assert np.array_equal(cached, plain)
+
+
+def test_the_encoding_memo_is_keyed_by_content(space, measured):
+    """Configs rebuilt from a study (equal dicts, other objects, keys in another order) find the rows of
+    the configs first encoded; a config with an unhashable value is computed, not memoised."""
+    from predictors import ConfigEncoder
+    from predictors.encoding_cache import cached_encodings, memoised
+
+    configs, _ = measured
+    encoder = ConfigEncoder(space).fit(configs)
+    memo: dict = {}
+    with cached_encodings(memo):
+        first = encoder.transform(configs)
+    calls = []
+    original = space.cost_features
+    space.cost_features = lambda config: calls.append(1) or original(config)
+    try:
+        with cached_encodings(memo):
+            rebuilt = encoder.transform([dict(reversed(list(config.items()))) for config in configs])
+    finally:
+        del space.cost_features
+    assert not calls and np.array_equal(first, rebuilt)
+    with cached_encodings():
+        assert memoised(("kind",), {"widths": [1, 2]}, lambda config: sum(config["widths"])) == 3
