@@ -209,15 +209,15 @@ class ElasticMBConvBlock(MBConvBlock):
             kernel = F.linear(centre, getattr(self, f"transform_{large}to{small}")).reshape(channels, 1, small, small)
         return kernel
 
-    def sliced_parameters(self, shape: MBConvShape) -> dict[str, Tensor]:
-        """Weights of a static block of `shape`, named as in its state dict (BatchNorm aside)."""
-        mid, se = shape.mid_channels, shape.se_channels
-        params = {"expand.weight": self.expand.weight[:mid], "depthwise.weight": self.depthwise_kernel(shape.kernel_size, mid),
-                  "project.weight": self.project.weight[:, :mid]}
-        if se:
-            params.update({"se_reduce.weight": self.se_reduce.weight[:se, :mid], "se_reduce.bias": self.se_reduce.bias[:se],
-                           "se_expand.weight": self.se_expand.weight[:mid, :se], "se_expand.bias": self.se_expand.bias[:mid]})
-        return params
+    def sliced_state(self, shape: MBConvShape, norms: bool = True) -> dict[str, Tensor]:
+        """The state dict of a static block of `shape` (without BatchNorm when `norms` is False), read
+        through `weight_slices`, so what is copied and what is described cannot differ; weights keep
+        their gradients (the supernet's forward runs on them)."""
+        sources = {**dict(self.named_parameters()), **dict(self.named_buffers())}
+        if shape.kernel_size != self.kernel_sizes[-1]:  # computed from the largest kernel, for these channels
+            sources[f"depthwise.kernel{shape.kernel_size}"] = self.depthwise_kernel(shape.kernel_size, shape.mid_channels)
+        return {name: part.apply(sources[part.source]) for name, part in self.weight_slices(shape, "").items()
+                if norms or "_norm." not in name}
 
     def weight_slices(self, shape: MBConvShape, prefix: str) -> dict[str, WeightSlice]:
         """Where each tensor of a static block of `shape` lies among `slice_sources` (names of the static
@@ -244,12 +244,6 @@ class ElasticMBConvBlock(MBConvBlock):
         return {f"depthwise.kernel{kernel}": self.depthwise_kernel(kernel, channels).detach()
                 for kernel in self.kernel_sizes[:-1]}
 
-    def sliced_norms(self, shape: MBConvShape) -> dict[str, Tensor]:
-        widths = {"expand_norm": shape.mid_channels, "depthwise_norm": shape.mid_channels,
-                  "project_norm": shape.out_channels}
-        return {f"{name}.{key}": value for name, width in widths.items()
-                for key, value in getattr(self, name).sliced_state(width).items()}
-
 
 class MobileNetSupernet(MobileNetNetwork):
     """Every block slot at its largest; `forward(images, config)` runs any sub-network of its space."""
@@ -265,7 +259,7 @@ class MobileNetSupernet(MobileNetNetwork):
         params = {name: self.get_parameter(name) for name in FIXED_PARAMETERS}
         for index, (slot, block) in enumerate(zip(shape.slots, shape.blocks)):
             params.update({f"blocks.{index}.{name}": value
-                           for name, value in self.blocks[slot].sliced_parameters(block).items()})
+                           for name, value in self.blocks[slot].sliced_state(block, norms=False).items()})
         return params
 
     def forward(self, images: Tensor, config: Mapping[str, Any] | None = None) -> Tensor:
@@ -305,10 +299,9 @@ class MobileNetSupernet(MobileNetNetwork):
     def extract(self, config: Mapping[str, Any]) -> MobileNetNetwork:
         """A new static network with copies of the active weights and running statistics."""
         shape = self.space.shape(config)
-        state = self.sliced_parameters(shape)
+        state = {name: self.get_parameter(name) for name in FIXED_PARAMETERS}
         for name in FIXED_NORMS:
             state.update({f"{name}.{key}": value for key, value in self.get_submodule(name).state_dict().items()})
         for index, (slot, block) in enumerate(zip(shape.slots, shape.blocks)):
-            state.update({f"blocks.{index}.{name}": value
-                          for name, value in self.blocks[slot].sliced_norms(block).items()})
+            state.update({f"blocks.{index}.{name}": value for name, value in self.blocks[slot].sliced_state(block).items()})
         return load_copies(MobileNetNetwork(shape), state)
