@@ -20,7 +20,10 @@ import numpy as np
 
 
 class FeatureCache:
-    """Encoded feature rows of configs, computed once per network."""
+    """Encoded feature rows of configs, computed once per network: `predictors.ConfigEncoder`'s features,
+    and, where the space has a functional view (`functional_config`, e.g. NAS-Bench-201's dead edges set
+    to `none`), the one-hot of that view too, so networks that compute the same function share those
+    columns."""
 
     def __init__(self, space: Any) -> None:
         from predictors import ConfigEncoder
@@ -28,17 +31,27 @@ class FeatureCache:
         self.space = space
         self.keys = list(space.choices)
         self.encoder = ConfigEncoder(space).fit([space.smallest()])
+        self.functional = [(key, value) for key in self.keys for value in space.choices[key].values] \
+            if getattr(space, "has_functional_view", False) else []
+        self.width = len(self.encoder.feature_names_) + len(self.functional)
         self.rows: dict[tuple, np.ndarray] = {}
 
     def encode(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
         keys = [tuple(config[key] for key in self.keys) for config in configs]
         missing = {key: config for key, config in zip(keys, configs) if key not in self.rows}
         if missing:
-            for key, row in zip(missing, self.encoder.transform(list(missing.values()))):
-                self.rows[key] = row
+            encoded = self.encoder.transform(list(missing.values()))
+            for (key, config), row in zip(missing.items(), encoded):
+                self.rows[key] = np.concatenate([row, self._functional_one_hot(config)])
         if not keys:
-            return np.empty((0, len(self.encoder.feature_names_)))
+            return np.empty((0, self.width))
         return np.stack([self.rows[key] for key in keys])
+
+    def _functional_one_hot(self, config: Mapping[str, Any]) -> np.ndarray:
+        if not self.functional:
+            return np.empty(0)
+        view = self.space.functional_config(config)
+        return np.array([float(view[key] == value) for key, value in self.functional])
 
 
 class PredictorSurrogate:

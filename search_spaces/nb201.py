@@ -9,7 +9,8 @@ stages. Keys are spelled out by edge, ``node2.from_node1``; the standard ``arch_
 Every one of the 15,625 configs is its own network, as in the published tables (no canonicalisation of
 isomorphic cells), but ``live_edges`` knows which edges carry signal from the input to the output:
 an edge that is ``none``, or that starts at a node the input cannot reach, or ends at a node that
-cannot reach the output, changes nothing and costs nothing.
+cannot reach the output, changes nothing and costs nothing (``functional_config`` sets such edges to
+``none``).
 """
 
 from __future__ import annotations
@@ -104,6 +105,12 @@ class NB201Space(SearchSpace):
             if target in to_output:
                 to_output.add(source)
         return [(s, t) for s, t in present if s in from_input and t in to_output]
+
+    def functional_config(self, config: Mapping[str, Any]) -> dict[str, str]:
+        """The config with every edge that is not live set to `none`: the same function."""
+        config = self.validate(config)
+        live = set(self.live_edges(config))
+        return {edge_key(s, t): config[edge_key(s, t)] if (s, t) in live else "none" for s, t in EDGES}
 
     def cost_features(self, config: Mapping[str, Any]) -> dict[str, float]:
         """MACs and parameters of the network with only its live edges, and live operations by type."""

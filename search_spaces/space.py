@@ -48,8 +48,8 @@ def _stable_digest(data: Any, length: int) -> str:
 
 class SearchSpace:
     """Base class of every space. Subclasses set `choices` in `__init__` and may override
-    `inactive_keys`, and (spaces with a supernet) `build_supernet`, `build_network`, `input_shape`
-    and `cost_features`."""
+    `inactive_keys`, `functional_config`, and (spaces with a supernet) `build_supernet`, `build_network`,
+    `input_shape` and `cost_features`."""
 
     name: str = "abstract"  # set by @register_space
     version: str = "1"  # bump when the meaning of a config or of the weights changes
@@ -80,6 +80,18 @@ class SearchSpace:
     def inactive_keys(self, config: Mapping[str, Any]) -> set[str]:
         """Keys whose choice does not change the network (e.g. blocks beyond the depth)."""
         return set()
+
+    def functional_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The config as the network computes it: choices that cannot change its output set to the
+        smallest value, so networks computing the same function compare equal. Unlike `canonical`, it
+        does not change the config's identity (a table may list such networks apart). Default: the
+        canonical config."""
+        return self.canonical(config)
+
+    @property
+    def has_functional_view(self) -> bool:
+        """Whether `functional_config` says more than `canonical` (the space overrides it)."""
+        return type(self).functional_config is not SearchSpace.functional_config
 
     def validate(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Check every key and value; return the config with each value as the space spells it."""

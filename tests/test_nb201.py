@@ -69,3 +69,38 @@ def test_structure_and_costs():
 def test_a_bad_arch_str_names_the_problem(arch_str, message):
     with pytest.raises(ConfigError, match=message):
         create_space("nb201").from_arch_str(arch_str)
+
+
+def test_the_functional_config_sets_dead_edges_to_none_and_keeps_the_live_costs():
+    space = create_space("nb201")
+    partial = space.from_arch_str("|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|")
+    functional = space.functional_config(partial)
+    # node 2 is fed from node 1 (live from the input) and feeds the output: only (0,2) and (1,3) are none
+    assert functional == partial
+    cut = space.from_arch_str("|none~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|")
+    functional = space.functional_config(cut)  # node 1 receives nothing; node 2 reaches nothing
+    assert space.to_arch_str(functional) == "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
+    assert space.functional_config(functional) == functional
+    live_costs = ("macs", "params", "live_edges", "live_skip_connect", "live_nor_conv_3x3", "live_nor_conv_1x1")
+    assert all(space.cost_features(cut)[k] == space.cost_features(functional)[k] for k in live_costs)
+    assert space.has_functional_view and not create_space("vit").has_functional_view
+
+
+@needs_table
+def test_networks_with_one_functional_config_have_close_published_accuracies(table):
+    """The published table trained every cell on its own; cells that compute the same function differ
+    by training noise only, much less than two random cells."""
+    import numpy as np
+
+    space = create_space("nb201")
+    groups: dict = {}
+    for row in table:
+        config = space.from_arch_str(row["arch_str"])
+        if space.live_edges(config):
+            key = tuple(space.functional_config(config).values())
+            groups.setdefault(key, []).append(float(row["cifar10_test_acc"]))
+    assert 4000 < len(groups) < 10000  # 15,625 cells, far fewer functions
+    within = np.median([abs(a - b) for values in groups.values() for a, b in zip(values, values[1:])])
+    every = np.array([value for values in groups.values() for value in values])
+    between = np.median(np.abs(np.random.default_rng(0).permutation(every) - every))
+    assert within < between / 3, (within, between)

@@ -50,6 +50,16 @@ def test_sample_is_canonical_valid_and_json(space):
         assert len(space.config_id(config)) == 16
 
 
+def test_the_functional_config_is_a_valid_config_and_a_fixed_point(space):
+    rng = np.random.default_rng(1)
+    for config in [space.smallest(), space.largest()] + [space.sample(rng) for _ in range(20)]:
+        functional = space.functional_config(config)
+        assert space.validate(functional) == functional
+        assert space.functional_config(functional) == functional
+        if not space.has_functional_view:
+            assert functional == space.canonical(config)
+
+
 def test_config_id_ignores_inactive_choices_and_key_order(space):
     config = space.largest()
     assert space.config_id(dict(reversed(list(config.items())))) == space.config_id(config)
