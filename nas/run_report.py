@@ -25,7 +25,6 @@ from nas.search import load_run_study
 from nas.study_attrs import PREDICTED_ATTR, PREDICTED_FRONT_ATTR
 
 
-
 def trial_rows(study: Any) -> list[dict]:
     rows = []
     for trial in study.get_trials(deepcopy=False):

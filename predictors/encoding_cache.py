@@ -5,9 +5,9 @@ benchmark that fits and scores many predictors on one 15,625-row table encodes e
 fit; inside ``with cached_encodings():`` each encoder kind encodes each config once. Rows are keyed
 by the encoder's kind and space and by the config's content (its items, in key order), so a config
 rebuilt from storage finds the row of an equal one; a config with an unhashable value is encoded
-without the memo. Outside the block nothing is cached. A caller that encodes the same configs across many blocks (the guided
-sampler refits its latency surrogate on a fixed candidate pool) passes its own `memo` dict to keep the
-rows between blocks.
+without the memo. Outside the block nothing is cached. A caller that encodes the same configs across
+many blocks (the guided sampler refits its latency surrogate on a fixed candidate pool) passes its own
+`memo` dict to keep the rows between blocks.
 """
 
 from __future__ import annotations

@@ -256,11 +256,12 @@ class MobileNetSupernet(MobileNetNetwork):
         self.blocks = nn.ModuleList(ElasticMBConvBlock(block, space.kernel_sizes) for block in space.slot_shapes())
 
     def sliced_parameters(self, shape: MobileNetShape) -> dict[str, Tensor]:
-        params = {name: self.get_parameter(name) for name in FIXED_PARAMETERS}
-        for index, (slot, block) in enumerate(zip(shape.slots, shape.blocks)):
-            params.update({f"blocks.{index}.{name}": value
-                           for name, value in self.blocks[slot].sliced_state(block, norms=False).items()})
-        return params
+        return {**{name: self.get_parameter(name) for name in FIXED_PARAMETERS}, **self._blocks_state(shape, norms=False)}
+
+    def _blocks_state(self, shape: MobileNetShape, norms: bool) -> dict[str, Tensor]:
+        """Every block's `sliced_state`, named as in the static network (`blocks.{index}.`)."""
+        return {f"blocks.{index}.{name}": value for index, (slot, block) in enumerate(zip(shape.slots, shape.blocks))
+                for name, value in self.blocks[slot].sliced_state(block, norms).items()}
 
     def forward(self, images: Tensor, config: Mapping[str, Any] | None = None) -> Tensor:
         shape = self.shape if config is None else self.space.shape(config)
@@ -302,6 +303,4 @@ class MobileNetSupernet(MobileNetNetwork):
         state = {name: self.get_parameter(name) for name in FIXED_PARAMETERS}
         for name in FIXED_NORMS:
             state.update({f"{name}.{key}": value for key, value in self.get_submodule(name).state_dict().items()})
-        for index, (slot, block) in enumerate(zip(shape.slots, shape.blocks)):
-            state.update({f"blocks.{index}.{name}": value for name, value in self.blocks[slot].sliced_state(block).items()})
-        return load_copies(MobileNetNetwork(shape), state)
+        return load_copies(MobileNetNetwork(shape), {**state, **self._blocks_state(shape, norms=True)})
