@@ -100,3 +100,31 @@ def test_tensorrt_int8_builds_an_engine_from_explicit_qdq(tmp_path, monkeypatch)
                        tmp_path / "int8.onnx")
     assert backend.measure(int8, space.input_shape).median_ms > 0
     assert backend.measure(fp32, space.input_shape).median_ms > 0
+
+
+@pytest.mark.parametrize("space_name", ["vit", "mbv3", "text_encoder"])
+def test_torch_cuda_profiles_every_family_through_the_profiler(space_name, tmp_path):
+    """The path `hwnas profile` takes on a GPU: extract, time the module on CUDA (the text encoder on int64
+    token ids from its InputSpec), store the measurement under the GPU's fingerprint."""
+    from hw_profiles import MeasurementStore
+    from nas.profiling import Profiler
+
+    backend = backend_or_skip("nvidia-gpu-torch")
+    space = create_space(space_name)
+    profiler = Profiler(space, space.build_supernet().eval(), backend.profile, MeasurementStore(tmp_path / "m.db"))
+    small, big = profiler.measure_all([space.smallest(), space.largest()], progress=False)
+    assert 0 < small.latency_ms < big.latency_ms, (small.latency_ms, big.latency_ms)
+    assert sorted(record.config_id for record in profiler.records()) == sorted([small.config_id, big.config_id])
+    assert profiler.fingerprint == backend.profile.fingerprint()
+
+
+@pytest.mark.parametrize("space_name", ["vit", "text_encoder"])
+def test_torch_cuda_times_a_half_precision_module(space_name):
+    """A profile whose only precision is fp16 times the module cast to half (token ids stay int64)."""
+    from nas.profiling import input_spec
+
+    backend = backend_or_skip("nvidia-gpu-torch", precisions=["fp16"])
+    space = create_space(space_name)
+    network = space.build_supernet().eval().extract(space.largest())
+    assert backend.measure(network, input_spec(space)).median_ms > 0
+    assert next(network.parameters()).dtype == torch.float32  # the caller's module is left as it was
