@@ -188,3 +188,38 @@ def test_init_from_fine_tunes_an_fp32_supernet_into_a_mixed_precision_one(tmp_pa
         pipeline.train(tmp_path / "other", dataset="digits", space_arguments={"embed_dim_choices": [48, 64]},
                        init_from=fp32_run / "supernet.pt", training=TrainingConfig(epochs=1), progress=False)
     assert not (tmp_path / "other").exists()  # nothing written on bad input
+
+
+@pytest.mark.slow
+def test_bench_int8_speedup_times_real_integer_kernels(tmp_path):
+    """scripts/bench_int8_speedup.py end to end, on a profile with a short protocol: every int8 model it
+    times runs ONNX Runtime's integer kernels (2 per MLP, 4 per block of the vit), and it names the CPU's
+    int8 instructions."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    profile = tmp_path / "fast.yaml"
+    profile.write_text("name: fast\nbackend: onnxruntime\nthreads: 1\nprecisions: [fp32, int8]\n"
+                       "int8_scheme: ort-dynamic\nwarmup_ms: 1\nwarmup_runs: 1\nmin_repeats: 5\nmin_time_ms: 1\n")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_int8_speedup.py"
+    result = subprocess.run([sys.executable, str(script), "--profile", str(profile), "--sessions", "1",
+                             "--mlp-widths", "32", "--vit-widths", "64"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [row["int8_integer_kernels"] for row in report["mlp"]] == [2]
+    default, wider = report["vit_largest"]
+    assert default["int8_integer_kernels"] == 4 * default["depth"] and wider["embed_dim"] == 64
+    assert all(row["speedup"] > 0 and len(row["int8_session_medians_ms"]) == 1 for row in report["mlp"] + [default])
+    assert set(report["cpu_int8_flags"]) >= {"avx2", "avx512_vnni", "amx_int8"}
+
+
+def test_bench_int8_speedup_refuses_a_profile_without_ort_int8(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_int8_speedup.py"
+    result = subprocess.run([sys.executable, str(script), "--profile", "nvidia-gpu-torch"], capture_output=True, text=True)
+    assert result.returncode == 2 and "does not run ort-dynamic int8" in result.stderr
