@@ -7,16 +7,27 @@ import platform
 from pathlib import Path
 
 
-@functools.lru_cache(maxsize=1)
-def cpu_model_name() -> str:
-    """The CPU's marketing name ('model name' in /proc/cpuinfo), else platform's best guess."""
+def _cpuinfo_value(name: str) -> str:
+    """The first non-empty value of field `name` in /proc/cpuinfo; "" where there is none (or no file)."""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
         for line in cpuinfo.read_text(errors="replace").splitlines():
             key, _, value = line.partition(":")
-            if key.strip() == "model name" and value.strip():
+            if key.strip() == name and value.strip():
                 return value.strip()
-    return platform.processor() or platform.machine() or "unknown"
+    return ""
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_model_name() -> str:
+    """The CPU's marketing name ('model name' in /proc/cpuinfo), else platform's best guess."""
+    return _cpuinfo_value("model name") or platform.processor() or platform.machine() or "unknown"
+
+
+def cpu_flags() -> frozenset[str]:
+    """The instruction-set flags the CPU reports ('flags' in /proc/cpuinfo: avx2, avx512_vnni, ...); empty
+    where the OS does not say."""
+    return frozenset(_cpuinfo_value("flags").split())
 
 
 def host_environment() -> dict[str, str]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -33,16 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 TOKENS = 49
 INT8_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
-
-
-def cpu_int8_flags() -> dict[str, bool]:
-    """Which of the instruction sets that ONNX Runtime's int8 kernels use this CPU reports (Linux)."""
-    try:
-        flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("flags")), [])
-    except OSError:
-        flags = []
-    return {flag: flag in flags for flag in INT8_FLAGS}
 
 
 def _mlp(width: int, int8: bool):
@@ -97,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--sessions must be at least 1")
 
     from hw_profiles import create_backend, load_profile
+    from hw_profiles.host import cpu_flags
     from search_spaces import create_space
 
     from nas.onnx_export import export_onnx
@@ -109,8 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     if not available:
         print(f"bench_int8_speedup: profile {profile.name!r} cannot run here: {reason}", file=sys.stderr)
         return 2
-    report = {"profile": profile.name, "fingerprint": profile.fingerprint(), "cpu": platform.processor() or None,
-              "environment": backend.environment(), "cpu_int8_flags": cpu_int8_flags(), "sessions": args.sessions,
+    flags = cpu_flags()
+    report = {"profile": profile.name, "fingerprint": profile.fingerprint(), "environment": backend.environment(),
+              "cpu_int8_flags": {flag: flag in flags for flag in INT8_FLAGS}, "sessions": args.sessions,
               "mlp": [], "vit_largest": []}
     with tempfile.TemporaryDirectory(prefix="hwnas-int8-") as folder:
         folder = Path(folder)
@@ -124,14 +115,14 @@ def main(argv: list[str] | None = None) -> int:
                          for width in args.vit_widths]
         for arguments in shapes:
             space = create_space("vit", precisions=["fp32", "int8"], **arguments)
-            supernet = space.build_supernet().eval()
-            paths = {precision: export_onnx(supernet.extract(space.at_precision(space.largest(), precision)),
-                                            space.input_shape, folder / f"vit-{precision}.onnx")
-                     for precision in ("fp32", "int8")}
-            largest = space.largest()
+            supernet, largest = space.build_supernet().eval(), space.largest()
+            networks = {precision: supernet.extract(space.at_precision(largest, precision))
+                        for precision in ("fp32", "int8")}
+            paths = {precision: export_onnx(network, space.input_shape, folder / f"vit-{precision}.onnx")
+                     for precision, network in networks.items()}
             row = {"space_arguments": arguments, "embed_dim": largest["embed_dim"], "depth": largest["depth"],
                    "num_heads": largest["block0.num_heads"], "mlp_ratio": largest["block0.mlp_ratio"],
-                   "parameters": sum(parameter.numel() for parameter in supernet.extract(largest).parameters()),
+                   "parameters": sum(parameter.numel() for parameter in networks["fp32"].parameters()),
                    **_compare(backend, paths, space.input_shape, args.sessions)}
             report["vit_largest"].append(row)
             print(f"vit largest, width {row['embed_dim']}: {row['speedup']:.2f}x", file=sys.stderr)

@@ -173,3 +173,16 @@ def test_import_loads_no_runtime_and_no_other_package():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_cpu_name_and_flags_are_read_from_cpuinfo():
+    """The fingerprint's CPU name and the int8 benchmark's instruction flags, both from /proc/cpuinfo."""
+    import platform
+
+    from hw_profiles.host import cpu_flags, cpu_model_name
+
+    if not (Path("/proc/cpuinfo").is_file() and platform.machine() == "x86_64"):
+        pytest.skip("needs an x86-64 Linux /proc/cpuinfo")
+    text = Path("/proc/cpuinfo").read_text()
+    assert cpu_model_name() in text and ":" not in cpu_model_name()
+    assert {"fpu", "sse2"} <= cpu_flags() and not any(":" in flag or "flags" in flag for flag in cpu_flags())
