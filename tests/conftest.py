@@ -23,3 +23,18 @@ def trained_digits_run(tmp_path_factory, digits):
     run = tmp_path_factory.mktemp("digits-run")
     pipeline.train(run, dataset="digits", training=TrainingConfig(epochs=2, threads=2), progress=False)
     return run
+
+
+@pytest.fixture(scope="session")
+def run_script():
+    """Runs `scripts/NAME` with these arguments in a fresh interpreter (as a user would), returning the
+    CompletedProcess with its stdout and stderr as text."""
+    import subprocess
+
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+
+    def run(name: str, *arguments: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(scripts / name), *map(str, arguments)],
+                              capture_output=True, text=True)
+
+    return run

@@ -163,12 +163,8 @@ def test_demo_bundles_its_front_and_selects_at_two_budgets(demo_run):
     assert len([line for line in lines if "select(latency_ms=" in line]) >= 1
 
 
-def test_bench_export_reports_sizes_switching_and_exact_parity(demo_run, tmp_path):
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_export.py"
-    result = subprocess.run([sys.executable, str(script), "--run", str(demo_run), "--out", str(tmp_path),
-                             "--switches", "1"], capture_output=True, text=True)
+def test_bench_export_reports_sizes_switching_and_exact_parity(demo_run, tmp_path, run_script):
+    result = run_script("bench_export.py", "--run", demo_run, "--out", tmp_path, "--switches", "1")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["parity_ok"] and report["parity_max_abs_logit_difference"] == 0.0

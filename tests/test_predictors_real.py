@@ -67,13 +67,10 @@ def test_ranks_real_latencies_on_held_out_configs(name, measured_vits):
 
 
 @pytest.mark.slow
-def test_benchmark_runs_the_table_protocol_on_a_real_measurement_store(measured_vits, tmp_path):
+def test_benchmark_runs_the_table_protocol_on_a_real_measurement_store(measured_vits, tmp_path, run_script):
     """`scripts/bench_predictors.py --store` on a measurements.db written as `hwnas profile` writes it
     (profile fingerprint, space key, config id), from real ONNX Runtime timings of untrained ViTs."""
     import json
-    import subprocess
-    import sys
-    from pathlib import Path
 
     from hw_profiles import MeasurementStore
 
@@ -81,11 +78,10 @@ def test_benchmark_runs_the_table_protocol_on_a_real_measurement_store(measured_
     with MeasurementStore(tmp_path / "measurements.db") as store:
         for config, measurement in zip(configs, measurements):
             store.put(profile.fingerprint(), space.key, space.config_id(config), config, measurement)
-    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_predictors.py"
-    command = [sys.executable, str(script), "--store", str(tmp_path / "measurements.db"), "--space", "vit",
-               "--space-args", json.dumps({"depth_choices": [1, 2]}), "--sizes", "12", "--seeds", "2",
-               "--model", "ridge", "--output", str(tmp_path / "bench"), "--quiet"]
-    result = subprocess.run(command, capture_output=True, text=True)
+    store_arguments = ["--store", tmp_path / "measurements.db"]
+    result = run_script("bench_predictors.py", *store_arguments, "--space", "vit",
+                        "--space-args", json.dumps({"depth_choices": [1, 2]}), "--sizes", "12", "--seeds", "2",
+                        "--model", "ridge", "--output", tmp_path / "bench", "--quiet")
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "bench" / "bench_predictors.json").read_text())
     runs = report["runs"]
@@ -93,6 +89,6 @@ def test_benchmark_runs_the_table_protocol_on_a_real_measurement_store(measured_
         (profile.fingerprint(), 12, 0, 12), (profile.fingerprint(), 12, 1, 12)]
     assert all(run["ours_spearman"] > 0.5 for run in runs), runs  # random predictions would be ~0
     assert "onehot_within_10pct" in runs[0] and "median" in (tmp_path / "bench" / "bench_predictors.md").read_text()
-    wrong = subprocess.run(command[:4] + ["--space", "vit"], capture_output=True, text=True)  # default arguments
+    wrong = run_script("bench_predictors.py", *store_arguments, "--space", "vit")  # default arguments
     assert wrong.returncode == 2 and "no measurements of space" in wrong.stderr
 

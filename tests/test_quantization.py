@@ -191,21 +191,17 @@ def test_init_from_fine_tunes_an_fp32_supernet_into_a_mixed_precision_one(tmp_pa
 
 
 @pytest.mark.slow
-def test_bench_int8_speedup_times_real_integer_kernels(tmp_path):
+def test_bench_int8_speedup_times_real_integer_kernels(tmp_path, run_script):
     """scripts/bench_int8_speedup.py end to end, on a profile with a short protocol: every int8 model it
     times runs ONNX Runtime's integer kernels (2 per MLP, 4 per block of the vit), and it names the CPU's
     int8 instructions."""
     import json
-    import subprocess
-    import sys
-    from pathlib import Path
 
     profile = tmp_path / "fast.yaml"
     profile.write_text("name: fast\nbackend: onnxruntime\nthreads: 1\nprecisions: [fp32, int8]\n"
                        "int8_scheme: ort-dynamic\nwarmup_ms: 1\nwarmup_runs: 1\nmin_repeats: 5\nmin_time_ms: 1\n")
-    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_int8_speedup.py"
-    result = subprocess.run([sys.executable, str(script), "--profile", str(profile), "--sessions", "1",
-                             "--mlp-widths", "32", "--vit-widths", "64"], capture_output=True, text=True)
+    result = run_script("bench_int8_speedup.py", "--profile", profile, "--sessions", "1",
+                        "--mlp-widths", "32", "--vit-widths", "64")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert [row["int8_integer_kernels"] for row in report["mlp"]] == [2]
@@ -215,11 +211,6 @@ def test_bench_int8_speedup_times_real_integer_kernels(tmp_path):
     assert set(report["cpu_int8_flags"]) >= {"avx2", "avx512_vnni", "amx_int8"}
 
 
-def test_bench_int8_speedup_refuses_a_profile_without_ort_int8(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_int8_speedup.py"
-    result = subprocess.run([sys.executable, str(script), "--profile", "nvidia-gpu-torch"], capture_output=True, text=True)
+def test_bench_int8_speedup_refuses_a_profile_without_ort_int8(run_script):
+    result = run_script("bench_int8_speedup.py", "--profile", "nvidia-gpu-torch")
     assert result.returncode == 2 and "does not run ort-dynamic int8" in result.stderr
