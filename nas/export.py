@@ -13,6 +13,7 @@ from typing import Any, Callable
 from nas.errors import HwnasError
 from nas.evaluate import evaluation_network
 from nas.export_formats import ExportFormat, ExportOptions
+from nas.front import latency_differs
 from nas.model_card import card_markdown
 from nas.run_folder import write_atomically
 
@@ -100,6 +101,9 @@ def export_network(space: Any, supernet: Any, dataset: Any, entry: dict, folder:
         **{key: searched[key] for key in ("latency_ms", "latency_iqr_ms", "latency_cv", "latency_runs",
                                           "latency_noisy", "hardware_profile", "profile_fingerprint")},
         "search_latency_ms": entry.get("latency_ms"),  # the measurement the search's front was built on
+        # Whether the re-timing above is more than 10% away from it (None: no search measurement).
+        "latency_differs_from_search": None if entry.get("latency_ms") is None
+        else latency_differs(entry["latency_ms"], searched["latency_ms"]),
         "predicted_latency_ms": entry.get("predicted_latency_ms"),
         "fingerprint_details": profiler.profile.fingerprint_details(),
         "parameters": int(sum(p.numel() for p in network.parameters())),

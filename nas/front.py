@@ -50,6 +50,12 @@ def measured_front(trials: list[dict], profiler: Any, latency_ms: float | None =
 UNSTABLE_DIFFERENCE = 0.10  # a re-measurement this far (relative) from the first flags the latency as unstable
 
 
+def latency_differs(first_ms: float, again_ms: float) -> bool:
+    """Whether a second timing of the same network is more than UNSTABLE_DIFFERENCE (relative) away from
+    the first: the machine's timings drifted between them (a busy neighbour, frequency scaling)."""
+    return abs(again_ms - first_ms) / first_ms > UNSTABLE_DIFFERENCE
+
+
 def front_of_trials(trials: list[dict], latency_ms: float | None = None) -> list[dict]:
     """The Pareto front of measured trials (one per network, within the budget), fastest first."""
     unique: dict[str, dict] = {}
@@ -69,7 +75,6 @@ def confirm_front(front: list[dict], profiler: Any, progress: bool = True) -> li
                                 description="re-measuring the front")
     confirmed = []
     for entry, measurement in zip(front, again):
-        difference = abs(measurement.median_ms - entry["latency_ms"]) / entry["latency_ms"]
         confirmed.append({**entry, "remeasured_latency_ms": measurement.median_ms,
-                          "latency_unstable": bool(difference > UNSTABLE_DIFFERENCE)})
+                          "latency_unstable": latency_differs(entry["latency_ms"], measurement.median_ms)})
     return confirmed

@@ -26,7 +26,9 @@ def card_markdown(card: dict) -> str:
         f"Latency measured on `{card['hardware_profile']}` (fingerprint `{card['profile_fingerprint']}`), "
         f"median of {card['latency_runs']} runs of the exact file below: {_milliseconds(card['latency_ms'])} "
         f"(IQR {_milliseconds(card['latency_iqr_ms'])}); during the search: {_milliseconds(card['search_latency_ms'])}, "
-        f"predicted {_milliseconds(card['predicted_latency_ms'])}.",
+        f"predicted {_milliseconds(card['predicted_latency_ms'])}."
+        + (" The two timings differ by more than 10%: the machine's timings drifted in between; re-time it "
+           "when the machine is quiet." if card.get("latency_differs_from_search") else ""),
         "",
         "| format | file | test acc. torch | test acc. runtime | max abs logit diff | verified | latency (median) "
         "| profile | KiB | sha256 |",

@@ -277,15 +277,26 @@ def measurements(run_path: str | Path, export_to: str | Path | None = None,
 
 
 def format_models_table(cards: list[dict]) -> str:
-    header = f"{'model':<18}{'latency ms':>11}{'int8 layers':>12}{'val acc':>9}{'test acc':>9}{'ORT acc':>9}" \
-             f"{'max |dlogit|':>14}{'params':>9}{'KiB':>7}  ok"
+    """The exported models, one line each; a model whose re-timed latency is more than 10% away from the
+    search's measurement is marked `!` and counted below the table."""
+    header = f"{'model':<18}{'latency ms':>11}{'searched ms':>12}{'int8 layers':>12}{'val acc':>9}{'test acc':>9}" \
+             f"{'ORT acc':>9}{'max |dlogit|':>14}{'params':>9}{'KiB':>7}  ok"
     lines = [header, "-" * len(header)]
+    differing = []
     for card in cards:
-        lines.append(f"{card['config_id']:<18}{card['latency_ms']:>11.4f}{card.get('int8_layers', 0):>12}"
+        searched = card.get("search_latency_ms")
+        mark = "!" if card.get("latency_differs_from_search") else " "
+        if mark == "!":
+            differing.append(card["config_id"])
+        lines.append(f"{card['config_id']:<18}{card['latency_ms']:>10.4f}{mark}"
+                     f"{'-' if searched is None else f'{searched:.4f}':>12}{card.get('int8_layers', 0):>12}"
                      f"{card['val_accuracy']:>9.3f}"
                      f"{card['test_accuracy_torch']:>9.3f}{card['test_accuracy_onnxruntime']:>9.3f}"
                      f"{card['max_abs_logit_difference']:>14.2e}{card['parameters']:>9}"
                      f"{card['file_bytes'] / 1024:>7.0f}  {'yes' if card['verified'] else 'NO'}")
+    if differing:
+        lines.append(f"! {len(differing)} of {len(cards)} models re-timed more than 10% away from the search's "
+                     f"measurement: the machine's timings drifted; re-run `hwnas export` when it is quiet")
     return "\n".join(lines)
 
 

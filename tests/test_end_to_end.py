@@ -39,6 +39,8 @@ def test_demo_writes_every_artifact_and_verified_models(demo_run):
             assert card["max_abs_logit_difference"] <= 1e-4
             assert card["test_accuracy_torch"] == card["test_accuracy_onnxruntime"]
         assert card["latency_ms"] > 0 and len(card["profile_fingerprint"]) == 16
+        drift = abs(card["latency_ms"] - card["search_latency_ms"]) / card["search_latency_ms"]
+        assert card["latency_differs_from_search"] == (drift > 0.10)
         assert (demo_run / "models" / card["file"]).stat().st_size == card["file_bytes"]
     # a front, fastest first by the search's measurements (the export re-times each file: its own numbers)
     latencies = [card["search_latency_ms"] for card in cards]
