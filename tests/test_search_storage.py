@@ -67,7 +67,9 @@ def test_a_search_killed_halfway_resumes_to_the_same_trials(tmp_path):
     assert after == reference  # and, the sampler being deterministic, the very same networks in order
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]  # a trial left running was failed
     for failed in [t for t in study.trials if t.state == TrialState.FAIL]:
-        assert failed.user_attrs.get("worker", {}).get("host") == socket.gethostname()
+        # stamped by the killed process on this host, or killed between ask and stamp (failed after the grace)
+        worker = failed.user_attrs.get("worker")
+        assert worker is None or worker.get("host") == socket.gethostname(), worker
 
 
 def _postgres_binaries():
