@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from nas.front import UNSTABLE_DIFFERENCE
+
 
 def _percent(value: Any) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
@@ -27,8 +29,8 @@ def card_markdown(card: dict) -> str:
         f"median of {card['latency_runs']} runs of the exact file below: {_milliseconds(card['latency_ms'])} "
         f"(IQR {_milliseconds(card['latency_iqr_ms'])}); during the search: {_milliseconds(card['search_latency_ms'])}, "
         f"predicted {_milliseconds(card['predicted_latency_ms'])}."
-        + (" The two timings differ by more than 10%: the machine's timings drifted in between; re-time it "
-           "when the machine is quiet." if card.get("latency_differs_from_search") else ""),
+        + (f" The two timings differ by more than {UNSTABLE_DIFFERENCE:.0%}: the machine's timings drifted in "
+           "between; re-time it when the machine is quiet." if card.get("latency_differs_from_search") else ""),
         "",
         "| format | file | test acc. torch | test acc. runtime | max abs logit diff | verified | latency (median) "
         "| profile | KiB | sha256 |",

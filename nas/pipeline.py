@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from nas.errors import HwnasError
+from nas.front import UNSTABLE_DIFFERENCE
 from nas.profiling import precision_arguments
 from nas.run_folder import RunFolder, write_atomically
 from nas.search import SearchConfig, redacted_url
@@ -282,21 +283,19 @@ def format_models_table(cards: list[dict]) -> str:
     header = f"{'model':<18}{'latency ms':>11}{'searched ms':>12}{'int8 layers':>12}{'val acc':>9}{'test acc':>9}" \
              f"{'ORT acc':>9}{'max |dlogit|':>14}{'params':>9}{'KiB':>7}  ok"
     lines = [header, "-" * len(header)]
-    differing = []
     for card in cards:
         searched = card.get("search_latency_ms")
         mark = "!" if card.get("latency_differs_from_search") else " "
-        if mark == "!":
-            differing.append(card["config_id"])
         lines.append(f"{card['config_id']:<18}{card['latency_ms']:>10.4f}{mark}"
                      f"{'-' if searched is None else f'{searched:.4f}':>12}{card.get('int8_layers', 0):>12}"
                      f"{card['val_accuracy']:>9.3f}"
                      f"{card['test_accuracy_torch']:>9.3f}{card['test_accuracy_onnxruntime']:>9.3f}"
                      f"{card['max_abs_logit_difference']:>14.2e}{card['parameters']:>9}"
                      f"{card['file_bytes'] / 1024:>7.0f}  {'yes' if card['verified'] else 'NO'}")
+    differing = sum(1 for card in cards if card.get("latency_differs_from_search"))
     if differing:
-        lines.append(f"! {len(differing)} of {len(cards)} models re-timed more than 10% away from the search's "
-                     f"measurement: the machine's timings drifted; re-run `hwnas export` when it is quiet")
+        lines.append(f"! {differing} of {len(cards)} models re-timed more than {UNSTABLE_DIFFERENCE:.0%} away from the "
+                     f"search's measurement: the machine's timings drifted; re-run `hwnas export` when it is quiet")
     return "\n".join(lines)
 
 
