@@ -18,6 +18,8 @@ pytest.importorskip("onnxruntime")
 CONFIG_COUNT = 24
 FOLDS = 4
 PASSES = 6  # interleaved passes over all models; the fastest of each counts, so a burst of load elsewhere hurts less
+AGREEMENT = 0.9  # two such ground truths must rank the models alike (Kendall tau) before the predictors are judged
+ATTEMPTS = 5
 
 
 def export_onnx(space, config, path):
@@ -46,9 +48,30 @@ def measured_vits(tmp_path_factory):
     paths = [folder / f"{index}.onnx" for index in range(len(configs))]
     for config, path in zip(configs, paths):
         export_onnx(space, config, path)
-    passes = [[backend.measure(path, space.input_shape) for path in paths] for _ in range(PASSES)]
-    fastest = [min(attempts, key=lambda measurement: measurement.median_ms) for attempts in zip(*passes)]
+    fastest = reproducible_timings(backend, paths, space.input_shape)
     return space, configs, np.array([m.median_ms for m in fastest]), fastest, backend.profile
+
+
+def reproducible_timings(backend, paths, input_shape):
+    """Each model's fastest measurement over PASSES interleaved passes, taken again until two takes rank
+    the models alike (Kendall tau >= AGREEMENT); the fastest of those two takes. On a machine whose
+    timings switch between normal and much slower for seconds at a time, one take can rank the models
+    worse than any predictor would, and a test judged against it would fail on noise."""
+    from scipy.stats import kendalltau
+
+    def take():
+        passes = [[backend.measure(path, input_shape) for path in paths] for _ in range(PASSES)]
+        return [min(attempts, key=lambda measurement: measurement.median_ms) for attempts in zip(*passes)]
+
+    previous, agreement = take(), float("nan")
+    for _ in range(ATTEMPTS - 1):
+        current = take()
+        agreement = kendalltau([m.median_ms for m in previous], [m.median_ms for m in current])[0]
+        if agreement >= AGREEMENT:
+            return [min(pair, key=lambda measurement: measurement.median_ms) for pair in zip(previous, current)]
+        previous = current
+    pytest.skip(f"this machine's timings do not reproduce: two takes of the same {len(paths)} models ranked them "
+                f"with Kendall tau {agreement:.2f} < {AGREEMENT} after {ATTEMPTS} takes")
 
 
 @pytest.mark.slow
