@@ -59,16 +59,19 @@ def reproducible_timings(backend, paths, input_shape):
     worse than any predictor would, and a test judged against it would fail on noise."""
     from scipy.stats import kendalltau
 
+    def fastest(measurements):
+        return min(measurements, key=lambda measurement: measurement.median_ms)
+
     def take():
         passes = [[backend.measure(path, input_shape) for path in paths] for _ in range(PASSES)]
-        return [min(attempts, key=lambda measurement: measurement.median_ms) for attempts in zip(*passes)]
+        return [fastest(attempts) for attempts in zip(*passes)]
 
     previous, agreement = take(), float("nan")
     for _ in range(ATTEMPTS - 1):
         current = take()
         agreement = kendalltau([m.median_ms for m in previous], [m.median_ms for m in current])[0]
         if agreement >= AGREEMENT:
-            return [min(pair, key=lambda measurement: measurement.median_ms) for pair in zip(previous, current)]
+            return [fastest(pair) for pair in zip(previous, current)]
         previous = current
     pytest.skip(f"this machine's timings do not reproduce: two takes of the same {len(paths)} models ranked them "
                 f"with Kendall tau {agreement:.2f} < {AGREEMENT} after {ATTEMPTS} takes")
