@@ -63,12 +63,10 @@ def _mlp(width: int, int8: bool):
 
 
 def _compare(backend, paths: dict[str, Path], input_shape: tuple[int, ...], sessions: int) -> dict:
+    from hw_profiles.in_turns import session_medians_in_turns
     from nas.onnx_export import integer_kernels
 
-    medians = {"fp32": [], "int8": []}
-    for _ in range(sessions):  # in turns, so a drift of the machine's speed hits both alike
-        for precision, path in paths.items():
-            medians[precision].append(backend.measure(path, input_shape).median_ms)
+    medians = session_medians_in_turns(backend, paths, input_shape, sessions)
     fp32, int8 = statistics.median(medians["fp32"]), statistics.median(medians["int8"])
     return {"fp32_ms": fp32, "int8_ms": int8, "speedup": fp32 / int8,
             "int8_integer_kernels": integer_kernels(paths["int8"], "ort-dynamic"),

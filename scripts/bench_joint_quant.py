@@ -51,6 +51,7 @@ def _prepare(run_path: Path, profile_name: str, count: int) -> None:
 def _largest_speedup(space, supernet, dataset, profiler, sessions: int) -> dict:
     """Largest network at all-fp32 vs all-int8: medians of `sessions` fresh ONNX Runtime sessions each,
     taken in turns (fp32, int8, fp32, ...) so that a slow spell of this shared machine hits both alike."""
+    from hw_profiles.in_turns import session_medians_in_turns
     from nas.evaluate import accuracy, predict_logits
     from nas.onnx_export import export_onnx, integer_kernels, onnxruntime_logits
 
@@ -60,10 +61,7 @@ def _largest_speedup(space, supernet, dataset, profiler, sessions: int) -> dict:
         for precision in ("fp32", "int8"):
             networks[precision] = supernet.extract(space.at_precision(space.largest(), precision))
             paths[precision] = export_onnx(networks[precision], space.input_shape, Path(folder) / f"{precision}.onnx")
-        medians = {precision: [] for precision in paths}
-        for _ in range(sessions):
-            for precision, path in paths.items():
-                medians[precision].append(profiler.backend.measure(path, space.input_shape).median_ms)
+        medians = session_medians_in_turns(profiler.backend, paths, space.input_shape, sessions)
         for precision, path in paths.items():
             network = networks[precision]
             result[precision] = {
