@@ -20,6 +20,7 @@ from typing import Any, Mapping
 
 from search_spaces.errors import ConfigError
 from search_spaces.layer_cost import LayerCost
+from search_spaces.nb201_paths import path_features
 from search_spaces.registry import register_space
 from search_spaces.space import Choice, SearchSpace
 
@@ -111,6 +112,16 @@ class NB201Space(SearchSpace):
         config = self.validate(config)
         live = set(self.live_edges(config))
         return {edge_key(s, t): config[edge_key(s, t)] if (s, t) in live else "none" for s, t in EDGES}
+
+    def function_features(self, config: Mapping[str, Any]) -> dict[str, float]:
+        """Counts of the cell's input-to-output paths by their sequence of operations (skips contracted),
+        aggregates over those paths (`search_spaces.nb201_paths`), and the live network's MACs, parameters
+        and pooled elements: equal for every wiring of the same cell function."""
+        config = self.validate(config)
+        costs = self.cost_features(config)
+        operations = {(s, t): config[edge_key(s, t)] for s, t in EDGES}
+        return {**path_features(operations, output=NODES - 1),
+                **{name: costs[name] for name in ("macs", "params", "pool_elements")}}
 
     def cost_features(self, config: Mapping[str, Any]) -> dict[str, float]:
         """MACs and parameters of the network with only its live edges, and live operations by type."""

@@ -93,6 +93,18 @@ class SearchSpace:
         """Whether `functional_config` says more than `canonical` (the space overrides it)."""
         return type(self).functional_config is not SearchSpace.functional_config
 
+    def function_features(self, config: Mapping[str, Any]) -> dict[str, float]:
+        """Numeric features of the function the network computes, by name (the same names for every
+        config), equal for networks that compute the same function however they are wired, for accuracy
+        models that must carry what one measurement says to every network like it. Default: none (`{}`);
+        models then read the config's choices."""
+        return {}
+
+    @property
+    def has_function_features(self) -> bool:
+        """Whether the space describes its networks' functions (`function_features` is overridden)."""
+        return type(self).function_features is not SearchSpace.function_features
+
     def validate(self, config: Mapping[str, Any]) -> dict[str, Any]:
         """Check every key and value; return the config with each value as the space spells it."""
         if not isinstance(config, Mapping):

@@ -104,3 +104,25 @@ def test_networks_with_one_functional_config_have_close_published_accuracies(tab
     every = np.array([value for values in groups.values() for value in values])
     between = np.median(np.abs(np.random.default_rng(0).permutation(every) - every))
     assert within < between / 3, (within, between)
+
+
+@needs_table
+def test_function_features_are_equal_for_isomorphic_cells_and_group_close_accuracies(table):
+    """Every wiring of one cell function (x + conv3(conv3(x)) has 65 in the table) gets the same path
+    features; the published accuracies of cells sharing them differ by training noise only."""
+    import numpy as np
+
+    space = create_space("nb201")
+    groups: dict = {}
+    for row in table:
+        config = space.from_arch_str(row["arch_str"])
+        key = tuple(space.function_features(config).values())
+        groups.setdefault(key, []).append(float(row["cifar10_test_acc"]))
+    functional = {tuple(space.functional_config(space.from_arch_str(row["arch_str"])).values()) for row in table}
+    assert len(groups) < 0.6 * len(functional)  # far fewer functions than live-edge patterns (5,116 of 9,445)
+    residual_noise = np.median([np.std(values) for values in groups.values() if len(values) > 1])
+    assert residual_noise < 0.5, residual_noise
+    conv_conv = space.function_features(space.from_arch_str(
+        "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|nor_conv_3x3~1|none~2|"))
+    assert len(groups[tuple(conv_conv.values())]) == 65
+    assert conv_conv["path.c3-c3"] == conv_conv["path.identity"] == 1 and conv_conv["paths"] == 2

@@ -60,6 +60,19 @@ def test_the_functional_config_is_a_valid_config_and_a_fixed_point(space):
             assert functional == space.canonical(config)
 
 
+def test_function_features_have_fixed_names_finite_values_and_ignore_dead_choices(space):
+    rng = np.random.default_rng(2)
+    configs = [space.smallest(), space.largest()] + [space.sample(rng) for _ in range(20)]
+    names = list(space.function_features(space.smallest()))
+    assert bool(names) == space.has_function_features
+    for config in configs:
+        features = space.function_features(config)
+        assert list(features) == names
+        assert all(np.isfinite(value) for value in features.values())
+        # what the network does not compute does not change what it is
+        assert space.function_features(space.functional_config(config)) == features
+
+
 def test_config_id_ignores_inactive_choices_and_key_order(space):
     config = space.largest()
     assert space.config_id(dict(reversed(list(config.items())))) == space.config_id(config)
