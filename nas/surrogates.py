@@ -5,8 +5,9 @@ predicted before they were measured. Two kinds, both made from what exists:
 
 * `PredictorSurrogate`: a registered predictor (`predictors.create_predictor`, `gbdt` for latency);
   one model, no spread of its own (ones).
-* `ForestSurrogate`: extremely randomised trees on `predictors.ConfigEncoder` features; the spread is
-  the standard deviation over the trees (for accuracy, which no registered predictor models yet).
+* `ForestSurrogate`: extremely randomised trees on `FeatureCache` rows (the space's function features
+  where it has them, else `predictors.ConfigEncoder` features); the spread is the standard deviation
+  over the trees (for accuracy, which no registered predictor models yet).
 
 When the predictors package offers an ensemble with its own uncertainty, it can take either place
 through this interface.
@@ -20,32 +21,49 @@ import numpy as np
 
 
 class FeatureCache:
-    """Encoded feature rows of configs, computed once per network: `predictors.ConfigEncoder`'s features,
-    and, where the space has a functional view (`functional_config`, e.g. NAS-Bench-201's dead edges set
-    to `none`), the one-hot of that view too, so networks that compute the same function share those
-    columns."""
+    """Encoded feature rows of configs, computed once per network.
+
+    Where the space describes the function a network computes (`function_features`, e.g. NAS-Bench-201's
+    path counts), those features: every wiring of one function gets the same row, so what a measurement
+    says reaches all of them. Otherwise `predictors.ConfigEncoder`'s features, and, where the space has a
+    functional view (`functional_config`, dead edges set to `none`), the one-hot of that view too."""
 
     def __init__(self, space: Any) -> None:
-        from predictors import ConfigEncoder
-
         self.space = space
         self.keys = list(space.choices)
+        self.rows: dict[tuple, np.ndarray] = {}
+        if getattr(space, "has_function_features", False):
+            self.names = list(space.function_features(space.smallest()))
+            self.encoder, self.functional = None, []
+            self.width = len(self.names)
+            return
+        from predictors import ConfigEncoder
+
         self.encoder = ConfigEncoder(space).fit([space.smallest()])
         self.functional = [(key, value) for key in self.keys for value in space.choices[key].values] \
             if getattr(space, "has_functional_view", False) else []
-        self.width = len(self.encoder.feature_names_) + len(self.functional)
-        self.rows: dict[tuple, np.ndarray] = {}
+        self.names = list(self.encoder.feature_names_) + [f"functional.{key}={value}" for key, value in self.functional]
+        self.width = len(self.names)
 
     def encode(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
         keys = [tuple(config[key] for key in self.keys) for config in configs]
         missing = {key: config for key, config in zip(keys, configs) if key not in self.rows}
         if missing:
-            encoded = self.encoder.transform(list(missing.values()))
-            for (key, config), row in zip(missing.items(), encoded):
-                self.rows[key] = np.concatenate([row, self._functional_one_hot(config)])
+            for key, row in zip(missing, self._encode(list(missing.values()))):
+                self.rows[key] = row
         if not keys:
             return np.empty((0, self.width))
         return np.stack([self.rows[key] for key in keys])
+
+    def _encode(self, configs: list[Mapping[str, Any]]) -> list[np.ndarray]:
+        if self.encoder is None:
+            rows = []
+            for config in configs:
+                features = self.space.function_features(config)
+                rows.append(np.array([float(features[name]) for name in self.names]))
+            return rows
+        encoded = self.encoder.transform(configs)
+        return [np.concatenate([row, self._functional_one_hot(config)]) for row, config in zip(encoded, configs)]
 
     def _functional_one_hot(self, config: Mapping[str, Any]) -> np.ndarray:
         if not self.functional:
