@@ -16,11 +16,19 @@ Each time the driver asks for a network:
    which the candidate differs from its nearest measured network. k1 and k2 are fitted by maximum
    likelihood on the residuals of the networks this sampler predicted before they were measured, so
    the uncertainty is calibrated on this device's data alone (no per-device setting).
-4. It measures the candidate most likely to be non-dominated by the measured front (probability of
-   non-domination, times the probability of meeting a latency budget). Three picks in four consider only
-   the one-choice neighbours of the measured networks in the first two non-dominated ranks (most Pareto
-   optimal networks are one choice away from another); the fourth considers every candidate.
-5. Most picks are focused: the score is also multiplied by the probability that the candidate is better
+4. Three picks in four consider only the one-choice neighbours of the measured networks in the first
+   two non-dominated ranks (most Pareto optimal networks are one choice away from another), and
+   measure the one most likely to be non-dominated by the measured front (probability of
+   non-domination, times the probability of meeting a latency budget).
+5. The fourth, the top pick, considers every candidate and measures the one most likely to be more
+   accurate than every measured network under the latency ceiling (the focus's 90th percentile of
+   the predicted latencies, or the budget if lower), and under it. Non-domination alone spends its
+   picks where the front has many small steps and reaches its top last: there the networks are few,
+   and the surrogates never predict above the best measured value. Each new best raises the front's
+   last step; the neighbour picks then fill in what lies between. On NAS-Bench-201 (13 devices, 5
+   seeds) this lifted the median hypervolume ratio at 250 evaluations from 0.983 to 0.995
+   (`top_pick=False` gives the earlier global pick: the most likely non-dominated, focused).
+6. Most picks are focused: the score is also multiplied by the probability that the candidate is better
    than the median of all candidates' predicted accuracies and faster than the 90th percentile of their
    predicted latencies, the part of the front a user picks from (fast networks that lose to half the
    space, and the slowest tenth, rarely are). One pick in four looks outside the focus instead (times
@@ -49,6 +57,7 @@ from nas.study_attrs import PREDICTED_ATTR, PREDICTED_FRONT_ATTR
 class GuidedSettings:
     initial: int = 10  # networks (the space's anchors included) measured before any model is trusted
     global_every: int = 4  # one pick in this many screens every candidate; the others the front's neighbours
+    top_pick: bool = True  # that pick reaches for the top: the candidate most likely to beat the best under the ceiling
     parent_ranks: int = 2  # neighbours of the measured networks in this many non-dominated ranks
     accuracy_refit_growth: float = 0.1  # refit the accuracy surrogate when the measured set grew by this share
     latency_refit_growth: float = 0.3  # ... and the latency surrogate

@@ -256,19 +256,26 @@ class GuidedState:
         accuracy_sd = self._accuracy_sd(measured)[rows]
         latency_sd = np.full(len(rows), self._log_latency_sd(measured))
         feasible = [e for e in measured.values() if budget is None or e["latency"] <= budget]
-        if feasible:
+        focused = self._focused(len(measured))
+        top = None if local or not self.settings.top_pick else self._top_score(rows, accuracy_sd, latency_sd,
+                                                                                 feasible, budget)
+        if top is not None:  # the global pick reaches for the top (see _top_score)
+            score, step = top, "top"
+            focused = True if focused is not None else None  # it uses the focus's ceiling
+        elif feasible:
             front_cost, front_accuracy = staircase(self.accuracy_scores.transform([e["accuracy"] for e in feasible]),
                                                    np.log([e["latency"] for e in feasible]))
             score = 1.0 - probability_dominated(self.accuracy_mean[rows], accuracy_sd, self.log_latency[rows],
                                                 latency_sd, front_cost, front_accuracy)
         else:
             score = np.ones(len(rows))
-        if budget is not None:
-            score = score * ndtr((np.log(budget) - self.log_latency[rows]) / latency_sd)
-        focused = self._focused(len(measured))
-        if focused is not None:  # a focused pick looks inside the focus, the others outside
-            inside = self._focus_probability(rows, accuracy_sd, latency_sd)
-            score = score * (inside if focused else 1.0 - inside)
+        if top is None:
+            step = "local" if local else "global"
+            if budget is not None:
+                score = score * ndtr((np.log(budget) - self.log_latency[rows]) / latency_sd)
+            if focused is not None:  # a focused pick looks inside the focus, the others outside
+                inside = self._focus_probability(rows, accuracy_sd, latency_sd)
+                score = score * (inside if focused else 1.0 - inside)
         best = int(np.argmax(score))
         row = rows[best]
         return dict(self.pool[row]), {
@@ -276,8 +283,30 @@ class GuidedState:
             "accuracy_score": float(self.accuracy_mean[row]), "accuracy_score_spread": float(self.accuracy_spread[row]),
             "accuracy_score_sd": float(accuracy_sd[best]), "distance": float(self.distance[row]),
             "latency_ms": float(np.exp(self.log_latency[row])), "log_latency_sd": float(latency_sd[best]),
-            "score": float(score[best]), "step": "local" if local else "global",
+            "score": float(score[best]), "step": step,
             "focused": bool(focused)}
+
+    def _top_score(self, rows: np.ndarray, accuracy_sd: np.ndarray, latency_sd: np.ndarray, feasible: list,
+                   budget: float | None) -> np.ndarray | None:
+        """P(a candidate is more accurate than every measured network under the latency ceiling, and is
+        itself under it): the ceiling is the focus's (the latency quantile of all candidates' predictions)
+        and the budget's, whichever is lower. None where no measured network is under the ceiling.
+
+        The probability of non-domination spends its picks where the front has many small steps; the top
+        of the front, where a hypervolume is mostly lost, has few networks and surrogates that never
+        predict above the best measured value, so it would be reached last. This pick climbs it: each
+        new best under the ceiling raises the front's last step, and the non-domination picks then fill
+        in the networks between it and the step before."""
+        quantile = self.settings.focus_latency_quantile
+        ceiling = float(np.percentile(self.log_latency, quantile)) if quantile is not None else np.inf
+        if budget is not None:
+            ceiling = min(ceiling, float(np.log(budget)))
+        under = [e["accuracy"] for e in feasible if np.log(e["latency"]) <= ceiling]
+        if not under:
+            return None
+        target = float(self.accuracy_scores.transform([max(under)])[0])
+        return (ndtr((self.accuracy_mean[rows] - target) / accuracy_sd)
+                * ndtr((ceiling - self.log_latency[rows]) / latency_sd))
 
     def _focused(self, count: int) -> bool | None:
         """Whether the pick after `count` measurements is focused (None: there is no focus)."""

@@ -187,6 +187,57 @@ def test_the_focus_favours_accurate_fast_candidates_and_skips_one_pick_in_four()
     assert all(unfocused._focused(n) is None for n in range(10, 18))
 
 
+def test_the_top_pick_reaches_for_the_most_accurate_network_under_the_ceiling():
+    from nas.guided import GuidedSettings
+    from nas.guided_state import GuidedState
+    from nas.normal_scores import NormalScores
+
+    space = create_space("nb201")
+    candidates = [space.sample(np.random.default_rng(seed)) for seed in range(200)]
+    state = GuidedState(space, {}, 0, GuidedSettings(), [], candidates)
+    count = len(state.pool)
+    state.accuracy_scores = NormalScores().fit(np.linspace(80.0, 94.0, 50))
+    state.accuracy_mean = np.linspace(-2.0, 2.0, count)  # normal scores: the last candidates are the most accurate
+    state.log_latency = np.log(np.linspace(1.0, 10.0, count))  # ... and the slowest
+    rows, accuracy_sd, latency_sd = np.arange(count), np.full(count, 0.2), np.full(count, 0.01)
+    ceiling = np.exp(np.percentile(state.log_latency, 90))
+    measured = [{"accuracy": 93.0, "latency": 5.0}, {"accuracy": 94.0, "latency": 9.9}]  # 9.9 ms: over the ceiling
+    score = state._top_score(rows, accuracy_sd, latency_sd, measured, None)
+    best = int(np.argmax(score))
+    assert np.exp(state.log_latency[best]) <= ceiling  # the most accurate candidates are over it
+    assert np.exp(state.log_latency[best]) > 0.97 * ceiling  # and the most accurate under it is taken
+    assert score[0] < 1e-6  # a fast, inaccurate candidate cannot beat 93%
+    measured.append({"accuracy": 85.0, "latency": 3.0})
+    budgeted = state._top_score(rows, accuracy_sd, latency_sd, measured, 4.0)  # a budget lowers the ceiling
+    assert 3.8 < np.exp(state.log_latency[int(np.argmax(budgeted))]) <= 4.0
+    assert state._top_score(rows, accuracy_sd, latency_sd, measured, 0.5) is None  # nothing measured under it
+
+
+def test_one_pick_in_four_is_a_top_pick_and_climbs_the_front(gold, monkeypatch):
+    """The top picks (every fourth) find more accurate networks under the table's 90th-percentile
+    latency than the same search whose fourth pick is the most likely non-dominated one."""
+    import nas.guided
+    from nas.guided import GuidedSettings
+
+    ceiling = np.percentile(gold.latency, 90)
+
+    def search(top_pick):
+        monkeypatch.setattr(nas.guided, "GuidedSettings", lambda **kwargs: GuidedSettings(top_pick=top_pick, **kwargs))
+        study = run_on_table(gold, SearchConfig(trials=100, sampler="guided", seed=0))
+        return [t for t in sorted(study.trials, key=lambda t: t.number) if PREDICTED_ATTR in t.system_attrs]
+
+    with_top, without = search(True), search(False)
+    steps = [t.system_attrs[PREDICTED_ATTR]["step"] for t in with_top]
+    assert steps.count("top") == len(steps) // 4 and "global" not in steps
+    assert all(t.system_attrs[PREDICTED_ATTR]["focused"] for t in with_top if t.system_attrs[PREDICTED_ATTR]["step"] == "top")
+    assert "top" not in [t.system_attrs[PREDICTED_ATTR]["step"] for t in without]
+
+    def best_under_ceiling(picked):
+        return max(t.values[0] for t in picked if t.values[1] <= ceiling)
+
+    assert best_under_ceiling(with_top) > best_under_ceiling(without), (best_under_ceiling(with_top), best_under_ceiling(without))
+
+
 def test_focused_picks_measure_the_part_of_the_front_users_pick_from(gold, monkeypatch):
     """Once the surrogates have seen some networks, the focus makes the picks networks above the space's
     median accuracy and below its 90th-percentile latency more often than without it. The sampler never
