@@ -257,25 +257,14 @@ class GuidedState:
         latency_sd = np.full(len(rows), self._log_latency_sd(measured))
         feasible = [e for e in measured.values() if budget is None or e["latency"] <= budget]
         focused = self._focused(len(measured))
-        top = None if local or not self.settings.top_pick else self._top_score(rows, accuracy_sd, latency_sd,
-                                                                                 feasible, budget)
-        if top is not None:  # the global pick reaches for the top (see _top_score)
-            score, step = top, "top"
+        score = None if local or not self.settings.top_pick else self._top_score(rows, accuracy_sd, latency_sd,
+                                                                                   feasible, budget)
+        if score is not None:  # the global pick reaches for the top (see _top_score)
+            step = "top"
             focused = True if focused is not None else None  # it uses the focus's ceiling
-        elif feasible:
-            front_cost, front_accuracy = staircase(self.accuracy_scores.transform([e["accuracy"] for e in feasible]),
-                                                   np.log([e["latency"] for e in feasible]))
-            score = 1.0 - probability_dominated(self.accuracy_mean[rows], accuracy_sd, self.log_latency[rows],
-                                                latency_sd, front_cost, front_accuracy)
         else:
-            score = np.ones(len(rows))
-        if top is None:
             step = "local" if local else "global"
-            if budget is not None:
-                score = score * ndtr((np.log(budget) - self.log_latency[rows]) / latency_sd)
-            if focused is not None:  # a focused pick looks inside the focus, the others outside
-                inside = self._focus_probability(rows, accuracy_sd, latency_sd)
-                score = score * (inside if focused else 1.0 - inside)
+            score = self._front_score(rows, accuracy_sd, latency_sd, feasible, budget, focused)
         best = int(np.argmax(score))
         row = rows[best]
         return dict(self.pool[row]), {
@@ -285,6 +274,24 @@ class GuidedState:
             "latency_ms": float(np.exp(self.log_latency[row])), "log_latency_sd": float(latency_sd[best]),
             "score": float(score[best]), "step": step,
             "focused": bool(focused)}
+
+    def _front_score(self, rows: np.ndarray, accuracy_sd: np.ndarray, latency_sd: np.ndarray, feasible: list,
+                     budget: float | None, focused: bool | None) -> np.ndarray:
+        """P(non-dominated by the measured front), times P(meeting the budget), times P(inside the
+        focus) for a focused pick or P(outside it) for an unfocused one."""
+        if feasible:
+            front_cost, front_accuracy = staircase(self.accuracy_scores.transform([e["accuracy"] for e in feasible]),
+                                                   np.log([e["latency"] for e in feasible]))
+            score = 1.0 - probability_dominated(self.accuracy_mean[rows], accuracy_sd, self.log_latency[rows],
+                                                latency_sd, front_cost, front_accuracy)
+        else:
+            score = np.ones(len(rows))
+        if budget is not None:
+            score = score * ndtr((np.log(budget) - self.log_latency[rows]) / latency_sd)
+        if focused is not None:  # a focused pick looks inside the focus, the others outside
+            inside = self._focus_probability(rows, accuracy_sd, latency_sd)
+            score = score * (inside if focused else 1.0 - inside)
+        return score
 
     def _top_score(self, rows: np.ndarray, accuracy_sd: np.ndarray, latency_sd: np.ndarray, feasible: list,
                    budget: float | None) -> np.ndarray | None:
@@ -297,8 +304,7 @@ class GuidedState:
         predict above the best measured value, so it would be reached last. This pick climbs it: each
         new best under the ceiling raises the front's last step, and the non-domination picks then fill
         in the networks between it and the step before."""
-        quantile = self.settings.focus_latency_quantile
-        ceiling = float(np.percentile(self.log_latency, quantile)) if quantile is not None else np.inf
+        ceiling = self._focus_log_latency_ceiling()
         if budget is not None:
             ceiling = min(ceiling, float(np.log(budget)))
         under = [e["accuracy"] for e in feasible if np.log(e["latency"]) <= ceiling]
@@ -323,9 +329,14 @@ class GuidedState:
             floor = float(np.percentile(self.accuracy_mean, settings.focus_accuracy_quantile))
             probability = probability * ndtr((self.accuracy_mean[rows] - floor) / accuracy_sd)
         if settings.focus_latency_quantile is not None:
-            ceiling = float(np.percentile(self.log_latency, settings.focus_latency_quantile))
+            ceiling = self._focus_log_latency_ceiling()
             probability = probability * ndtr((ceiling - self.log_latency[rows]) / latency_sd)
         return probability
+
+    def _focus_log_latency_ceiling(self) -> float:
+        """The focus's latency quantile of all candidates' predicted log latencies (inf: no such bound)."""
+        quantile = self.settings.focus_latency_quantile
+        return float(np.percentile(self.log_latency, quantile)) if quantile is not None else np.inf
 
     def _neighbours(self, parents: list[dict]) -> np.ndarray:
         """Mask of the candidates one free choice away from a parent."""
