@@ -30,6 +30,17 @@ def cpu_flags() -> frozenset[str]:
     return frozenset(_cpuinfo_value("flags").split())
 
 
+# Instructions that multiply int8 x int8 and add into int32 without an int16 intermediate. Without them,
+# ONNX Runtime's x86 u8s8 kernel (AVX2 vpmaddubsw) adds pairs of products in saturating int16, so it is
+# exact only for weights within -64..64; with them it is exact for the full int8 range.
+INT8_DOT_PRODUCT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def has_int8_dot_product(flags: frozenset[str] | None = None) -> bool:
+    """Whether the CPU (or the given flag set) has an exact int8 dot-product instruction (VNNI, AMX)."""
+    return bool((cpu_flags() if flags is None else flags) & INT8_DOT_PRODUCT_FLAGS)
+
+
 def host_environment() -> dict[str, str]:
     """What every backend reports about the host: CPU name, architecture, Python version."""
     return {

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from hw_profiles import HardwareProfile, ProfileError, load_profile
+from hw_profiles.host import has_int8_dot_product
 from hw_profiles.profile import INT8_SCHEMES
 from nas.onnx_export import export_onnx, integer_kernels, onnxruntime_logits, optimized_operators
 from search_spaces import ConfigError, create_space
@@ -24,30 +25,98 @@ class OneLinear(torch.nn.Module):
         return self.fc(x)
 
 
-@pytest.mark.parametrize("scheme_name", scheme_names())
-@pytest.mark.parametrize("inputs,outputs", [(96, 288), (48, 10), (130, 64)])
-def test_fake_linear_is_the_runtime_arithmetic_on_one_layer(tmp_path, scheme_name, inputs, outputs):
-    torch.manual_seed(inputs)
-    layer = OneLinear(inputs, outputs).eval()
-    with torch.no_grad():
-        layer.fc.weight.mul_(torch.linspace(0.1, 10.0, outputs)[:, None])  # very different channel ranges
-    scheme = create_scheme(scheme_name)
-    export_onnx(layer, (49, inputs), tmp_path / "fp32.onnx")
+def _round_half_even(values: np.ndarray) -> np.ndarray:
+    return np.rint(values)  # numpy, torch and ONNX Runtime all round halves to even
+
+
+def _weight_integers(weight: np.ndarray, qmax: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-output-channel symmetric integers and scales, as ONNX Runtime's quantizer writes them."""
+    absmax = np.abs(weight).max(axis=1, keepdims=True).astype(np.float64)
+    scale = (2.0 * absmax / (2 * qmax)).astype(np.float32)
+    scale = np.where(scale < np.finfo(np.float32).tiny, np.float32(1.0), scale)
+    return np.clip(_round_half_even(weight / scale), -qmax, qmax).astype(np.int64), scale
+
+
+def integer_reference(scheme_name: str, x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """The arithmetic a scheme promises, computed with integers: quantized operands, an exact int64
+    accumulation, one rescale. Independent of torch and of the host's int8 kernels."""
+    sample = x.reshape(-1, x.shape[-1])
+    if scheme_name == "trt-qdq":  # symmetric int8 activations, one scale per tensor (calibrated on x)
+        weights, weight_scale = _weight_integers(weight, 127)
+        activation_scale = np.float32(2.0) * np.abs(sample).max() / np.float32(2 * 127)
+        activations = np.clip(_round_half_even(sample / activation_scale), -127, 127).astype(np.int64)
+    else:  # ort-dynamic: asymmetric uint8 activations over the tensor's range (including 0)
+        weights, weight_scale = _weight_integers(weight, 64)
+        low, high = np.float32(min(sample.min(), 0.0)), np.float32(max(sample.max(), 0.0))
+        activation_scale = (high - low) / np.float32(255)
+        zero_point = _round_half_even(np.clip(-low / activation_scale, 0, 255))
+        activations = (np.clip(_round_half_even(sample / activation_scale) + zero_point, 0, 255)
+                       - zero_point).astype(np.int64)
+    accumulated = activations @ weights.T  # exact
+    output = accumulated.astype(np.float64) * (np.float64(activation_scale) * weight_scale.T.astype(np.float64))
+    return (output + bias).astype(np.float32).reshape(*x.shape[:-1], weight.shape[0])
+
+
+def _one_layer_samples(inputs: int) -> list:
     generator = torch.Generator().manual_seed(1)
     samples = [torch.randn(1, 49, inputs, generator=generator) * scale + shift
                for scale, shift in [(1, 0), (0.01, 0), (30, 0), (1, 3), (2, -5)]]
     samples.append(torch.relu(torch.randn(1, 49, inputs, generator=generator)))  # no negative values
-    for x in samples:
-        # A static-scale scheme calibrated on the sample itself has the sample's range, as fake quantization does.
-        assert scheme.quantize_onnx(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", {"fc.weight": layer.fc.weight},
-                                    calibration=[x.numpy()]) == 1
+    return samples
+
+
+def _one_layer(inputs: int, outputs: int) -> OneLinear:
+    torch.manual_seed(inputs)
+    layer = OneLinear(inputs, outputs).eval()
+    with torch.no_grad():
+        layer.fc.weight.mul_(torch.linspace(0.1, 10.0, outputs)[:, None])  # very different channel ranges
+    return layer
+
+
+@pytest.mark.parametrize("scheme_name", scheme_names())
+@pytest.mark.parametrize("inputs,outputs", [(96, 288), (48, 10), (130, 64)])
+def test_fake_linear_is_the_scheme_integer_arithmetic_on_one_layer(scheme_name, inputs, outputs):
+    layer, scheme = _one_layer(inputs, outputs), create_scheme(scheme_name)
+    weight, bias = layer.fc.weight.detach().numpy(), layer.fc.bias.detach().numpy()
+    for x in _one_layer_samples(inputs):
         with torch.no_grad():
-            expected = scheme.fake_linear(x, layer.fc.weight, layer.fc.bias).numpy()
+            got = scheme.fake_linear(x, layer.fc.weight, layer.fc.bias).numpy()
             fp32 = layer(x).numpy()
-        got = onnxruntime_logits(tmp_path / "int8.onnx", x.numpy(), batch_size=1)
+        expected = integer_reference(scheme_name, x.numpy(), weight, bias)
         scale = np.abs(expected).max()
         assert np.abs(got - expected).max() <= 1e-5 * scale  # exact up to float rounding
         assert np.abs(fp32 - expected).max() > 1e-4 * scale  # and it is really quantized
+
+
+def test_the_integer_reference_sees_the_saturation_of_an_int16_pair_sum():
+    """The reference is exact where an AVX2 kernel is not: two full-range products of 255 * 127 overflow
+    int16 when added, and the reference still gives their true sum."""
+    weight = np.array([[1.0, 1.0]], dtype=np.float32)
+    x = np.array([[[10.0, 10.0]]], dtype=np.float32)  # both quantize to 127 (trt-qdq) on a 127 weight
+    assert integer_reference("trt-qdq", x, weight, np.zeros(1, np.float32)).item() == pytest.approx(20.0, rel=1e-6)
+    assert 255 * 127 * 2 > 2**15 - 1 >= 255 * 64 * 2
+    assert not create_scheme("trt-qdq").exact_without_int8_dot_product
+    assert create_scheme("ort-dynamic").exact_without_int8_dot_product
+
+
+@pytest.mark.parametrize("scheme_name", scheme_names())
+@pytest.mark.parametrize("inputs,outputs", [(96, 288), (48, 10), (130, 64)])
+def test_onnxruntime_runs_the_scheme_arithmetic_on_one_layer(tmp_path, scheme_name, inputs, outputs):
+    scheme = create_scheme(scheme_name)
+    if not (scheme.exact_without_int8_dot_product or has_int8_dot_product()):
+        pytest.skip(f"{scheme_name} uses full-range int8 weights: ONNX Runtime's CPU kernel without VNNI/AMX "
+                    f"adds product pairs in saturating int16 here, so it is no reference for the scheme "
+                    f"(the integer reference test checks the arithmetic instead)")
+    layer = _one_layer(inputs, outputs)
+    weight, bias = layer.fc.weight.detach().numpy(), layer.fc.bias.detach().numpy()
+    export_onnx(layer, (49, inputs), tmp_path / "fp32.onnx")
+    for x in _one_layer_samples(inputs):
+        # A static-scale scheme calibrated on the sample itself has the sample's range, as the reference does.
+        assert scheme.quantize_onnx(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", {"fc.weight": layer.fc.weight},
+                                    calibration=[x.numpy()]) == 1
+        expected = integer_reference(scheme_name, x.numpy(), weight, bias)
+        got = onnxruntime_logits(tmp_path / "int8.onnx", x.numpy(), batch_size=1)
+        assert np.abs(got - expected).max() <= 1e-5 * np.abs(expected).max()
 
 
 def test_fake_quantization_passes_gradients_straight_through():
@@ -214,3 +283,11 @@ def test_bench_int8_speedup_times_real_integer_kernels(tmp_path, run_script):
 def test_bench_int8_speedup_refuses_a_profile_without_ort_int8(run_script):
     result = run_script("bench_int8_speedup.py", "--profile", "nvidia-gpu-torch")
     assert result.returncode == 2 and "does not run ort-dynamic int8" in result.stderr
+
+
+def test_export_judges_int8_accuracy_only_where_onnxruntime_is_the_scheme_arithmetic():
+    from nas.export_formats import runtime_is_exact_reference
+
+    assert runtime_is_exact_reference("ort-dynamic")  # reduced-range weights: exact on every x86 CPU
+    assert runtime_is_exact_reference("trt-qdq") == has_int8_dot_product()
+    assert has_int8_dot_product(frozenset({"avx2", "avx512_vnni"})) and not has_int8_dot_product(frozenset({"avx2"}))

@@ -63,6 +63,7 @@ def fake_quantize_activation(x):
 class OrtDynamicScheme(QuantizationScheme):
     description = ("ONNX Runtime dynamic quantization: int8 per-channel symmetric weights, uint8 per-tensor "
                    "activations quantized at run time (DynamicQuantizeMatMul)")
+    weight_qmax = WEIGHT_QMAX
 
     def fake_linear(self, x, weight, bias):
         import torch.nn.functional as F

@@ -25,6 +25,13 @@ class QuantizationScheme:
 
     name = "abstract"  # set by @register_scheme
     description = ""
+    weight_qmax = 127  # weights are symmetric int8 in -weight_qmax..weight_qmax
+
+    @property
+    def exact_without_int8_dot_product(self) -> bool:
+        """Whether an x86 CPU without VNNI/AMX runs this scheme's integer kernel exactly. Its u8 x s8 kernel
+        (AVX2 vpmaddubsw) adds pairs of products in saturating int16: exact while 255 * qmax * 2 fits."""
+        return 255 * self.weight_qmax * 2 <= 2**15 - 1
 
     def fake_linear(self, x, weight, bias):
         """`F.linear(x, weight, bias)` as the runtime computes it at int8, differentiable (straight-through)."""

@@ -14,7 +14,10 @@ runtime's arithmetic exactly when the calibrated scale equals the sample's own r
 one-sample calibration), and otherwise the static scale is coarser for samples with a smaller range: what
 the search evaluates is per-sample-range int8, and export re-checks the deployed file's accuracy.
 ONNX Runtime's CPU provider runs such a file too (it fuses DequantizeLinear + MatMul into
-`MatMulIntegerToFloat`), so the arithmetic is checked here without TensorRT.
+`MatMulIntegerToFloat`), but it is a faithful reference only on CPUs with an int8 dot product (VNNI, AMX):
+on AVX2 alone its kernel adds pairs of products in saturating int16, which full-range weights overflow
+(`exact_without_int8_dot_product` is False). The fake quantization is therefore checked against an exact
+integer reference everywhere, and against ONNX Runtime only where its kernel is exact.
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ def _random_calibration(model) -> list:
 class TensorRTQDQScheme(QuantizationScheme):
     description = ("explicit Q/DQ int8 as TensorRT runs it: int8 per-channel symmetric weights, int8 per-tensor "
                    "symmetric activations with static scales calibrated at export")
+    weight_qmax = QMAX
 
     def fake_linear(self, x, weight, bias):
         import torch.nn.functional as F
