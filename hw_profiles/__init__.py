@@ -11,7 +11,8 @@ from hw_profiles.profile import HardwareProfile, bundled_profile_names, load_pro
 from hw_profiles.store import MeasurementStore
 from hw_profiles.store_csv import export_csv, import_csv
 from hw_profiles.timing_task import TimingResult, TimingTask
-from hw_profiles.worker_pool import WorkerPool, create_pool
+from hw_profiles.pools import create_pool
+from hw_profiles.worker_pool import WorkerPool
 
 __all__ = [
     "Backend",

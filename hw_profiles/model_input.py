@@ -3,7 +3,7 @@
 A space that takes images gives only a shape (float32, random-normal values). One that takes token ids
 says so with an `InputSpec` of an integer dtype and the [low, high) range of valid ids, so every
 backend feeds in-range integers of the right type. hw_profiles knows nothing of spaces: the caller
-(nas.profiling) builds the spec from what its space reports.
+(nas.profiling.profiler) builds the spec from what its space reports.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The timing worker pool: workers that each time one model at a time, on cores (or a GPU) of their own.
 
-``create_pool(profile, workers, ray_address)`` picks the implementation: one worker in the calling
+``hw_profiles.pools.create_pool(profile, workers, ray_address)`` picks the implementation: one worker in the calling
 process (:class:`~hw_profiles.in_process_pool.InProcessPool`), or Ray actors
 (:class:`~hw_profiles.ray_pool.RayPool`) for several workers or a remote cluster.
 """
@@ -34,7 +34,7 @@ class WorkerPool(abc.ABC):
     """
 
     def __init__(self, profile: HardwareProfile, workers: int = 1) -> None:
-        _check_workers(workers)
+        check_workers(workers)
         self.profile = profile
         self.workers = workers
 
@@ -65,7 +65,7 @@ class WorkerPool(abc.ABC):
 def worker_profiles(profile: HardwareProfile, workers: int) -> list[HardwareProfile]:
     """One profile per worker. CPU work: disjoint ``threads``-core slices of ``profile.cores`` (or of
     this process's allowed cores). GPU work: the profile unchanged (each worker gets a GPU instead)."""
-    _check_workers(workers)
+    check_workers(workers)
     if create_backend(profile).uses_gpu():
         return [profile] * workers
     needed = workers * profile.threads
@@ -90,23 +90,6 @@ def worker_profiles(profile: HardwareProfile, workers: int) -> list[HardwareProf
             for index in range(workers)]
 
 
-def create_pool(profile: HardwareProfile, workers: int = 1, ray_address: str | None = None) -> WorkerPool:
-    """The in-process pool for one local worker, else a Ray pool (local instance or ``ray_address``)."""
-    _check_workers(workers)
-    if workers == 1 and not ray_address:
-        from hw_profiles.in_process_pool import InProcessPool
-
-        return InProcessPool(profile)
-    try:
-        import ray  # noqa: F401
-    except ImportError as error:
-        option = f"--workers {workers}" if workers > 1 else "--ray-address"
-        raise ProfileError(f"{option} needs Ray: pip install 'hwnas[ray]' ({error})") from None
-    from hw_profiles.ray_pool import RayPool
-
-    return RayPool(profile, workers=workers, ray_address=ray_address)
-
-
 def time_task(backend: Backend, task: TimingTask, worker: int = 0) -> TimingResult:
     """Run ``task`` on ``backend``; an exception becomes the result's one-line error instead of propagating."""
     started = time.perf_counter()
@@ -124,6 +107,6 @@ def one_line_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {message}" if message else type(error).__name__
 
 
-def _check_workers(workers: int) -> None:
+def check_workers(workers: int) -> None:
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
         raise ProfileError(f"workers must be a positive integer, got {workers!r}")

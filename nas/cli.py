@@ -4,20 +4,43 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Sequence
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("hwnas")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
+
+
+def _show_progress_messages() -> None:
+    """Library code reports progress through `logging` (loggers under `nas` and `predictors`); the CLI shows
+    those messages on stdout, without touching the root logger."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for name in ("nas", "predictors"):
+        logger = logging.getLogger(name)
+        if not any(getattr(h, "hwnas_cli", False) for h in logger.handlers):
+            handler.hwnas_cli = True
+            logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def _training(args: argparse.Namespace):
-    from nas.train import TrainingConfig
+    from nas.training.train import TrainingConfig
 
     return TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                           largest_only_fraction=args.largest_only_fraction, seed=args.seed)
 
 
 def _search_config(args: argparse.Namespace):
-    from nas.search import SearchConfig
+    from nas.search.driver import SearchConfig
 
     return SearchConfig(trials=args.trials, sampler=args.sampler, seed=args.seed, latency_ms=args.latency_ms,
                         storage=getattr(args, "storage", None), resume=getattr(args, "resume", False),
@@ -35,7 +58,7 @@ def _add_training(parser: argparse.ArgumentParser) -> None:
 
 def _add_search(parser: argparse.ArgumentParser, storage: bool = True,
                 storage_default: str = "the run's study.db") -> None:
-    from nas.samplers import describe_samplers, sampler_names
+    from nas.search.samplers import describe_samplers, sampler_names
 
     parser.add_argument("--trials", type=int, default=100,
                         help="networks to evaluate, each one real measurement (default 100; a resumed study "
@@ -66,9 +89,10 @@ def _add_predictor_model(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from nas.profiling_strategies import STRATEGIES
+    from nas.profiling.strategies import STRATEGIES
 
     parser = argparse.ArgumentParser(prog="hwnas", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"hwnas {_version()}")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     def verb(name: str, help_text: str, run: bool = True) -> argparse.ArgumentParser:
@@ -101,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     profile = verb("profile", "measure sub-networks on a hardware profile (skips stored ones)")
     profile.add_argument("--profile", default="x86-cpu-ort", help="bundled profile name or a YAML path")
     profile.add_argument("--count", type=int, default=120, help="distinct networks to measure (default 120)")
-    profile.add_argument("--strategy", default="random", choices=sorted(STRATEGIES),
+    profile.add_argument("--strategy", default="random", choices=STRATEGIES.names(),
                          help="which networks: random (uniform) or diverse (spread over their costs); "
                               "both start from the largest and the smallest")
     profile.add_argument("--workers", type=int, default=1,
@@ -218,7 +242,7 @@ def _spaces(profile_name: str) -> None:
     from hw_profiles import load_profile
     from search_spaces import create_space, space_names
 
-    from nas.profiling import precision_arguments
+    from nas.profiling.profiler import precision_arguments
 
     profile = load_profile(profile_name)
     for name in space_names():
@@ -275,8 +299,8 @@ def _predictor(args: argparse.Namespace) -> str:
 def _bench_search(args: argparse.Namespace, progress: bool) -> dict:
     from search_spaces import create_space
 
-    from nas.bench_search import bench_search, check_budget
-    from nas.benchmark_tables import load_benchmark
+    from nas.search.benchmark import bench_search, check_budget
+    from nas.search.benchmark_tables import load_benchmark
 
     config = _search_config(args)
     table = load_benchmark(create_space(args.space), args.accuracy_table, args.accuracy_column,
@@ -292,10 +316,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from nas import pipeline
     from nas.errors import HwnasError
-    from nas.export_run import BUNDLE_NAME, describe_selection, parse_formats
+    from nas.registry import RegistryError
+    from nas.export.run import BUNDLE_NAME, describe_selection, parse_formats
 
     args = build_parser().parse_args(argv)
     progress = not getattr(args, "quiet", False)
+    if progress:
+        _show_progress_messages()
     try:
         if args.verb == "spaces":
             _spaces(args.profile)
@@ -332,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.verb == "bench":
             print(json.dumps(_bench_search(args, progress)))
         elif args.verb == "report":
-            from nas.run_report import write_report
+            from nas.report.run_report import write_report
 
             written = write_report(args.run, storage=args.storage)
             print("\n".join(f"{name}: {path}" for name, path in written.items()))
@@ -346,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("\n".join(describe_selection(Path(args.out or Path(args.run) / "models") / BUNDLE_NAME)))
         elif args.verb == "extract":
             print(json.dumps(pipeline.extract(args.run, args.out, trial=args.trial, config_file=args.config_file)))
-    except (HwnasError, ConfigError, ProfileError, StoreError, PredictorError) as error:
+    except (HwnasError, ConfigError, ProfileError, StoreError, PredictorError, RegistryError) as error:
         print(f"hwnas: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

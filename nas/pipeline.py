@@ -8,6 +8,7 @@ what the store holds, the search continues its stored study.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -15,32 +16,16 @@ from typing import Any
 import numpy as np
 
 from nas.errors import HwnasError
-from nas.front import UNSTABLE_DIFFERENCE
-from nas.profiling import precision_arguments
-from nas.run_folder import RunFolder, write_atomically
-from nas.search import SearchConfig, redacted_url
-from nas.train import TrainingConfig
+from nas.search.front import UNSTABLE_DIFFERENCE
+from nas.profiling.profiler import precision_arguments
+from nas.models.checkpoint import open_run
+from nas.profiling.profiler import run_profiler
+from nas.run_folder import DEFAULT_DATASET, DEFAULT_PROFILE, DEFAULT_SPACE, RunFolder, write_atomically
+from nas.search.driver import SearchConfig, redacted_url
+from nas.training.train import TrainingConfig
 
-DEFAULT_DATASET, DEFAULT_SPACE, DEFAULT_PROFILE = "mnist5k", "vit", "x86-cpu-ort"
+LOGGER = logging.getLogger(__name__)
 
-
-def open_run(run: RunFolder):
-    """(space, supernet, dataset) of a trained run."""
-    from nas.checkpoint import load_supernet
-
-    space, supernet, state = load_supernet(run.require(run.checkpoint, "train"))
-    from nas.data import load_dataset
-
-    return space, supernet, load_dataset(state["dataset"])
-
-
-def run_profiler(run: RunFolder, space: Any, supernet: Any, profile_name: str | None = None, pool: Any = None):
-    from hw_profiles import MeasurementStore, load_profile
-
-    from nas.profiling import Profiler
-
-    profile = load_profile(profile_name or run.settings().get("profile", DEFAULT_PROFILE))
-    return Profiler(space, supernet, profile, MeasurementStore(run.measurements), pool=pool)
 
 
 def build_space(space: str, dataset: Any, profile_name: str | None, space_arguments: dict | None = None) -> Any:
@@ -62,7 +47,7 @@ def build_space(space: str, dataset: Any, profile_name: str | None, space_argume
 def _initial_weights(path: str | Path, space: Any) -> dict:
     """The weights of the supernet checkpoint `path`, checked to fit `space` (its precisions may differ:
     quantization adds no parameters, so an fp32 supernet fine-tunes into a mixed-precision one)."""
-    from nas.checkpoint import differing_arguments, load_checkpoint
+    from nas.models.checkpoint import differing_arguments, load_checkpoint
 
     state = load_checkpoint(Path(path))
     ignored = ("precisions", "int8_scheme")
@@ -82,7 +67,7 @@ def train(run_path: str | Path, dataset: str = DEFAULT_DATASET, space: str = DEF
     """Train the supernet of `space` on `dataset`. Its precisions follow the profile's (explicit
     `space_arguments` win); `init_from` starts from another supernet's weights (e.g. fp32 -> QAT)."""
     from nas.data import load_dataset
-    from nas.train import train_supernet
+    from nas.training.train import train_supernet
 
     if not isinstance(space_arguments or {}, dict):
         raise HwnasError(f"space arguments must be a JSON object of name: value, got {space_arguments!r}")
@@ -91,7 +76,7 @@ def train(run_path: str | Path, dataset: str = DEFAULT_DATASET, space: str = DEF
     initial = _initial_weights(init_from, search_space) if init_from else None
     run = RunFolder(run_path).create()
     if progress:
-        print(f"training {search_space!r} on {data.summary()}", flush=True)
+        LOGGER.info(f"training {search_space!r} on {data.summary()}")
     state = train_supernet(search_space, data, run.checkpoint, training, resume=True, progress=progress,
                            initial_weights=initial)
     run.update_settings(dataset=dataset, space=space, **({"profile": profile_name} if profile_name else {}),
@@ -116,7 +101,7 @@ def profile(run_path: str | Path, profile_name: str = DEFAULT_PROFILE, count: in
     before or beside training, and `train` with the same space and dataset reuses every measurement."""
     from hw_profiles import create_pool, load_profile
 
-    from nas.profiling import profiling_configs
+    from nas.profiling.profiler import profiling_configs
 
     run = RunFolder(run_path)
     hardware = load_profile(profile_name)  # fail on a bad profile before opening anything
@@ -181,9 +166,9 @@ def fit(run_path: str | Path, model: str = "gbdt", holdout: float = 0.25, seed: 
                    {"held_out": quality})
     write_atomically(run.predictor_report, json.dumps(report, indent=2, sort_keys=True))
     if progress:
-        print(f"latency predictor {model!r} on {len(test)} held-out measurements: MAPE {quality['mape']:.1%}, "
-              f"within 5% {quality['within_5pct']:.1%}, within 10% {quality['within_10pct']:.1%}, "
-              f"Kendall tau {quality['kendall_tau']:.3f}, Spearman {quality['spearman']:.3f}", flush=True)
+        LOGGER.info(f"latency predictor {model!r} on {len(test)} held-out measurements: MAPE {quality['mape']:.1%}, "
+                    f"within 5% {quality['within_5pct']:.1%}, within 10% {quality['within_10pct']:.1%}, "
+                    f"Kendall tau {quality['kendall_tau']:.3f}, Spearman {quality['spearman']:.3f}")
     return report
 
 
@@ -193,10 +178,11 @@ def search(run_path: str | Path, config: SearchConfig = SearchConfig(), progress
     Each trial evaluates one network: the supernet's validation accuracy and a real latency measurement
     (through the run's store: stored measurements are reused). The study lives in `config.storage`
     (default: the run's study.db)."""
-    from nas.evaluators import MeasuredEvaluator
-    from nas.front import confirm_front, front_of_trials
-    from nas.report import flatten, plot_pareto, write_csv
-    from nas.search import completed_trials, open_study, run_search, storage_url
+    from nas.search.evaluators import MeasuredEvaluator
+    from nas.search.front import confirm_front, front_of_trials
+    from nas.report.plots import pareto_figure, save_png
+    from nas.report.tables import flatten, write_csv
+    from nas.search.driver import completed_trials, open_study, run_search, storage_url
 
     run = RunFolder(run_path)
     space, supernet, dataset = open_run(run)
@@ -223,7 +209,7 @@ def search(run_path: str | Path, config: SearchConfig = SearchConfig(), progress
     write_csv(run.trials_csv, [flatten(t) for t in trials])
     write_csv(run.pareto_csv, [flatten(m) for m in front])
     write_atomically(run.path / "front.json", json.dumps(front, indent=2, sort_keys=True))
-    plot_pareto(run.pareto_png, trials, front, f"{space.name} on {dataset.name}, {profiler.profile.name}")
+    save_png(pareto_figure(trials, front, f"{space.name} on {dataset.name}, {profiler.profile.name}"), run.pareto_png)
     run.update_settings(search={**asdict(config), "storage": redacted_url(storage)})
     return front
 
@@ -231,9 +217,9 @@ def search(run_path: str | Path, config: SearchConfig = SearchConfig(), progress
 def export(run_path: str | Path, progress: bool = True, trials: str | None = None, formats: str | None = None,
            opset: int = 17, dynamic_batch: bool = True, out: str | Path | None = None,
            bundle_onnx: bool = False) -> list[dict]:
-    """Export the front (or `trials`) in `formats` (default onnx); see nas.export_run. Returns the cards."""
-    from nas.export_formats import ExportOptions
-    from nas.export_run import export_run
+    """Export the front (or `trials`) in `formats` (default onnx); see nas.export.run. Returns the cards."""
+    from nas.export.formats import ExportOptions
+    from nas.export.run import export_run
 
     cards, _ = export_run(run_path, trials=trials, formats=formats, options=ExportOptions(opset, dynamic_batch),
                           out=out, bundle_onnx=bundle_onnx, progress=progress)
@@ -243,8 +229,9 @@ def export(run_path: str | Path, progress: bool = True, trials: str | None = Non
 def extract(run_path: str | Path, out: str | Path, trial: int | None = None,
             config_file: str | Path | None = None) -> dict:
     """Write the standalone checkpoint of one sub-network (a trial of the run's study, or a config file)."""
-    from nas.evaluate import evaluation_network
-    from nas.subnet import config_from_file, save_subnet, trial_entries
+    from nas.models.evaluate import evaluation_network
+    from nas.models.subnet import config_from_file, save_subnet
+    from nas.search.driver import trial_entries
 
     run = RunFolder(run_path)
     if (trial is None) == (config_file is None):

@@ -21,6 +21,9 @@ from typing import Any
 
 from nas.errors import HwnasError
 
+# What a run uses when nothing says otherwise (`hwnas demo`, and run folders whose run.json is silent).
+DEFAULT_DATASET, DEFAULT_SPACE, DEFAULT_PROFILE = "mnist5k", "vit", "x86-cpu-ort"
+
 
 def write_atomically(path: Path, data: bytes | str) -> None:
     """Write to a temporary file and rename: a crash never leaves a half-written file behind."""

@@ -13,7 +13,7 @@ from predictors.layer_encoder import LayerKindEncoder, LayerSlotEncoder
 from predictors.metrics import regression_quality
 from predictors.network_encoder import NetworkEncoder
 from predictors.priors import PredictorPrior, TablePrior, read_prior_table
-from predictors.registry import create_predictor, predictor_class, predictor_names, register_predictor
+from predictors.registry import PREDICTORS, create_predictor, predictor_class, predictor_names, register_predictor
 from predictors.relative_ridge import ANALYTIC_FEATURES, RelativeErrorRidge
 from predictors.gbdt import GradientBoostingLatencyPredictor  # registers "gbdt"
 from predictors.ridge import RidgeLatencyPredictor  # registers "ridge"

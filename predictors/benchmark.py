@@ -13,7 +13,7 @@ of measurements plus the devices already measured.
 
 from __future__ import annotations
 
-import sys
+import logging
 from typing import Any, Sequence
 
 import numpy as np
@@ -21,6 +21,8 @@ import numpy as np
 from predictors.metrics import regression_quality
 from predictors.priors import table_prior_for
 from predictors.table import evaluate_on_table, split_rows
+
+LOGGER = logging.getLogger(__name__)
 
 METRICS = ("within_10pct", "kendall_tau", "spearman", "mape", "within_5pct")
 
@@ -64,11 +66,10 @@ def run_column(space: Any, configs: list, matrix: np.ndarray, columns: Sequence[
                 run.update({f"onehot_{metric}": baseline[metric] for metric in METRICS})
             runs.append(run)
             if progress:
-                print(f"{group} {target} n={size}{'+priors' if priors is not None else ''} seed={seed}: "
-                      f"within10 {ours['within_10pct']:.3f} tau {ours['kendall_tau']:.3f} "
-                      f"rho {ours['spearman']:.3f} ({ours['fit_seconds']:.1f} s)"
-                      + (f", one-hot within10 {run['onehot_within_10pct']:.3f}" if priors is None else ""),
-                      file=sys.stderr, flush=True)
+                LOGGER.info(f"{group} {target} n={size}{'+priors' if priors is not None else ''} seed={seed}: "
+                            f"within10 {ours['within_10pct']:.3f} tau {ours['kendall_tau']:.3f} "
+                            f"rho {ours['spearman']:.3f} ({ours['fit_seconds']:.1f} s)"
+                            + (f", one-hot within10 {run['onehot_within_10pct']:.3f}" if priors is None else ""))
     return runs
 
 

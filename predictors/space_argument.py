@@ -12,11 +12,12 @@ def resolve_space(space: Any, owner: str) -> Any:
     if space is None:
         raise PredictorError(f"{owner} needs a search space: pass space=create_space(...) or a space name")
     if isinstance(space, str):
+        from nas.registry import RegistryError
         from search_spaces import ConfigError, create_space
 
         try:
             return create_space(space)
-        except ConfigError as error:
+        except (ConfigError, RegistryError) as error:
             raise PredictorError(str(error)) from None
     if not hasattr(space, "choices") or not hasattr(space, "cost_features"):
         raise PredictorError(f"{owner}: space must be a SearchSpace or a space name, got {type(space).__name__}")

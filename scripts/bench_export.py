@@ -26,13 +26,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nas.checkpoint import load_supernet  # noqa: E402
+from nas.models.checkpoint import load_supernet  # noqa: E402
 from nas.data import load_dataset  # noqa: E402
-from nas.elastic import ElasticModel, write_bundle  # noqa: E402
-from nas.evaluate import evaluation_network, predict_logits  # noqa: E402
-from nas.export_run import bundle_variants  # noqa: E402
-from nas.onnx_export import onnxruntime_logits  # noqa: E402
-from nas.subnet import load_subnet, save_subnet  # noqa: E402
+from nas.export.elastic import ElasticModel, write_bundle  # noqa: E402
+from nas.models.evaluate import evaluation_network, predict_logits  # noqa: E402
+from nas.export.elastic_format import bundle_variants  # noqa: E402
+from nas.models.onnx_export import onnxruntime_logits  # noqa: E402
+from nas.models.subnet import load_subnet, save_subnet  # noqa: E402
 
 PARITY_TOLERANCE = 1e-5
 

@@ -64,7 +64,7 @@ def _mlp(width: int, int8: bool):
 
 def _compare(backend, paths: dict[str, Path], input_shape: tuple[int, ...], sessions: int) -> dict:
     from hw_profiles.in_turns import session_medians_in_turns
-    from nas.onnx_export import integer_kernels
+    from nas.models.onnx_export import integer_kernels
 
     medians = session_medians_in_turns(backend, paths, input_shape, sessions)
     fp32, int8 = statistics.median(medians["fp32"]), statistics.median(medians["int8"])
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     from hw_profiles.host import cpu_flags
     from search_spaces import create_space
 
-    from nas.onnx_export import export_onnx
+    from nas.models.onnx_export import export_onnx
 
     profile = load_profile(args.profile)
     if profile.int8_scheme != "ort-dynamic" or "int8" not in profile.precisions:

@@ -52,8 +52,8 @@ def _largest_speedup(space, supernet, dataset, profiler, sessions: int) -> dict:
     """Largest network at all-fp32 vs all-int8: medians of `sessions` fresh ONNX Runtime sessions each,
     taken in turns (fp32, int8, fp32, ...) so that a slow spell of this shared machine hits both alike."""
     from hw_profiles.in_turns import session_medians_in_turns
-    from nas.evaluate import accuracy, predict_logits
-    from nas.onnx_export import export_onnx, integer_kernels, onnxruntime_logits
+    from nas.models.evaluate import accuracy, predict_logits
+    from nas.models.onnx_export import export_onnx, integer_kernels, onnxruntime_logits
 
     result = {}
     with tempfile.TemporaryDirectory(prefix="hwnas-bench-") as folder:
@@ -80,8 +80,8 @@ def _largest_speedup(space, supernet, dataset, profiler, sessions: int) -> dict:
 
 def _parity(space, supernet, dataset, count: int, seed: int) -> dict:
     """Torch vs ONNX Runtime test accuracy of random configs that mix fp32 and int8 blocks."""
-    from nas.evaluate import accuracy, predict_logits
-    from nas.onnx_export import export_onnx, onnxruntime_logits
+    from nas.models.evaluate import accuracy, predict_logits
+    from nas.models.onnx_export import export_onnx, onnxruntime_logits
 
     rng = np.random.default_rng(seed)
     rows = []
@@ -103,10 +103,10 @@ def _parity(space, supernet, dataset, count: int, seed: int) -> dict:
 
 def _search(name: str, space, supernet, dataset, predictor, profiler, folder: Path, trials: int, budget: int,
             sampler: str, seed: int) -> dict:
-    from nas.evaluate import supernet_accuracy
-    from nas.front import measured_front
-    from nas.evaluators import PredictedEvaluator
-    from nas.search import SearchConfig, completed_trials, open_study, run_search
+    from nas.models.evaluate import supernet_accuracy
+    from nas.search.front import measured_front
+    from nas.search.evaluators import PredictedEvaluator
+    from nas.search.driver import SearchConfig, completed_trials, open_study, run_search
 
     fixed = () if name == "joint" else tuple((key, name) for key in space.precision_keys)
     storage = folder / f"study-{name}.db"
@@ -130,7 +130,7 @@ def _search(name: str, space, supernet, dataset, predictor, profiler, folder: Pa
 
 def _test_front(entries: list[dict]) -> list[dict]:
     """The members of a front that stay non-dominated in (test accuracy, measured latency)."""
-    from nas.pareto import pareto_mask
+    from nas.search.pareto import pareto_mask
 
     if not entries:
         return []
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     from predictors import load_predictor
 
     from nas import pipeline
-    from nas.pareto import hypervolume
+    from nas.search.pareto import hypervolume
     from nas.run_folder import RunFolder, write_atomically
 
     run_path = Path(args.run)

@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from nas.errors import HwnasError
+    from nas.registry import RegistryError
     from predictors import PredictorError
     from predictors.benchmark import markdown, run_column, summarise
     from predictors.encoding_cache import cached_encodings
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with cached_encodings():
             if args.run:  # the run's own store and space (the space arguments are in its checkpoint)
-                from nas.checkpoint import load_checkpoint
+                from nas.models.checkpoint import load_checkpoint
 
                 state = load_checkpoint(Path(args.run) / "supernet.pt")
                 args.store = str(Path(args.run) / "measurements.db")
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 for target in targets:
                     runs += run_column(space, configs, matrix, columns, target, usable, prior_size, args.seeds,
                                        args.model, group, progress=not args.quiet)
-    except (PredictorError, ConfigError, HwnasError, json.JSONDecodeError) as error:
+    except (PredictorError, ConfigError, HwnasError, RegistryError, json.JSONDecodeError) as error:
         print(f"bench_predictors: error: {error}", file=sys.stderr)
         return 2
     summary = summarise(runs, groups)

@@ -37,7 +37,7 @@ def _space(space_name: str, profile_name: str):
     from hw_profiles import load_profile
     from search_spaces import create_space
 
-    from nas.profiling import precision_arguments
+    from nas.profiling.profiler import precision_arguments
 
     return create_space(space_name, **precision_arguments(load_profile(profile_name), space_name))
 
@@ -48,7 +48,7 @@ def _profile_once(space_name: str, profile_name: str, count: int, seed: int, sto
 
     from hw_profiles import MeasurementStore, create_pool, load_profile
 
-    from nas.profiling import Profiler, profiling_configs
+    from nas.profiling.profiler import Profiler, profiling_configs
 
     torch.manual_seed(0)
     space = _space(space_name, profile_name)

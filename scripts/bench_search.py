@@ -43,9 +43,9 @@ def main() -> int:
 
     from search_spaces import create_space
 
-    from nas.bench_search import bench_search
-    from nas.benchmark_tables import load_benchmark
-    from nas.search import SearchConfig
+    from nas.search.benchmark import bench_search
+    from nas.search.benchmark_tables import load_benchmark
+    from nas.search.driver import SearchConfig
 
     with open(args.latency_table, newline="") as handle:
         header = next(csv.reader(handle))

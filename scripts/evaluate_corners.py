@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 def main() -> None:
-    from nas.evaluate import accuracy, evaluation_network, predict_logits
+    from nas.models.evaluate import accuracy, evaluation_network, predict_logits
     from nas.pipeline import open_run
     from nas.run_folder import RunFolder
 

@@ -2,39 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
-
-from search_spaces.errors import ConfigError
+from nas.registry import Registry
 from search_spaces.space import SearchSpace
 
-_SPACES: dict[str, type[SearchSpace]] = {}
+SPACES: Registry[type[SearchSpace]] = Registry("search space", base=SearchSpace)
 
-
-def register_space(name: str) -> Callable[[type[SearchSpace]], type[SearchSpace]]:
-    def decorator(cls: type[SearchSpace]) -> type[SearchSpace]:
-        if name in _SPACES and _SPACES[name] is not cls:
-            raise ValueError(f"search space {name!r} is already registered by {_SPACES[name].__name__}")
-        cls.name = name
-        _SPACES[name] = cls
-        return cls
-
-    return decorator
-
-
-def space_names() -> list[str]:
-    return sorted(_SPACES)
-
-
-def space_class(name: str) -> type[SearchSpace]:
-    if name not in _SPACES:
-        raise ConfigError(f"unknown search space {name!r}; available: {', '.join(space_names())}")
-    return _SPACES[name]
-
-
-def create_space(name: str, **arguments: Any) -> SearchSpace:
-    """Build the space `name`; bad arguments raise ConfigError naming the argument."""
-    cls = space_class(name)
-    try:
-        return cls(**arguments)
-    except TypeError as error:  # unexpected keyword
-        raise ConfigError(f"space {name!r}: {error}") from None
+register_space = SPACES.register
+space_names = SPACES.names
+space_class = SPACES.get
+# Build the space `name`; an unknown name or argument raises RegistryError, a bad value ConfigError.
+create_space = SPACES.create

@@ -16,9 +16,9 @@ def digits():
 
 @pytest.fixture(scope="session")
 def trained_digits_run(tmp_path_factory, digits):
-    """A run folder with a supernet trained briefly on digits, profiled and fitted (shared by tests)."""
+    """A run folder with a supernet trained briefly (2 epochs) on digits (shared by tests)."""
     from nas import pipeline
-    from nas.train import TrainingConfig
+    from nas.training.train import TrainingConfig
 
     run = tmp_path_factory.mktemp("digits-run")
     pipeline.train(run, dataset="digits", training=TrainingConfig(epochs=2, threads=2), progress=False)

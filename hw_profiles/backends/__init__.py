@@ -4,6 +4,6 @@ from hw_profiles.backends import onnxruntime_backend  # noqa: F401  (registers "
 from hw_profiles.backends import tensorrt_backend  # noqa: F401  (registers "tensorrt")
 from hw_profiles.backends import torch_cuda_backend  # noqa: F401  (registers "torch-cuda")
 from hw_profiles.backends.base import Backend
-from hw_profiles.backends.registry import backend_class, backend_names, create_backend, register_backend
+from hw_profiles.backends.registry import BACKENDS, backend_class, backend_names, create_backend, register_backend
 
-__all__ = ["Backend", "backend_class", "backend_names", "create_backend", "register_backend"]
+__all__ = ["BACKENDS", "Backend", "backend_class", "backend_names", "create_backend", "register_backend"]

@@ -86,16 +86,24 @@ class OrtDynamicScheme(QuantizationScheme):
         return len(names)
 
 
+class _QuantizerHint(logging.Filter):
+    """Drops the records ONNX Runtime's quantizers log straight on the root logger (a pre-processing hint at
+    every call) and nothing else: only records made by code under onnxruntime/quantization/."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "onnxruntime/quantization/" not in record.pathname.replace("\\", "/")
+
+
 @contextlib.contextmanager
 def quiet_quantizer():
-    """ONNX Runtime's quantizers log a pre-processing hint on the root logger at every call: mute it."""
-    quantize_logger = logging.getLogger()
-    level = quantize_logger.level
-    quantize_logger.setLevel(logging.ERROR)
+    """Mute ONNX Runtime's quantizer hints for the duration, without touching the root logger's level (a
+    user's logging configuration stays as it is, and their own records pass)."""
+    root, hint_filter = logging.getLogger(), _QuantizerHint()
+    root.addFilter(hint_filter)
     try:
         yield
     finally:
-        quantize_logger.setLevel(level)
+        root.removeFilter(hint_filter)
 
 
 def linear_nodes(model, int8_weights: Mapping[str, object], source: Path) -> dict[str, str]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
+from nas.registry import Registry
 from search_spaces.errors import ConfigError
 
 # Known precisions, from the fewest bits to the most: a Choice's values ascend, so the smallest network
@@ -50,30 +51,16 @@ class QuantizationScheme:
         raise NotImplementedError
 
 
-_SCHEMES: dict[str, type[QuantizationScheme]] = {}
+SCHEMES: Registry[type[QuantizationScheme]] = Registry("int8_scheme", base=QuantizationScheme)
 
-
-def register_scheme(name: str) -> Callable[[type[QuantizationScheme]], type[QuantizationScheme]]:
-    def decorate(cls: type[QuantizationScheme]) -> type[QuantizationScheme]:
-        if name in _SCHEMES and _SCHEMES[name] is not cls:
-            raise ValueError(f"quantization scheme {name!r} is already registered by {_SCHEMES[name].__name__}")
-        cls.name = name
-        _SCHEMES[name] = cls
-        return cls
-
-    return decorate
-
-
-def scheme_names() -> list[str]:
-    return sorted(_SCHEMES)
+register_scheme = SCHEMES.register
+scheme_names = SCHEMES.names
 
 
 @lru_cache(maxsize=None)
 def create_scheme(name: str) -> QuantizationScheme:
     """The scheme registered as `name` (schemes hold no state, so one instance serves every caller)."""
-    if name not in _SCHEMES:
-        raise ConfigError(f"unknown int8_scheme {name!r}; known: {', '.join(scheme_names())}")
-    return _SCHEMES[name]()
+    return SCHEMES.create(name)
 
 
 def precision_linear(x, weight, bias, precision: str, scheme: str):

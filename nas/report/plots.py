@@ -1,0 +1,63 @@
+"""The plots of a run: the one Pareto plot (used by `hwnas search` and `hwnas report`) and the hypervolume
+curve. Figures are `matplotlib.figure.Figure` objects drawn off-screen: nothing switches the user's
+matplotlib backend (a notebook keeps its own) and no pyplot state is touched."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Iterable
+
+from nas.run_folder import write_atomically
+
+
+def _new_figure() -> tuple[Any, Any]:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.4, 4.4), dpi=120)
+    return figure, figure.add_subplot()
+
+
+def save_png(figure: Any, path: Path) -> Path:
+    """Write the figure as a PNG, atomically."""
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    write_atomically(Path(path), buffer.getvalue())
+    return Path(path)
+
+
+def pareto_figure(measured: list[dict], front: list[dict], title: str, predicted: Iterable[dict] = ()) -> Any:
+    """Validation accuracy against measured latency: every measured network, the measured front, and the
+    networks a sampler's predictors placed on the front without measuring them (drawn apart).
+    Rows carry `latency_ms` and `val_accuracy`; predicted ones `latency_ms`, `accuracy` and `config_id`."""
+    figure, axes = _new_figure()
+    axes.scatter([m["latency_ms"] for m in measured], [m["val_accuracy"] for m in measured], s=16, color="0.6",
+                 label=f"measured ({len(measured)})")
+    front = sorted(front, key=lambda m: m["latency_ms"])
+    axes.plot([m["latency_ms"] for m in front], [m["val_accuracy"] for m in front], "o-", color="tab:red",
+              label="Pareto front (measured)")
+    ids = {m.get("config_id") for m in measured}
+    unmeasured = [p for p in predicted if p.get("config_id") not in ids]
+    if unmeasured:
+        axes.scatter([p["latency_ms"] for p in unmeasured], [p["accuracy"] for p in unmeasured], s=30,
+                     facecolors="none", edgecolors="tab:blue", marker="D",
+                     label=f"predicted on the front, not measured ({len(unmeasured)})")
+    axes.set_xlabel("latency (ms, measured median)")
+    axes.set_ylabel("validation accuracy")
+    axes.set_title(title, fontsize=10)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", fontsize=8)
+    return figure
+
+
+def hypervolume_figure(evaluations: list[int], volumes: list[float], reference: tuple) -> Any:
+    """Hypervolume of the measured front after each evaluation."""
+    figure, axes = _new_figure()
+    axes.plot(evaluations, volumes, color="tab:red")
+    axes.set_xlabel("networks evaluated")
+    axes.set_ylabel("hypervolume of the measured front")
+    axes.set_title(f"reference: accuracy {reference[0]:.4g}, latency {reference[1]:.4g} ms (worst measured)",
+                   fontsize=9)
+    axes.grid(alpha=0.3)
+    return figure

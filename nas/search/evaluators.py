@@ -1,0 +1,51 @@
+"""Evaluators of the real search: what one trial costs.
+
+* `MeasuredEvaluator` (`hwnas search`): the supernet's validation accuracy and a real latency
+  measurement through the Profiler (stored measurements are reused, new ones are stored at once).
+* `PredictedEvaluator`: the supernet's accuracy and a fitted predictor's latency, for studies that
+  search on predictions and measure only the front afterwards (scripts/bench_joint_quant.py).
+
+The benchmark tables' evaluator is nas.search.benchmark_tables.TableEvaluator.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from nas.search.driver import Evaluation
+
+
+class _SupernetAccuracy:
+    def __init__(self, space: Any, supernet: Any, dataset: Any) -> None:
+        self.space, self.supernet, self.dataset = space, supernet, dataset
+
+    def accuracy(self, config: Mapping[str, Any]) -> float:
+        """Validation accuracy; a space that calibrates its sub-networks (BatchNorm) is evaluated on the
+        calibrated extracted network."""
+        from nas.models.evaluate import subnet_accuracy
+
+        return subnet_accuracy(self.space, self.supernet, config, self.dataset.x_val, self.dataset.y_val,
+                               self.dataset.x_train)
+
+
+class MeasuredEvaluator(_SupernetAccuracy):
+    def __init__(self, space: Any, supernet: Any, dataset: Any, profiler: Any) -> None:
+        super().__init__(space, supernet, dataset)
+        self.profiler = profiler
+
+    def evaluate(self, config: Mapping[str, Any]) -> Evaluation:
+        measured = self.profiler.measure(config)
+        return Evaluation(self.accuracy(config), measured.latency_ms,
+                          {"latency_source": "measured", "latency_iqr_ms": measured.measurement.iqr_ms,
+                           "latency_cv": measured.measurement.cv, "latency_noisy": bool(measured.measurement.noisy)})
+
+
+class PredictedEvaluator(_SupernetAccuracy):
+    def __init__(self, space: Any, supernet: Any, dataset: Any, predictor: Any) -> None:
+        super().__init__(space, supernet, dataset)
+        self.predictor = predictor
+
+    def evaluate(self, config: Mapping[str, Any]) -> Evaluation:
+        predicted = float(self.predictor.predict([config])[0])
+        return Evaluation(self.accuracy(config), predicted,
+                          {"latency_source": "predicted", "predicted_latency_ms": predicted})

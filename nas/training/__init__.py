@@ -1,0 +1,1 @@
+"""Supernet training: the sandwich rule with in-place distillation, resumable from its checkpoint."""
