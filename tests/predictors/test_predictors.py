@@ -194,27 +194,57 @@ def test_corrupt_file(damage, ridge_file, tmp_path):
     assert one_line(error)
 
 
-def test_foreign_joblib_file(tmp_path):
-    joblib.dump([1, 2, 3], tmp_path / "list.joblib")
-    with pytest.raises(PredictorError, match="not a predictor file"):
-        load_predictor(tmp_path / "list.joblib")
+def edited_copy(path, out, change_header=None, estimator=None):
+    """A copy of predictor file `path` at `out` with its JSON header changed by `change_header(header)` or its
+    estimator replaced (the header's checksum updated to match, as a careful editor would)."""
+    import hashlib
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    header = json.loads(members["metadata.json"])
+    if change_header:
+        change_header(header)
+    if estimator is not None:
+        members["predictor.skops"] = estimator
+        header["estimator_sha256"] = hashlib.sha256(estimator).hexdigest()
+    members["metadata.json"] = json.dumps(header).encode()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return out
 
 
-def test_other_major_sklearn_version_is_refused(ridge_file, tmp_path):
-    record = joblib.load(ridge_file)
-    record["metadata"]["versions"]["scikit-learn"] = "0.24.2"
+@pytest.mark.parametrize("content", ["list", "format1", "format2"])
+def test_joblib_and_pickle_files_are_refused_unread_with_how_to_refit(content, ridge_file, tmp_path):
+    import pickle
+
+    record = {"metadata": {"versions": {"format": 2}}, "space": {"name": "vit", "arguments": {}}}
+    record = {"format1": {**record, "predictor": "would be unpickled"},
+              "format2": {**record, "format": 2, "predictor_pickle": pickle.dumps("would be unpickled")},
+              "list": [1, 2, 3]}[content]
     joblib.dump(record, tmp_path / "old.joblib")
-    with pytest.raises(PredictorError, match="saved with scikit-learn 0.24.2.*refit") as error:
+    with pytest.raises(PredictorError, match="old pickle format.*refit it: `hwnas fit --run RUN`") as error:
         load_predictor(tmp_path / "old.joblib")
     assert one_line(error)
 
 
+def test_other_major_sklearn_version_is_refused(ridge_file, tmp_path):
+    def old(header):
+        header["metadata"]["versions"]["scikit-learn"] = "0.24.2"
+
+    with pytest.raises(PredictorError, match="saved with scikit-learn 0.24.2.*refit") as error:
+        load_predictor(edited_copy(ridge_file, tmp_path / "old.joblib", old))
+    assert one_line(error)
+
+
 def test_newer_format_is_refused(ridge_file, tmp_path):
-    record = joblib.load(ridge_file)
-    record["metadata"]["versions"]["format"] = 99
-    joblib.dump(record, tmp_path / "new.joblib")
+    def newer(header):
+        header["format"] = 99
+
     with pytest.raises(PredictorError, match="format 99"):
-        load_predictor(tmp_path / "new.joblib")
+        load_predictor(edited_copy(ridge_file, tmp_path / "new.joblib", newer))
 
 
 def test_unfitted_predictor_is_not_saved(space, tmp_path):
@@ -223,37 +253,38 @@ def test_unfitted_predictor_is_not_saved(space, tmp_path):
     assert not (tmp_path / "p.joblib").exists()
 
 
-def _missing_class_pickle() -> bytes:
-    """A pickle of an instance of a class that no longer exists, as after a library renames a module."""
-    return b"\x80\x04csklearn.ensemble._removed_in_a_later_release\nOldTreeModel\n)\x81."
+def _broken_skops(ridge_file) -> bytes:
+    """The ridge file's skops estimator with one array member replaced by bytes numpy cannot read, as a
+    numpy release that changed its array format would leave it."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(ridge_file) as archive:
+        estimator = archive.read("predictor.skops")
+    with zipfile.ZipFile(io.BytesIO(estimator)) as inner:
+        members = {name: inner.read(name) for name in inner.namelist()}
+    array = next(name for name in members if name.endswith(".npy"))
+    members[array] = b"\x93NUMPY\x09\x00not an array header"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as inner:
+        for name, data in members.items():
+            inner.writestr(name, data)
+    return buffer.getvalue()
 
 
-def test_estimator_that_does_not_unpickle_names_the_versions_in_one_line(ridge_file, tmp_path):
+def test_estimator_that_does_not_load_names_the_versions_in_one_line(ridge_file, tmp_path):
     from predictors.artifact import read_predictor_metadata
 
-    record = joblib.load(ridge_file)
-    assert record["format"] == 2 and isinstance(record["predictor_pickle"], bytes)
-    record["predictor_pickle"] = _missing_class_pickle()
-    record["metadata"]["versions"]["numpy"] = "1.26.4"  # saved elsewhere, same scikit-learn major version
-    joblib.dump(record, tmp_path / "elsewhere.joblib")
-    with pytest.raises(PredictorError, match=r"cannot be loaded here \(ModuleNotFoundError.*saved with numpy 1\.26\.4; "
+    def elsewhere(header):
+        header["metadata"]["versions"]["numpy"] = "1.26.4"  # saved elsewhere, same scikit-learn major version
+
+    path = edited_copy(ridge_file, tmp_path / "elsewhere.joblib", elsewhere, estimator=_broken_skops(ridge_file))
+    with pytest.raises(PredictorError, match=r"cannot be loaded here \(.*saved with numpy 1\.26\.4; "
                                              r"installed: numpy .*refit the predictor") as error:
-        load_predictor(tmp_path / "elsewhere.joblib")
+        load_predictor(path)
     assert one_line(error)
-    metadata = read_predictor_metadata(tmp_path / "elsewhere.joblib")  # what to refit is still readable
+    metadata = read_predictor_metadata(path)  # what to refit is still readable
     assert metadata["predictor"] == "ridge" and metadata["n_train"] == 60 and metadata["space"]["name"] == "vit"
-
-
-def test_format_one_files_still_load(ridge_file, tmp_path):
-    import pickle
-
-    record = joblib.load(ridge_file)
-    old = {"predictor": pickle.loads(record["predictor_pickle"]),
-           "metadata": {**record["metadata"], "versions": {**record["metadata"]["versions"], "format": 1}},
-           "space": record["space"]}
-    joblib.dump(old, tmp_path / "format1.joblib")
-    predictor, metadata = load_predictor(tmp_path / "format1.joblib")
-    assert metadata["versions"]["format"] == 1 and predictor.predict([create_space("vit").smallest()]).shape == (1,)
 
 
 def test_a_kept_encoding_memo_serves_later_blocks_with_equal_predictions(space, measured):
