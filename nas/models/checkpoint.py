@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ from nas.registry import RegistryError
 from nas.run_folder import write_atomically
 
 FORMAT = "hwnas-supernet"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: checksums of every tensor and of the rest of the file (`seal`)
+SEAL_KEYS = ("checksums", "structure_sha256")  # what `seal` adds; never part of what it checks
 
 
 def differing_arguments(theirs: dict[str, Any], ours: dict[str, Any]) -> list[str]:
@@ -24,8 +26,62 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     import torch
 
     buffer = io.BytesIO()
-    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **state}, buffer)
+    torch.save(seal({"format": FORMAT, "format_version": FORMAT_VERSION, **state}), buffer)
     write_atomically(Path(path), buffer.getvalue())
+
+
+def nested_tensors(state: Any, prefix: str = "") -> dict[str, Any]:
+    """Every tensor in a nest of dicts, lists and tuples, by its dotted path ("model.head.weight",
+    "optimizer.state.0.exp_avg"); the seal's keys are left out."""
+    import torch
+
+    if isinstance(state, torch.Tensor):
+        return {prefix: state}
+    if isinstance(state, dict):
+        items = [(str(key), value) for key, value in state.items() if prefix or key not in SEAL_KEYS]
+    elif isinstance(state, (list, tuple)):
+        items = [(str(index), value) for index, value in enumerate(state)]
+    else:
+        return {}
+    found: dict[str, Any] = {}
+    for key, value in items:
+        found.update(nested_tensors(value, f"{prefix}.{key}" if prefix else key))
+    return found
+
+
+def structure_checksum(state: dict[str, Any]) -> str:
+    """SHA-256 of everything in `state` but its tensors and seal: names, shapes, settings, metadata; a
+    bytes value (an embedded file) counts by its own SHA-256."""
+    body = {key: value for key, value in state.items() if key not in SEAL_KEYS}
+    return hashlib.sha256(json.dumps(_plain_structure(body), sort_keys=True).encode()).hexdigest()
+
+
+def _plain_structure(value: Any) -> Any:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return f"tensor {value.dtype} {list(value.shape)}"
+    if isinstance(value, bytes):
+        return "bytes " + hashlib.sha256(value).hexdigest()
+    if isinstance(value, dict):
+        return {f"{type(key).__name__}:{key}": _plain_structure(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_structure(item) for item in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
+
+
+def seal(state: dict[str, Any]) -> dict[str, Any]:
+    """`state` with the checksums of every tensor in it and of everything else (`verify_seal` checks them)."""
+    return {**state, "checksums": tensor_checksums(nested_tensors(state)), "structure_sha256": structure_checksum(state)}
+
+
+def verify_seal(state: dict[str, Any], where: str) -> None:
+    """One-line HwnasError when a tensor or anything else in a sealed `state` differs from what was written."""
+    if state.get("structure_sha256") != structure_checksum(state):
+        raise HwnasError(f"{where} is corrupt: its names, shapes or settings do not match their checksum")
+    verify_checksums(nested_tensors(state), state.get("checksums"), where)
 
 
 def read_hwnas_file(path: Path, what: str, file_format: str, format_version: int, missing_hint: str) -> dict[str, Any]:
@@ -75,8 +131,16 @@ def _tensor_bytes(tensor: Any) -> bytes:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """The checkpoint's dict; a missing, truncated or foreign file raises a one-line HwnasError."""
-    return read_hwnas_file(path, "supernet checkpoint", FORMAT, FORMAT_VERSION, "train one with `hwnas train`")
+    """The checkpoint's dict, its checksums checked; a missing, truncated, damaged, foreign or unsealed
+    (format 1) file raises a one-line HwnasError."""
+    what = "supernet checkpoint"
+    state = read_hwnas_file(path, what, FORMAT, FORMAT_VERSION, "train one with `hwnas train`")
+    if state.get("format_version") != FORMAT_VERSION:
+        raise HwnasError(f"{what} {str(path)!r} has format version {state.get('format_version')!r}, written "
+                         f"before checkpoints carried checksums, so damaged weights cannot be told apart; "
+                         f"train it again with `hwnas train` in a new run folder")
+    verify_seal(state, f"{what} {str(path)!r}")
+    return state
 
 
 def load_supernet(path: Path):
