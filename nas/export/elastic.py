@@ -9,7 +9,7 @@ from them at load time, so no index is stored. File format (`torch.save` of a di
 `weights_only=True`; see docs/architecture.md):
 
     format          "hwnas-elastic"
-    format_version  1
+    format_version  2 (1, without the seal below, is refused)
     space           {"name", "version", "arguments"}: rebuilds the space (no supernet is built)
     variants        [{name, config_id, config, accuracy, val_accuracy, latency_ms, latency_iqr_ms,
                       hardware_profile, profile_fingerprint, parameters, onnx_sha256,
@@ -21,7 +21,13 @@ from them at load time, so no index is stored. File format (`torch.save` of a di
                     supernet (BatchNorm statistics recalibrated for that sub-network); absent or empty
                     for families without BatchNorm
     own_checksums   {"variant/tensor": SHA-256}, checked on load
-    onnx            {variant name: bytes of its standalone ONNX file} (empty unless asked for)
+    onnx            {variant name: bytes of its standalone ONNX file} (empty unless asked for); each
+                    must match its variant's onnx_sha256
+    structure_sha256  SHA-256 of everything but the tensors (space, variants, shapes, the ONNX files'
+                    SHA-256), checked on load before anything is allocated
+
+Every stored shape must be the shape the space's supernet has (worked out on torch's meta device, which
+allocates nothing), so an edited shape is refused before a mask or tensor of that size is made.
 
 `ElasticModel.load(path)` rebuilds each tensor (zeros where no variant reads), `select` picks a variant
 by latency budget or accuracy floor, and `module(variant)` returns a fresh `nn.Module` equal to the
@@ -35,13 +41,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from nas.models.checkpoint import read_hwnas_file, tensor_checksums, verify_checksums
+from nas.models.checkpoint import read_hwnas_file, structure_checksum, tensor_checksums, verify_checksums
 from nas.errors import HwnasError
 from nas.run_folder import write_atomically
 from nas.models.subnet import build_network, build_space, own_storage, space_record
 
 FORMAT = "hwnas-elastic"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: structure_sha256, shapes checked against the space, ONNX bytes against onnx_sha256
 WHAT = "elastic bundle"
 VARIANT_FIELDS = ("name", "config", "accuracy", "latency_ms", "slices")
 
@@ -111,6 +117,7 @@ def bundle_bytes(space: Any, supernet: Any, variants: list[Mapping[str, Any]],
               "shapes": {source: list(state[source].shape) for source in sources}, "values": values,
               "checksums": tensor_checksums(values), "own": {name: tensors for name, tensors in own.items() if tensors},
               "own_checksums": tensor_checksums(_flat(own)), "onnx": dict(onnx_files or {})}
+    bundle["structure_sha256"] = structure_checksum(bundle)
     buffer = io.BytesIO()
     torch.save(bundle, buffer)
     return buffer.getvalue()
@@ -164,8 +171,10 @@ class ElasticModel:
         if not (isinstance(records, list) and records and isinstance(shapes, dict) and isinstance(values, dict)
                 and all(_well_formed(record) for record in records)):
             raise HwnasError(f"{where} is corrupt: its variants, shapes or values are missing or malformed")
+        _verify_structure(state, where)
         verify_checksums(values, state.get("checksums"), where)
         space = build_space(state.get("space"), where)
+        _check_shapes(space, shapes, where)
         slices: dict[str, dict] = {}
         masks: dict[str, Any] = {}
         try:
@@ -244,6 +253,38 @@ class ElasticModel:
 
     def __repr__(self) -> str:
         return f"ElasticModel({self.space.name}, {len(self.variants)} variants)"
+
+
+def _verify_structure(state: Mapping[str, Any], where: str) -> None:
+    """The seal of everything but the tensors, and each embedded ONNX file against its variant's SHA-256."""
+    import hashlib
+
+    if state.get("format_version") != FORMAT_VERSION:
+        raise HwnasError(f"{where} has format version {state.get('format_version')!r}, written before bundles "
+                         f"carried checksums of their shapes and variants; write it again with "
+                         f"`hwnas export --format elastic`")
+    body = {key: value for key, value in state.items() if key != "structure_sha256"}
+    if state.get("structure_sha256") != structure_checksum(body):
+        raise HwnasError(f"{where} is corrupt: its space, variants, shapes or ONNX files do not match their checksum")
+    onnx = state.get("onnx") or {}
+    expected = {record["name"]: record.get("onnx_sha256") for record in state["variants"]}
+    for name, data in (onnx.items() if isinstance(onnx, dict) else [(None, None)]):
+        if name not in expected or not isinstance(data, bytes) or (
+                expected[name] is not None and hashlib.sha256(data).hexdigest() != expected[name]):
+            raise HwnasError(f"{where} is corrupt: the ONNX file of variant {name!r} does not match its onnx_sha256")
+
+
+def _check_shapes(space: Any, shapes: Mapping[str, Any], where: str) -> None:
+    """Every stored shape is the shape of that tensor in the space's supernet, built on torch's meta device
+    (no memory): an edited shape cannot make the load allocate more than the supernet holds."""
+    import torch
+
+    with torch.device("meta"):
+        expected = {name: list(tensor.shape) for name, tensor in slice_sources(space.build_supernet()).items()}
+    for name, shape in shapes.items():
+        if name not in expected or not isinstance(shape, (list, tuple)) or list(shape) != expected[name]:
+            raise HwnasError(f"{where} is corrupt: tensor {name!r} has shape {shape!r}, its space's supernet "
+                             f"{expected.get(name, 'has no such tensor')}")
 
 
 def _well_formed(record: Any) -> bool:
