@@ -27,6 +27,7 @@ import math
 from typing import Any, Mapping, Sequence
 
 from search_spaces.arguments import (
+    check_parameter_count,
     positive_int,
     positive_number,
     precisions_argument,
@@ -112,6 +113,7 @@ class MobileNetV3Space(PrecisionChoices, SearchSpace):
             self.choices[f"block{block}.expand_ratio"] = Choice(
                 f"block{block}.expand_ratio", ratios, f"expand ratio of block {block}")
             self._add_precision_choice(block, "pointwise layers")
+        check_parameter_count(self)
 
     # ------------------------------------------------------------------ configs
     def input_side(self, resolution: int) -> int:

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from search_spaces.arguments import positive_int, precisions_argument, recorded_precision_arguments
+from search_spaces.arguments import (
+    check_parameter_count,
+    positive_int,
+    precisions_argument,
+    recorded_precision_arguments,
+)
 from search_spaces.registry import register_space
 from search_spaces.text_encoder_network import PAD_ID, TextEncoderNetwork, TextEncoderShape, TextEncoderSupernet
 from search_spaces.transformer_space import TransformerSpace, stack_arguments, stack_costs
@@ -42,6 +47,7 @@ class TextEncoderSpace(TransformerSpace):
         super().__init__(vocab_size=vocab_size, max_length=max_length, num_classes=num_classes, **stack,
                          **recorded_precision_arguments(checked_precisions, int8_scheme))
         self._set_stack(stack, checked_precisions, int8_scheme)
+        check_parameter_count(self)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from search_spaces.arguments import positive_int, precisions_argument, recorded_precision_arguments
+from search_spaces.arguments import (
+    check_parameter_count,
+    positive_int,
+    precisions_argument,
+    recorded_precision_arguments,
+)
 from search_spaces.errors import ConfigError
 from search_spaces.layer_cost import LayerCost
 from search_spaces.registry import register_space
@@ -64,6 +69,7 @@ class ViTSpace(TransformerSpace):
                          patch_size=patch_size, stem_channels=stem_channels, stem_stride=stem_stride, **stack,
                          **recorded_precision_arguments(checked_precisions, int8_scheme))
         self._set_stack(stack, checked_precisions, int8_scheme)
+        check_parameter_count(self)
 
     # ------------------------------------------------------------------ networks
     @property
