@@ -55,7 +55,9 @@ class MeasurementStore:
             raise StoreError(f"measurement store '{self.path}': cannot open: {error}") from None
         try:
             self._connection.execute("PRAGMA journal_mode=WAL")
-            self._connection.execute("PRAGMA synchronous=NORMAL")
+            # FULL: WAL is synced at every commit, so a measurement is on disk when `put` returns (NORMAL
+            # could roll the last commits back after a power loss); docs/guide/reliability.md has the cost.
+            self._connection.execute("PRAGMA synchronous=FULL")
             self._create_or_check_schema()
         except sqlite3.DatabaseError as error:
             self._connection.close()

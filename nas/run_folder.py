@@ -26,7 +26,8 @@ DEFAULT_DATASET, DEFAULT_SPACE, DEFAULT_PROFILE = "mnist5k", "vit", "x86-cpu-ort
 
 
 def write_atomically(path: Path, data: bytes | str) -> None:
-    """Write to a temporary file and rename: a crash never leaves a half-written file behind."""
+    """Write to a temporary file, fsync it, rename it over `path` and fsync the folder: a crash never
+    leaves a half-written file behind, and once this returns the new file survives a power loss."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     mode = "wb" if isinstance(data, bytes) else "w"
@@ -34,7 +35,27 @@ def write_atomically(path: Path, data: bytes | str) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
+    replace_durably(temporary, path)
+
+
+def replace_durably(temporary: Path, path: Path) -> None:
+    """Rename the written (and fsynced) `temporary` over `path`, then fsync the folder so the rename itself
+    is on disk (POSIX; where a folder cannot be opened, as on Windows, the rename is all there is)."""
     os.replace(temporary, path)
+    try:
+        descriptor = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file that another library wrote (ONNX, TensorRT) to disk before it is renamed into place."""
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from nas.models.evaluate import evaluation_network
 from nas.export.formats import ExportFormat, ExportOptions
 from nas.search.front import latency_differs
 from nas.export.model_card import card_markdown
-from nas.run_folder import write_atomically
+from nas.run_folder import fsync_file, replace_durably, write_atomically
 
 MIN_OPSET, MAX_OPSET = 13, 20  # per-channel int8 needs 13; torch's TorchScript exporter writes up to 20
 
@@ -47,7 +47,8 @@ def export_artifact(export_format: ExportFormat, space: Any, network_of: Callabl
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:  # written aside and renamed: a crash never leaves half a file under the artifact's name
         export_format.write(network, tuple(space.input_shape), temporary, options)
-        os.replace(temporary, path)
+        fsync_file(temporary)
+        replace_durably(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
     verification = export_format.verify(path, network, dataset)
