@@ -10,6 +10,7 @@ import numpy as np
 
 # Scales the median absolute deviation to the standard deviation of a normal distribution.
 MAD_TO_STD = 1.4826
+OPTIONAL_FLOATS = ("ratio", "ratio_half_width", "raw_median_ms", "reference_ms", "reference_baseline_ms")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,13 @@ class Measurement:
     count: int  # number of timed runs summarised
     noisy: bool = False  # cv stayed above the profile's max_cv after every retry
     retries: int = 0  # how many times the timed runs were repeated because cv was too high
+    # The interleaved protocol (hw_profiles.ratio): median_ms = ratio x reference_baseline_ms.
+    protocol: str = "plain"  # "plain" or "interleaved"
+    ratio: float | None = None  # candidate / reference, the median of the window ratios
+    ratio_half_width: float | None = None  # half the ratio's 95% interval, relative to the ratio
+    raw_median_ms: float | None = None  # the candidate's own median in these windows (drifts with the core)
+    reference_ms: float | None = None  # the reference's median in the same windows: the machine's drift
+    reference_baseline_ms: float | None = None  # the reference's long-run latency on this machine
 
     @classmethod
     def from_samples(cls, samples_ms: Iterable[float], noisy: bool = False, retries: int = 0) -> Measurement:
@@ -75,4 +83,6 @@ class Measurement:
             count=int(data["count"]),
             noisy=bool(data.get("noisy", False)),
             retries=int(data.get("retries", 0)),
+            protocol=str(data.get("protocol", "plain")),
+            **{name: None if data.get(name) is None else float(data[name]) for name in OPTIONAL_FLOATS},
         )

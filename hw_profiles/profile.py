@@ -22,7 +22,12 @@ INT8_SCHEMES = ("ort-dynamic", "trt-qdq")
 PROFILES_DIR = Path(__file__).with_name("profiles")  # bundled profiles: profiles/NAME.yaml
 PROFILE_SUFFIXES = (".yaml", ".yml")
 # Fields that change a timing; with the backend's environment() they make the fingerprint.
-TIMING_FIELDS = ("backend", "providers", "threads", "batch_size", "precisions", "int8_scheme")
+TIMING_FIELDS = ("backend", "providers", "threads", "batch_size", "precisions", "int8_scheme", "protocol",
+                 "reference_sha256")
+# Left out of the fingerprint when None, so profiles that do not use them keep the fingerprints they had:
+# int8_scheme without int8; reference_sha256 under the plain protocol (whose milliseconds are raw).
+OPTIONAL_TIMING_FIELDS = ("int8_scheme", "protocol", "reference_sha256")
+PROTOCOLS = ("interleaved", "plain")
 REQUIRED_FIELDS = ("name", "backend")
 
 
@@ -43,6 +48,11 @@ class HardwareProfile:
     min_time_ms: float = 1000  # ... and at least this long, whichever takes longer
     max_cv: float = 0.15  # robust CV (1.4826 * MAD / median) above this triggers a retry
     max_retries: int = 2  # retries before keeping the least noisy attempt, flagged noisy
+    # "interleaved": every run beside a fixed reference network, ranked by the ratio (hw_profiles.ratio);
+    # "plain": the candidate alone. Default: interleaved on CPU providers, plain on GPUs (steady there).
+    protocol: str | None = None
+    target_half_width: float = 0.02  # interleaved: stop once the ratio's 95% interval is within +-2% ...
+    max_time_ms: float = 3000  # ... or after this long, flagged noisy
     cores: tuple[int, ...] | None = None  # CPU cores to pin to; None = first `threads` allowed cores
     description: str = ""  # free text for people
 
@@ -50,6 +60,10 @@ class HardwareProfile:
         source = self.name if isinstance(self.name, str) else "<HardwareProfile>"
         for name, value in _validated(self._raw_fields(), source).items():
             object.__setattr__(self, name, value)
+        if self.protocol is None:
+            on_gpu = self.backend != "onnxruntime" or any(provider != "CPUExecutionProvider"
+                                                          for provider in self.providers)
+            object.__setattr__(self, "protocol", "plain" if on_gpu else "interleaved")
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "<dict>") -> HardwareProfile:
@@ -93,10 +107,14 @@ class HardwareProfile:
     def fingerprint_details(self) -> dict[str, Any]:
         """What the fingerprint hashes: the timing fields and the backend's environment()."""
         profile_fields = self.to_dict()
+        interleaved = profile_fields["protocol"] == "interleaved"
+        if not interleaved:
+            profile_fields["protocol"] = None  # the plain protocol keeps the fingerprint it had before protocols
+        profile_fields["reference_sha256"] = _reference_sha256() if interleaved else None
         return {
             # int8_scheme only where set, so profiles without int8 keep the fingerprints they had before it
             "profile": {name: profile_fields[name] for name in TIMING_FIELDS
-                        if name != "int8_scheme" or profile_fields[name] is not None},
+                        if name not in OPTIONAL_TIMING_FIELDS or profile_fields[name] is not None},
             "environment": create_backend(self).environment(),
         }
 
@@ -222,6 +240,24 @@ def _int8_scheme(value: Any) -> str | None:
     return value
 
 
+def _protocol(value: Any) -> str | None:
+    if value is not None and value not in PROTOCOLS:
+        raise _Invalid(f"must be one of {list(PROTOCOLS)}")
+    return value
+
+
+def _fraction(value: Any) -> float:
+    if not _is_number(value) or not 0 < value < 1:
+        raise _Invalid("must be a number between 0 and 1 (exclusive)")
+    return float(value)
+
+
+def _reference_sha256() -> str:
+    from hw_profiles.reference import reference_sha256
+
+    return reference_sha256()
+
+
 def _optional_cores(value: Any) -> tuple[int, ...] | None:
     return None if value is None else _list_of(_non_negative_int, "core numbers (integers >= 0)")(value)
 
@@ -241,6 +277,9 @@ _FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
     "max_cv": _positive_number,
     "max_retries": _non_negative_int,
     "cores": _optional_cores,
+    "protocol": _protocol,
+    "target_half_width": _fraction,
+    "max_time_ms": _positive_number,
     "description": _string,
 }
 

@@ -1,7 +1,9 @@
-"""The measurement protocol every backend shares: warm up, time, check the noise, retry.
+"""The measurement protocols backends share: ``plain`` (warm up, time, check the noise, retry) and
+``interleaved`` (the candidate timed run for run beside a fixed reference network; see hw_profiles.ratio).
 
-A backend only supplies ``run_once`` (one inference, blocking until the result is ready); this module
-decides how many runs to time and when a measurement is good enough.
+A backend only supplies ``run_once`` (one inference, blocking until the result is ready, and for the
+interleaved protocol the reference's as well); this module decides how many runs to time and when a
+measurement is good enough.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ if TYPE_CHECKING:
     from hw_profiles.profile import HardwareProfile
 
 NS_PER_MS = 1_000_000
+# The interleaved protocol groups consecutive candidate/reference pairs into windows of about this many
+# milliseconds (within these bounds on the pair count); each window gives one ratio of medians.
+WINDOW_MS = 12.0
+MIN_PAIRS_PER_WINDOW, MAX_PAIRS_PER_WINDOW = 3, 40
 
 
 def warm_up(run_once: Callable[[], None], profile: HardwareProfile) -> int:
@@ -94,3 +100,64 @@ def run_protocol(run_once: Callable[[], None], profile: HardwareProfile,
             break
     assert best is not None
     return dataclasses.replace(best, noisy=best.cv > profile.max_cv, retries=retries)
+
+
+def run_interleaved(run_once: Callable[[], None], run_reference: Callable[[], None], profile: HardwareProfile,
+                    baseline_ms: float) -> Measurement:
+    """The interleaved protocol: time the candidate and the reference run for run (their order alternating
+    pair by pair), in windows of pairs, until the ratio's confidence interval is within
+    ``target_half_width`` of it (and at least ``min_repeats`` candidate runs and MIN_WINDOWS windows are
+    timed), or until ``max_time_ms`` has passed: then the measurement is flagged noisy.
+
+    The latency reported is ``ratio x baseline_ms`` (the reference's long-run latency on this machine):
+    milliseconds whose ranking comes from the ratio, which drift of the core's speed does not move.
+    """
+    from hw_profiles.ratio import MIN_WINDOWS, estimate_ratio
+
+    clock = time.perf_counter_ns
+    warm_up(run_once, profile)
+    for _ in range(3):  # the reference's session is kept warm between measurements: a few runs suffice
+        run_reference()
+    candidate_ns: list[int] = []
+    reference_ns: list[int] = []
+    window = 0  # pairs per window, fixed after the first pairs: about WINDOW_MS of candidate and reference
+    started = clock()
+    cap_ns = max(profile.max_time_ms, profile.min_time_ms) * NS_PER_MS
+    estimate = None
+    collector_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        while True:
+            for first, second, first_times, second_times in (
+                    (run_once, run_reference, candidate_ns, reference_ns),
+                    (run_reference, run_once, reference_ns, candidate_ns)):
+                begin = clock()
+                first()
+                middle = clock()
+                second()
+                first_times.append(middle - begin)
+                second_times.append(clock() - middle)
+            if not window and len(candidate_ns) >= 4:
+                pair_ms = (sum(candidate_ns) + sum(reference_ns)) / len(candidate_ns) / NS_PER_MS
+                window = int(min(MAX_PAIRS_PER_WINDOW, max(MIN_PAIRS_PER_WINDOW, round(WINDOW_MS / pair_ms))))
+            if not window or len(candidate_ns) % window:
+                continue
+            windows = len(candidate_ns) // window
+            elapsed = clock() - started
+            enough = len(candidate_ns) >= profile.min_repeats and elapsed >= profile.min_time_ms * NS_PER_MS
+            if windows >= MIN_WINDOWS and (enough or elapsed >= cap_ns):
+                estimate = estimate_ratio([t / NS_PER_MS for t in candidate_ns],
+                                          [t / NS_PER_MS for t in reference_ns], window)
+                if estimate.half_width <= profile.target_half_width or elapsed >= cap_ns:
+                    break
+    finally:
+        if collector_was_enabled:
+            gc.enable()
+    candidate = Measurement.from_samples([t / NS_PER_MS for t in candidate_ns])
+    return dataclasses.replace(
+        candidate, median_ms=estimate.ratio * baseline_ms,
+        iqr_ms=candidate.iqr_ms * estimate.ratio * baseline_ms / candidate.median_ms,
+        mean_ms=candidate.mean_ms * estimate.ratio * baseline_ms / candidate.median_ms,
+        noisy=estimate.half_width > profile.target_half_width, protocol="interleaved",
+        ratio=estimate.ratio, ratio_half_width=estimate.half_width, raw_median_ms=estimate.candidate_ms,
+        reference_ms=estimate.reference_ms, reference_baseline_ms=baseline_ms)

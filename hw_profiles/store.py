@@ -40,6 +40,20 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     PRIMARY KEY (fingerprint, space, config_id)
 )"""
 MEASUREMENT_COLUMNS = "median_ms, iqr_ms, mean_ms, cv, count, noisy, retries"
+# The interleaved protocol's drift log: the reference network's latency beside every timing (stored
+# measurements and re-timings alike), so a report can show how busy the machine was over a run.
+REFERENCE_TABLE = "reference_timings"
+CREATE_REFERENCE_TABLE = f"""
+CREATE TABLE IF NOT EXISTS {REFERENCE_TABLE} (
+    fingerprint  TEXT NOT NULL,
+    space        TEXT NOT NULL,
+    key          TEXT NOT NULL,   -- the config_id (or the file) timed beside the reference
+    created_at   TEXT NOT NULL,   -- UTC, ISO 8601
+    reference_ms REAL NOT NULL,   -- the reference's median in the candidate's windows
+    baseline_ms  REAL NOT NULL,   -- the reference's long-run latency on that machine
+    ratio        REAL NOT NULL,   -- candidate / reference
+    half_width   REAL NOT NULL    -- of the ratio's 95% interval, relative
+)"""
 
 
 class MeasurementStore:
@@ -74,6 +88,7 @@ class MeasurementStore:
             tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")]
             if version == 0 and not tables:
                 connection.execute(CREATE_TABLE)
+                connection.execute(CREATE_REFERENCE_TABLE)
                 connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             elif version != SCHEMA_VERSION:
                 raise StoreError(
@@ -87,6 +102,7 @@ class MeasurementStore:
                         f"measurement store '{self.path}': table '{TABLE}' has columns {list(columns)}; "
                         f"expected {list(COLUMNS)}"
                     )
+                connection.execute(CREATE_REFERENCE_TABLE)  # stores made before the drift log get one
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
@@ -107,7 +123,28 @@ class MeasurementStore:
                 datetime.now(timezone.utc).isoformat(timespec="seconds"),
             ),
         )
+        self.log_reference(fingerprint, space, config_id, measurement)
         return cursor.rowcount == 1
+
+    def log_reference(self, fingerprint: str, space: str, key: str, measurement: Measurement) -> None:
+        """Append the reference's timing of an interleaved measurement to the drift log (no-op otherwise)."""
+        if measurement.reference_ms is None or measurement.reference_baseline_ms is None:
+            return
+        half_width = measurement.ratio_half_width if measurement.ratio_half_width is not None else float("nan")
+        self._connection.execute(
+            f"INSERT INTO {REFERENCE_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (fingerprint, space, key, datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+             measurement.reference_ms, measurement.reference_baseline_ms, measurement.ratio,
+             half_width if half_width == half_width and half_width != float("inf") else -1.0))
+
+    def reference_log(self, fingerprint: str | None = None) -> list[dict[str, Any]]:
+        """The drift log in time order: created_at, key, reference_ms, baseline_ms, ratio, half_width."""
+        where, parameters = _where(fingerprint, None)
+        rows = self._connection.execute(
+            f"SELECT created_at, key, reference_ms, baseline_ms, ratio, half_width FROM {REFERENCE_TABLE}{where} "
+            "ORDER BY rowid", parameters).fetchall()
+        names = ("created_at", "key", "reference_ms", "baseline_ms", "ratio", "half_width")
+        return [dict(zip(names, row)) for row in rows]
 
     def get(self, fingerprint: str, space: str, config_id: str) -> Measurement | None:
         """The stored measurement of this key, or None."""

@@ -20,15 +20,19 @@ def _version() -> str:
 
 
 def _show_progress_messages() -> None:
-    """Library code reports progress through `logging` (loggers under `nas` and `predictors`); the CLI shows
-    those messages on stdout, without touching the root logger."""
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    """Library code reports through `logging` (loggers under `nas` and `predictors`); the CLI shows progress
+    on stdout and warnings on stderr, without touching the root logger."""
+    progress = logging.StreamHandler(sys.stdout)
+    progress.addFilter(lambda record: record.levelno < logging.WARNING)
+    warnings = logging.StreamHandler(sys.stderr)
+    warnings.setLevel(logging.WARNING)
     for name in ("nas", "predictors"):
         logger = logging.getLogger(name)
-        if not any(getattr(h, "hwnas_cli", False) for h in logger.handlers):
-            handler.hwnas_cli = True
-            logger.addHandler(handler)
+        if not any(getattr(handler, "hwnas_cli", False) for handler in logger.handlers):
+            for handler in (progress, warnings):
+                handler.setFormatter(logging.Formatter("%(message)s"))
+                handler.hwnas_cli = True
+                logger.addHandler(handler)
         logger.setLevel(logging.INFO)
 
 

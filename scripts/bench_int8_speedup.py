@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_int8_speedup: profile {profile.name!r} cannot run here: {reason}", file=sys.stderr)
         return 2
     flags = cpu_flags()
-    report = {"profile": profile.name, "fingerprint": profile.fingerprint(), "environment": backend.environment(),
+    report = {"profile": profile.name, "protocol": profile.protocol, "fingerprint": profile.fingerprint(),
+              "environment": backend.environment(),
               "cpu_int8_flags": {flag: flag in flags for flag in INT8_FLAGS}, "sessions": args.sessions,
               "mlp": [], "vit_largest": []}
     with tempfile.TemporaryDirectory(prefix="hwnas-int8-") as folder:

@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     profiler = pipeline.run_profiler(run, space, supernet, args.profile)
     predictor, metadata = load_predictor(run.predictor)
 
-    report = {"run": str(run_path), "profile": profiler.profile.name, "fingerprint": profiler.fingerprint,
+    report = {"run": str(run_path), "profile": profiler.profile.name, "protocol": profiler.profile.protocol,
+              "fingerprint": profiler.fingerprint,
               "space": space.key, "dataset": dataset.name, "trials": args.trials, "budget": args.budget,
               "sampler": args.sampler, "seed": args.seed, "predictor_held_out": metadata.get("held_out")}
     report["largest"] = _largest_speedup(space, supernet, dataset, profiler, args.sessions)

@@ -1,13 +1,15 @@
-"""Profiling throughput with 1 and 2 workers, and test-retest spread, on one hardware profile.
+"""Profiling throughput with 1 and 2 workers, and test-retest spread, quiet and beside a CPU-bound neighbour.
 
 The same `--count` sub-networks of a space are measured in separate processes, each into a fresh
 measurement store, through the profiling path every run uses (extract -> ONNX in this process ->
-a pool worker times it): twice with one in-process worker (test and retest) and once per further
-`--workers` count with that many Ray actors (each pinned to a core of its own). It reports, per worker
-count, sub-networks profiled per minute, the share of wall time this process spent extracting and
-exporting, and how busy the workers were (their seconds on tasks / (workers x wall)); and the
-test-retest spread: the median over networks of |a - b| / b between the two one-worker processes
-(plus the same spread between the one-worker and each multi-worker run).
+a pool worker times it): twice with one in-process worker (test and retest) on a quiet machine, twice
+more with a CPU-bound neighbour (a numpy matrix-multiply loop this script starts, pinned to a core the
+worker does not use), and once per further `--workers` count with that many Ray actors (each pinned to a
+core of its own). It reports, per worker count, sub-networks profiled per minute, the share of wall time
+this process spent extracting and exporting, and how busy the workers were; and, quiet and loaded, the
+test-retest spread (|a - b| / b over the networks: median, 90th percentile, largest) and the Kendall tau
+between the two rankings. All runs share one reference baseline (a cache folder of this benchmark), as
+runs on one machine do.
 
 Latency does not depend on the weights' values, so an untrained supernet serves; its precisions are
 the profile's (mixed fp32 / int8 networks on x86-cpu-ort).
@@ -66,12 +68,26 @@ def _profile_once(space_name: str, profile_name: str, count: int, seed: int, sto
 
 
 def _spread(first: dict, second: dict) -> dict:
-    """|a - b| / b over the networks both measured: median, 90th percentile, largest."""
+    """|a - b| / b over the networks both measured: median, 90th percentile, largest; and Kendall tau."""
+    from scipy.stats import kendalltau
+
     ids = sorted(set(first) & set(second))
     spreads = np.array([abs(first[i] - second[i]) / second[i] for i in ids])
+    tau = kendalltau([first[i] for i in ids], [second[i] for i in ids]).statistic
     return {"median_relative_spread": float(np.median(spreads)),
             "p90_relative_spread": float(np.percentile(spreads, 90)),
-            "max_relative_spread": float(spreads.max()), "networks": len(ids)}
+            "max_relative_spread": float(spreads.max()), "kendall_tau": float(tau), "networks": len(ids)}
+
+
+def _neighbour(seconds: float, core: int) -> None:
+    """A CPU-bound process on `core`: matrix multiplies until killed (or `seconds` pass)."""
+    import os
+
+    os.sched_setaffinity(0, {core})
+    deadline = time.perf_counter() + seconds
+    matrix = np.random.default_rng(0).standard_normal((400, 400))
+    while time.perf_counter() < deadline:
+        matrix = np.tanh(matrix @ matrix.T / 400)
 
 
 def _throughput(run: dict, workers: int) -> dict:
@@ -91,25 +107,43 @@ def main(argv: list[str] | None = None) -> int:
                         help="worker counts to run (1 is always run twice, for the test-retest spread)")
     args = parser.parse_args(argv)
 
+    import os
+
     context = multiprocessing.get_context("spawn")  # a fresh interpreter each time: a real second process
-    plan = [1, 1, *sorted(set(args.workers) - {1})]
+    plan = [(1, "quiet"), (1, "quiet"), (1, "loaded"), (1, "loaded"),
+            *((workers, "quiet") for workers in sorted(set(args.workers) - {1}))]
+    allowed = sorted(os.sched_getaffinity(0))
     runs = []
     with tempfile.TemporaryDirectory(prefix="hwnas-bench-profiling-") as folder:
-        for index, workers in enumerate(plan):
-            print(f"run {index + 1}/{len(plan)}: {workers} worker(s)", file=sys.stderr, flush=True)
-            with context.Pool(1) as pool:
-                runs.append(pool.apply(_profile_once, (args.space, args.profile, args.count, args.seed,
-                                                       str(Path(folder) / f"store{index}.db"), workers)))
-    test, retest = runs[0], runs[1]
+        os.environ["HWNAS_CACHE_DIR"] = str(Path(folder) / "cache")  # one reference baseline for every run
+        for index, (workers, condition) in enumerate(plan):
+            print(f"run {index + 1}/{len(plan)}: {workers} worker(s), {condition}", file=sys.stderr, flush=True)
+            neighbour = None
+            if condition == "loaded":  # the worker times on the first allowed core; the neighbour takes the last
+                neighbour = context.Process(target=_neighbour, args=(3600.0, allowed[-1]), daemon=True)
+                neighbour.start()
+            try:
+                with context.Pool(1) as pool:
+                    runs.append(pool.apply(_profile_once, (args.space, args.profile, args.count, args.seed,
+                                                           str(Path(folder) / f"store{index}.db"), workers)))
+            finally:
+                if neighbour is not None:
+                    neighbour.terminate()
+                    neighbour.join()
+    quiet, loaded, more = runs[0:2], runs[2:4], runs[4:]
     report = {
-        "profile": args.profile, "fingerprint": test["fingerprint"], "space": args.space,
-        "count": len(test["latency_ms"]),
-        "workers": {"1": [_throughput(test, 1), _throughput(retest, 1)],
-                    **{str(workers): [_throughput(run, workers)] for workers, run in zip(plan[2:], runs[2:])}},
-        "test_retest": {**_spread(test["latency_ms"], retest["latency_ms"]),
-                        "noisy_measurements": [test["noisy"], retest["noisy"]]},
-        "one_vs_more_workers": {str(workers): _spread(run["latency_ms"], test["latency_ms"])
-                                for workers, run in zip(plan[2:], runs[2:])},
+        "profile": args.profile, "fingerprint": quiet[0]["fingerprint"], "space": args.space,
+        "count": len(quiet[0]["latency_ms"]), "neighbour_core": allowed[-1],
+        "workers": {"1": [_throughput(run, 1) for run in quiet],
+                    "1_loaded": [_throughput(run, 1) for run in loaded],
+                    **{str(workers): [_throughput(run, workers)] for (workers, _), run in zip(plan[4:], more)}},
+        "test_retest": {**_spread(quiet[0]["latency_ms"], quiet[1]["latency_ms"]),
+                        "noisy_measurements": [run["noisy"] for run in quiet]},
+        "test_retest_loaded": {**_spread(loaded[0]["latency_ms"], loaded[1]["latency_ms"]),
+                               "noisy_measurements": [run["noisy"] for run in loaded]},
+        "quiet_vs_loaded": _spread(loaded[0]["latency_ms"], quiet[0]["latency_ms"]),
+        "one_vs_more_workers": {str(workers): _spread(run["latency_ms"], quiet[0]["latency_ms"])
+                                for (workers, _), run in zip(plan[4:], more)},
     }
     print(json.dumps(report, indent=2))
     return 0

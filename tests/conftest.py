@@ -5,6 +5,12 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# The interleaved protocol calibrates its reference network once per machine and profile into this cache
+# (hw_profiles.reference): tests use a folder of their own, never the user's ~/.cache/hwnas.
+if "HWNAS_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["HWNAS_CACHE_DIR"] = tempfile.mkdtemp(prefix="hwnas-test-cache-")
 
 
 @pytest.fixture(scope="session")

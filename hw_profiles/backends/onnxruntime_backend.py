@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -14,7 +14,7 @@ from hw_profiles.errors import ProfileError
 from hw_profiles.gpu import DEVICE_INDEX, gpu_environment
 from hw_profiles.host import host_environment
 from hw_profiles.model_input import InputSpec, as_input_spec
-from hw_profiles.protocol import run_protocol
+from hw_profiles.protocol import run_interleaved, run_protocol
 
 if TYPE_CHECKING:
     from hw_profiles.measurement import Measurement
@@ -34,6 +34,11 @@ class OnnxRuntimeBackend(Backend):
     too (IOBinding), so a timed run is the session's GPU work plus its launch cost, not host copies; the
     run returns once the GPU has finished (ONNX Runtime synchronizes the provider at the end of a run).
     """
+
+    def __init__(self, profile: Any) -> None:
+        super().__init__(profile)
+        self._reference: tuple | None = None  # (cores, one run of the reference) for the interleaved protocol
+        self._baseline: float | None = None  # the reference's long-run latency here (ms)
 
     def uses_gpu(self) -> bool:
         return any(name in GPU_PROVIDERS for name in self.profile.providers)
@@ -88,7 +93,39 @@ class OnnxRuntimeBackend(Backend):
                 def run_once() -> None:
                     session.run(output_names, feed)
 
+            if self.profile.protocol == "interleaved":
+                run_reference = self._reference_runner(onnxruntime, cores)
+                baseline = self.reference_baseline(run_reference)
+                return run_interleaved(run_once, run_reference, self.profile, baseline)
             return run_protocol(run_once, self.profile)
+
+    def _reference_runner(self, onnxruntime: Any, cores: tuple[int, ...]) -> Callable[[], None]:
+        """One run of the reference network (hw_profiles.reference), in a session kept for the backend's
+        life on the same cores as the candidates, so it stays warm between measurements."""
+        if self._reference is None or self._reference[0] != cores:
+            from hw_profiles.reference import reference_input, reference_model_bytes
+
+            with pinned_to(cores):
+                session = onnxruntime.InferenceSession(reference_model_bytes(), sess_options=self._session_options(onnxruntime),
+                                                       providers=list(self.profile.providers))
+            feed = {session.get_inputs()[0].name: reference_input()}
+            self._reference = (cores, lambda: session.run(None, feed))
+        return self._reference[1]
+
+    def reference_baseline(self, run_reference: Callable[[], None] | None = None) -> float:
+        """The reference's long-run latency on this machine for this profile (ms), calibrated on first use
+        and kept in the cache folder (hw_profiles.reference)."""
+        from hw_profiles.reference import load_or_calibrate
+
+        if self._baseline is None:
+            if run_reference is None:
+                onnxruntime = _import_onnxruntime()
+                cores = resolve_cores(self.profile)
+                run_reference = self._reference_runner(onnxruntime, cores)
+            fingerprint = self.profile.fingerprint()
+            with pinned_to(resolve_cores(self.profile)):
+                self._baseline = float(load_or_calibrate(fingerprint, run_reference)["baseline_ms"])
+        return self._baseline
 
     def _session_options(self, onnxruntime: Any) -> Any:
         options = onnxruntime.SessionOptions()

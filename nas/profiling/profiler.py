@@ -6,6 +6,7 @@ is never measured again, and each measurement is committed as soon as it finishe
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from dataclasses import dataclass
@@ -14,6 +15,9 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from nas.errors import HwnasError
 from nas.models.onnx_export import export_onnx
+
+LOGGER = logging.getLogger(__name__)
+BUSY_SLOWDOWN = 0.20  # the reference this much slower than its baseline: the machine is busy
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,7 @@ class Profiler:
         # Wall seconds of this process spent extracting + exporting, and waiting for the workers' timings;
         # and the workers' own seconds on tasks (summed over workers: busy share = worker_busy / workers / wall).
         self.seconds = {"export": 0.0, "timing": 0.0, "worker_busy": 0.0}
+        self.busy_warned = False  # `hwnas profile` says once when the reference slows by more than BUSY_SLOWDOWN
 
     @property
     def backend(self) -> Any:
@@ -116,6 +121,7 @@ class Profiler:
                 if result.ok:
                     config = missing[result.key]
                     self.store.put(self.fingerprint, self.space.key, result.key, config, result.measurement)
+                    self._watch_drift(result.measurement)
                     found[result.key] = MeasuredConfig(result.key, config, result.measurement.median_ms,
                                                        result.measurement)
                 else:
@@ -142,6 +148,8 @@ class Profiler:
                     raise HwnasError(f"network {result.key} could not be re-measured on profile "
                                      f"{self.profile.name!r}: {result.error}")
                 found[result.key] = result.measurement
+                self.store.log_reference(self.fingerprint, self.space.key, result.key, result.measurement)
+                self._watch_drift(result.measurement)
                 bar.update(1)
         return [found[config_id] for config_id in configs]
 
@@ -172,7 +180,21 @@ class Profiler:
         result = list(self.pool.run([TimingTask(key, model, input_spec(self.space))]))[0]
         if not result.ok:
             raise HwnasError(f"{key} could not be timed on profile {self.profile.name!r}: {result.error}")
+        self.store.log_reference(self.fingerprint, self.space.key, key, result.measurement)
+        self._watch_drift(result.measurement)
         return result.measurement
+
+    def _watch_drift(self, measurement: Any) -> None:
+        """Warn once when the reference network runs more than BUSY_SLOWDOWN slower than its baseline: the
+        machine is busy. Rankings hold (they come from ratios); the warning says so."""
+        reference, baseline = measurement.reference_ms, measurement.reference_baseline_ms
+        if self.busy_warned or reference is None or not baseline or reference <= baseline * (1 + BUSY_SLOWDOWN):
+            return
+        self.busy_warned = True
+        LOGGER.warning(f"warning: the reference network runs {reference / baseline - 1:.0%} slower than its baseline "
+                       f"on this machine ({reference:.3f} vs {baseline:.3f} ms): the machine is busy. Latencies are "
+                       f"ratios to the reference, so rankings hold, but measurements take longer and may be "
+                       f"flagged noisy; `hwnas report` plots the drift")
 
     def records(self) -> list[MeasuredConfig]:
         return [MeasuredConfig(config_id, config, measurement.median_ms, measurement)

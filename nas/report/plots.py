@@ -61,3 +61,21 @@ def hypervolume_figure(evaluations: list[int], volumes: list[float], reference: 
                    fontsize=9)
     axes.grid(alpha=0.3)
     return figure
+
+
+def drift_figure(log: list[dict], busy_slowdown: float) -> Any:
+    """The reference network's latency over a run, relative to its baseline on this machine: how busy the
+    machine was while it measured (1.0 = as quiet as at calibration)."""
+    figure, axes = _new_figure()
+    relative = [row["reference_ms"] / row["baseline_ms"] for row in log]
+    axes.plot(range(1, len(relative) + 1), relative, ".", color="tab:blue", markersize=4,
+              label="reference / its baseline")
+    axes.axhline(1.0, color="0.5", linewidth=1)
+    axes.axhline(1.0 + busy_slowdown, color="tab:red", linewidth=1, linestyle="--",
+                 label=f"busy (+{busy_slowdown:.0%})")
+    axes.set_xlabel("timing (in the order made)")
+    axes.set_ylabel("reference latency / baseline")
+    axes.set_title("machine drift: the reference network timed beside every candidate", fontsize=10)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper right", fontsize=8)
+    return figure

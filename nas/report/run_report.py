@@ -6,6 +6,8 @@ Writes RUN/report/:
   pareto.png       the measured networks, the measured Pareto front, and the networks the guided
                    sampler's predictors placed on the front without measuring them (drawn apart)
   hypervolume.png  hypervolume of the measured front after each evaluation
+  drift.png        the reference network's latency over the run, relative to its baseline on the machine
+                   (interleaved protocol only): when the machine was too busy
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import numpy as np
 
 from nas.errors import HwnasError
 from nas.search.pareto import hypervolume, pareto_mask
-from nas.report.plots import hypervolume_figure, pareto_figure, save_png
+from nas.profiling.profiler import BUSY_SLOWDOWN
+from nas.report.plots import drift_figure, hypervolume_figure, pareto_figure, save_png
 from nas.report.tables import write_csv
 from nas.run_folder import RunFolder
 from nas.search.driver import load_run_study
@@ -58,7 +61,7 @@ def hypervolume_curve(rows: list[dict]) -> tuple[list[int], list[float], tuple[f
     return list(range(1, len(measured) + 1)), volumes, reference
 
 
-def write_report(run_path: str | Path, storage: str | None = None) -> dict[str, Path]:
+def write_report(run_path: str | Path, storage: str | None = None) -> dict[str, Any]:
     run = RunFolder(run_path)
     study = load_run_study(run, storage)
     rows = trial_rows(study)
@@ -76,4 +79,29 @@ def write_report(run_path: str | Path, storage: str | None = None) -> dict[str, 
     save_png(pareto_figure(measured, front, f"{run.path.name}: {study.user_attrs.get('space', '')}", predicted),
              written["pareto"])
     save_png(hypervolume_figure(*hypervolume_curve(rows)), written["hypervolume"])
+    drift = drift_summary(run)
+    if drift is not None:
+        written["drift"] = folder / "drift.png"
+        save_png(drift_figure(drift["log"], BUSY_SLOWDOWN), written["drift"])
+        written["drift_summary"] = drift["summary"]
     return written
+
+
+def drift_summary(run: RunFolder) -> dict | None:
+    """The run's drift log (the reference timed beside every candidate) and a one-line summary, or None
+    where the run has no measurements made with the interleaved protocol."""
+    from hw_profiles import MeasurementStore
+
+    if not run.measurements.is_file():
+        return None
+    with MeasurementStore(run.measurements) as store:
+        log = store.reference_log()
+    if not log:
+        return None
+    relative = np.array([row["reference_ms"] / row["baseline_ms"] for row in log])
+    busy = float(np.mean(relative > 1 + BUSY_SLOWDOWN))
+    summary = (f"{len(log)} timings beside the reference: median {np.median(relative):.2f}x its baseline, "
+               f"{busy:.0%} of them on a busy machine (reference > {1 + BUSY_SLOWDOWN:.2f}x)"
+               + ("; too busy for steady timings: the ratios hold, but consider a quieter machine"
+                  if busy > 0.5 else ""))
+    return {"log": log, "summary": summary}

@@ -33,7 +33,8 @@ def test_bundled_x86_cpu_ort_matches_its_spec():
         "onnxruntime", ("CPUExecutionProvider",), 1, 1,
     )
     assert profile.precisions == ("fp32", "int8") and profile.int8_scheme == "ort-dynamic"
-    assert (profile.warmup_ms, profile.warmup_runs, profile.min_repeats, profile.min_time_ms) == (100, 10, 50, 300)
+    assert (profile.warmup_ms, profile.warmup_runs, profile.min_repeats, profile.min_time_ms) == (50, 10, 30, 100)
+    assert (profile.protocol, profile.target_half_width, profile.max_time_ms) == ("interleaved", 0.02, 3000)
     assert profile.max_cv == 0.05 and profile.description
 
 
