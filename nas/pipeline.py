@@ -20,7 +20,8 @@ from nas.search.front import UNSTABLE_DIFFERENCE
 from nas.profiling.profiler import precision_arguments
 from nas.models.checkpoint import open_run
 from nas.profiling.profiler import run_profiler
-from nas.run_folder import DEFAULT_DATASET, DEFAULT_PROFILE, DEFAULT_SPACE, RunFolder, write_atomically
+from nas.run_folder import (DEFAULT_DATASET, DEFAULT_PROFILE, DEFAULT_SPACE, RunFolder, checked_output_file,
+                            write_atomically)
 from nas.search.driver import SearchConfig, redacted_url
 from nas.training.train import TrainingConfig
 
@@ -236,6 +237,7 @@ def extract(run_path: str | Path, out: str | Path, trial: int | None = None,
     run = RunFolder(run_path)
     if (trial is None) == (config_file is None):
         raise HwnasError("extract needs exactly one of --trial N and --config FILE.json")
+    checked_output_file(out, "--out")
     space, supernet, dataset = open_run(run)
     if trial is not None:
         config, source = trial_entries(run, [trial])[0]["config"], {"trial": trial}
@@ -259,6 +261,7 @@ def measurements(run_path: str | Path, export_to: str | Path | None = None,
         with MeasurementStore(run.create().measurements) as store:
             added, already = import_csv(store, import_from)
         return f"{added} measurements added to {run.measurements} ({already} were already there)"
+    checked_output_file(export_to, "--export")
     with MeasurementStore(run.require(run.measurements, "profile")) as store:
         count = export_csv(store, export_to)
     return f"{count} measurements written to {export_to}"

@@ -26,15 +26,32 @@ DEFAULT_DATASET, DEFAULT_SPACE, DEFAULT_PROFILE = "mnist5k", "vit", "x86-cpu-ort
 
 
 def write_atomically(path: Path, data: bytes | str) -> None:
-    """Write to a temporary file and rename: a crash never leaves a half-written file behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write to a temporary file and rename: a crash never leaves a half-written file behind, and a write
+    or rename that fails removes the temporary file and raises HwnasError naming `path`."""
+    path = Path(path)
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     mode = "wb" if isinstance(data, bytes) else "w"
-    with open(temporary, mode) as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, mode) as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise HwnasError(f"cannot write {str(path)!r}: {error.strerror or error}") from None
+
+
+def checked_output_file(path: str | Path, option: str) -> Path:
+    """`path` if a file can be written there: not a directory, in a folder that exists; else HwnasError.
+    Verbs call this before they start work, so a bad --out costs nothing."""
+    path = Path(path)
+    if path.is_dir():
+        raise HwnasError(f"{option} {str(path)!r} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise HwnasError(f"{option} {str(path)!r}: the folder {str(path.parent)!r} does not exist")
+    return path
 
 
 @dataclass(frozen=True)
