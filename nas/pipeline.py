@@ -112,7 +112,8 @@ def profile(run_path: str | Path, profile_name: str = DEFAULT_PROFILE, count: in
     with create_pool(hardware, workers=workers, ray_address=ray_address) as pool:
         profiler = run_profiler(run.create(), search_space, supernet, profile_name, pool=pool)
         run.update_settings(profile=profile_name, **({} if run.checkpoint.exists() else
-                                                     {"space": search_space.name, "dataset": dataset or DEFAULT_DATASET}))
+                                                     {"space": search_space.name, "dataset": dataset or DEFAULT_DATASET,
+                                                      "space_arguments": search_space.arguments}))
         return profiler.measure_all(configs, progress=progress)
 
 
@@ -258,13 +259,47 @@ def measurements(run_path: str | Path, export_to: str | Path | None = None,
     if import_from is not None:
         if not Path(import_from).is_file():
             raise HwnasError(f"measurements CSV {str(import_from)!r} not found")
+        check_row = _row_check(_run_space(run))
         with MeasurementStore(run.create().measurements) as store:
-            added, already = import_csv(store, import_from)
+            added, already = import_csv(store, import_from, check_row=check_row)
         return f"{added} measurements added to {run.measurements} ({already} were already there)"
     checked_output_file(export_to, "--export")
     with MeasurementStore(run.require(run.measurements, "profile")) as store:
         count = export_csv(store, export_to)
     return f"{count} measurements written to {export_to}"
+
+
+def _run_space(run: RunFolder) -> Any:
+    """The run's space: its checkpoint's, or (before training) the one `profile --space` recorded."""
+    from search_spaces import create_space
+
+    from nas.models.checkpoint import load_checkpoint
+
+    if run.checkpoint.exists():
+        recorded = load_checkpoint(run.checkpoint).get("space", {})
+        name, arguments = recorded.get("name"), recorded.get("arguments")
+    else:
+        settings = run.settings()
+        name, arguments = settings.get("space"), settings.get("space_arguments")
+    if not isinstance(name, str) or not isinstance(arguments, dict):
+        raise HwnasError(f"run {run.path} has no space yet, so imported measurements cannot be checked; "
+                         f"run `hwnas train` or `hwnas profile --space NAME` on it first")
+    return create_space(name, **arguments)
+
+
+def _row_check(space: Any):
+    """check_row for hw_profiles.import_csv: the row must be of `space`, its config valid there, and its
+    config_id the id of that config (a forged id would pass one network's timing off as another's)."""
+    def check_row(space_key: str, config_id: str, config: dict) -> tuple[str, dict]:
+        if space_key != space.key:
+            raise HwnasError(f"space {space_key!r} is not this run's space {space.key!r}; import only "
+                             f"measurements of networks of {space!r}")
+        canonical = space.canonical(space.validate(config))
+        if config_id != space.config_id(canonical):
+            raise HwnasError(f"config_id {config_id!r} is not the id of its config ({space.config_id(canonical)})")
+        return config_id, canonical
+
+    return check_row
 
 
 def format_models_table(cards: list[dict]) -> str:
