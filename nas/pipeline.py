@@ -75,11 +75,11 @@ def train(run_path: str | Path, dataset: str = DEFAULT_DATASET, space: str = DEF
     data = load_dataset(dataset)
     search_space = build_space(space, data, profile_name, space_arguments)
     initial = _initial_weights(init_from, search_space) if init_from else None
-    run = RunFolder(run_path).create()
-    if progress:
-        LOGGER.info(f"training {search_space!r} on {data.summary()}")
-    state = train_supernet(search_space, data, run.checkpoint, training, resume=True, progress=progress,
-                           initial_weights=initial)
+    with RunFolder(run_path).lock("train", exclusive=True) as run:
+        if progress:
+            LOGGER.info(f"training {search_space!r} on {data.summary()}")
+        state = train_supernet(search_space, data, run.checkpoint, training, resume=True, progress=progress,
+                               initial_weights=initial)
     run.update_settings(dataset=dataset, space=space, **({"profile": profile_name} if profile_name else {}),
                         **({"init_from": str(init_from)} if init_from else {}))
     return state["history"][-1] if state.get("history") else {}
@@ -109,7 +109,7 @@ def profile(run_path: str | Path, profile_name: str = DEFAULT_PROFILE, count: in
     _check_count(count)
     search_space, supernet = _profiling_supernet(run, space, dataset, profile_name, space_arguments)
     configs = profiling_configs(search_space, count, seed, strategy)
-    with create_pool(hardware, workers=workers, ray_address=ray_address) as pool:
+    with run.lock("profile", exclusive=False), create_pool(hardware, workers=workers, ray_address=ray_address) as pool:
         profiler = run_profiler(run.create(), search_space, supernet, profile_name, pool=pool)
         run.update_settings(profile=profile_name, **({} if run.checkpoint.exists() else
                                                      {"space": search_space.name, "dataset": dataset or DEFAULT_DATASET,
@@ -180,13 +180,17 @@ def search(run_path: str | Path, config: SearchConfig = SearchConfig(), progress
     Each trial evaluates one network: the supernet's validation accuracy and a real latency measurement
     (through the run's store: stored measurements are reused). The study lives in `config.storage`
     (default: the run's study.db)."""
+    with RunFolder(run_path).lock("search", exclusive=False) as run:
+        return _search(run, config, progress)
+
+
+def _search(run: RunFolder, config: SearchConfig, progress: bool) -> list[dict]:
     from nas.search.evaluators import MeasuredEvaluator
     from nas.search.front import confirm_front, front_of_trials
     from nas.report.plots import pareto_figure, save_png
     from nas.report.tables import flatten, write_csv
     from nas.search.driver import completed_trials, open_study, run_search, storage_url
 
-    run = RunFolder(run_path)
     space, supernet, dataset = open_run(run)
     profiler = run_profiler(run, space, supernet)
     if config.latency_ms is not None:  # the corners of the space first: is the budget within reach at all?

@@ -9,15 +9,18 @@
       trials.csv          every trial: config, accuracy, predicted and (if measured) measured latency
       pareto.csv / .png   the measured Pareto front
       models/             exported ONNX models and their model cards
+      .lock               held (fcntl.flock) by the verb writing the run: `train` alone, or readers together
+      .run.json.lock      held while run.json is read, changed and written
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from nas.errors import HwnasError
 
@@ -76,6 +79,36 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         return self
 
+    lock_file = property(lambda self: self.path / ".lock")
+
+    @contextlib.contextmanager
+    def lock(self, verb: str, exclusive: bool) -> Iterator["RunFolder"]:
+        """Hold the run's lock while `verb` runs: exclusive for `train` (it rewrites supernet.pt, which the
+        others read), shared for the verbs whose files already take concurrent writers (the store, the
+        study). A lock that is held refuses at once, in one line naming the holder's verb and pid."""
+        import fcntl
+
+        if not exclusive and not self.path.is_dir():  # nothing to share yet; the verb says what is missing
+            yield self
+            return
+        self.create()
+        with open(self.lock_file, "a+") as handle:
+            try:
+                fcntl.flock(handle, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read(200).strip() or "another hwnas process"
+                raise HwnasError(f"run {str(self.path)!r} is in use by {holder}; wait for it to finish "
+                                 f"({'train needs the run alone' if exclusive else 'train holds it'})") from None
+            handle.seek(0)  # the holder, for the message above (of shared holders, the latest)
+            handle.truncate()
+            handle.write(f"`hwnas {verb}` (pid {os.getpid()})")
+            handle.flush()
+            try:
+                yield self
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def settings(self) -> dict[str, Any]:
         """run.json; empty when the run has none yet."""
         if not self.settings_file.exists():
@@ -86,8 +119,17 @@ class RunFolder:
             raise HwnasError(f"{self.settings_file} is not valid JSON ({error})") from None
 
     def update_settings(self, **values: Any) -> dict[str, Any]:
-        settings = {**self.settings(), **values}
-        write_atomically(self.settings_file, json.dumps(settings, indent=2, sort_keys=True))
+        """Merge `values` into run.json under a lock, so that two processes never lose each other's keys."""
+        import fcntl
+
+        self.create()
+        with open(self.path / ".run.json.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # held for one read and one write: milliseconds
+            try:
+                settings = {**self.settings(), **values}
+                write_atomically(self.settings_file, json.dumps(settings, indent=2, sort_keys=True))
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
         return settings
 
     def require(self, path: Path, made_by: str) -> Path:
