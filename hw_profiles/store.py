@@ -140,8 +140,11 @@ class MeasurementStore:
     def rows(self, fingerprint: str | None = None, space: str | None = None) -> list[tuple]:
         """Whole rows (values in COLUMNS order) in insertion order, optionally of one fingerprint / space."""
         where, parameters = _where(fingerprint, space)
-        rows = self._connection.execute(f"SELECT rowid, {', '.join(COLUMNS)} FROM {TABLE}{where} ORDER BY rowid",
-                                        parameters).fetchall()
+        try:
+            rows = self._connection.execute(f"SELECT rowid, {', '.join(COLUMNS)} FROM {TABLE}{where} ORDER BY rowid",
+                                            parameters).fetchall()
+        except sqlite3.Error as error:  # a damaged file: undecodable text, a broken page
+            raise StoreError(f"measurement store '{self.path}': cannot read its rows: {error}") from None
         return [self._checked(row[1:], row[0]) for row in rows]
 
     def _checked(self, row: tuple, rowid: int) -> tuple:

@@ -382,6 +382,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (HwnasError, ConfigError, ProfileError, StoreError, PredictorError, RegistryError) as error:
         print(f"hwnas: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a path the OS refuses: too long, not a folder, no permission, disk full
+        print(f"hwnas: error: {str(error.filename or '')[:120]!r}: {error.strerror or error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("hwnas: interrupted; finished steps are saved in the run folder", file=sys.stderr)
         return 130

@@ -50,6 +50,12 @@ def checked_output_file(path: str | Path, option: str) -> Path:
     """`path` if a file can be written there: not a directory, in a folder that exists; else HwnasError.
     Verbs call this before they start work, so a bad --out costs nothing."""
     path = Path(path)
+    try:
+        path.stat()
+    except FileNotFoundError:
+        pass
+    except OSError as error:  # a name too long, a path through a file
+        raise HwnasError(f"{option} {str(path)[:80]!r}: {error.strerror}") from None
     if path.is_dir():
         raise HwnasError(f"{option} {str(path)!r} is a directory; give a file name")
     if not path.parent.is_dir():
@@ -114,9 +120,12 @@ class RunFolder:
         if not self.settings_file.exists():
             return {}
         try:
-            return json.loads(self.settings_file.read_text())
-        except json.JSONDecodeError as error:
+            settings = json.loads(self.settings_file.read_bytes())
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, OSError) as error:
             raise HwnasError(f"{self.settings_file} is not valid JSON ({error})") from None
+        if not isinstance(settings, dict):
+            raise HwnasError(f"{self.settings_file} must hold a JSON object, got {type(settings).__name__}")
+        return settings
 
     def update_settings(self, **values: Any) -> dict[str, Any]:
         """Merge `values` into run.json under a lock, so that two processes never lose each other's keys."""
