@@ -102,14 +102,19 @@ class RayPool(WorkerPool):
         ray = _import_ray()
         self._started_ray = False
         if not ray.is_initialized():
+            # As Ray's own tools do: an address given, or RAY_ADDRESS (set by `ray job submit`), joins that
+            # cluster, and Ray refuses num_cpus when joining; only with neither is a local instance started.
+            environment_address = os.environ.get("RAY_ADDRESS")
             try:
-                if ray_address:
+                if ray_address or environment_address:
                     ray.init(address=ray_address, log_to_driver=False, logging_level=logging.ERROR)
                 else:
                     ray.init(num_cpus=_local_cpu_count(), include_dashboard=False, log_to_driver=False,
                              logging_level=logging.ERROR)
             except Exception as error:
-                where = f"join the Ray cluster at {ray_address!r}" if ray_address else "start a local Ray instance"
+                where = (f"join the Ray cluster at {ray_address!r}" if ray_address else
+                         f"join the Ray cluster named by RAY_ADDRESS={environment_address!r}"
+                         if environment_address else "start a local Ray instance")
                 raise ProfileError(f"cannot {where}: {one_line_error(error)}") from None
             self._started_ray = True
         self._remote_class = ray.remote(TimingWorker)  # per pool: a class handle stays tied to its Ray session

@@ -9,6 +9,7 @@ processes read and write one file.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
@@ -167,12 +168,8 @@ class MeasurementStore:
 
     def records(self, fingerprint: str, space: str) -> list[tuple[str, dict[str, Any], Measurement]]:
         """``(config_id, config, measurement)`` of one profile and space, in insertion order."""
-        rows = self._connection.execute(
-            f"SELECT config_id, config_json, {MEASUREMENT_COLUMNS} FROM {TABLE} "
-            "WHERE fingerprint=? AND space=? ORDER BY rowid",
-            (fingerprint, space),
-        ).fetchall()
-        return [(row[0], json.loads(row[1]), _measurement(row[2:])) for row in rows]
+        rows = self.rows(fingerprint, space)
+        return [(row[2], json.loads(row[3]), _measurement(row[4:11])) for row in rows]
 
     def count(self, fingerprint: str | None = None, space: str | None = None) -> int:
         """Number of measurements, optionally only of one fingerprint and/or space."""
@@ -182,8 +179,22 @@ class MeasurementStore:
     def rows(self, fingerprint: str | None = None, space: str | None = None) -> list[tuple]:
         """Whole rows (values in COLUMNS order) in insertion order, optionally of one fingerprint / space."""
         where, parameters = _where(fingerprint, space)
-        return self._connection.execute(f"SELECT {', '.join(COLUMNS)} FROM {TABLE}{where} ORDER BY rowid",
-                                        parameters).fetchall()
+        try:
+            rows = self._connection.execute(f"SELECT rowid, {', '.join(COLUMNS)} FROM {TABLE}{where} ORDER BY rowid",
+                                            parameters).fetchall()
+        except sqlite3.Error as error:  # a damaged file: undecodable text, a broken page
+            raise StoreError(f"measurement store '{self.path}': cannot read its rows: {error}") from None
+        return [self._checked(row[1:], row[0]) for row in rows]
+
+    def _checked(self, row: tuple, rowid: int) -> tuple:
+        """A stored row as read, if every value has its column's type and range; StoreError naming the row and
+        the column otherwise (SQLite keeps whatever another program wrote, e.g. text in a REAL column)."""
+        for column, value in zip(COLUMNS, row):
+            allowed = _stored_value_problem(column, value)
+            if allowed:
+                raise StoreError(f"measurement store '{self.path}': row {rowid}, column '{column}' must be "
+                                 f"{allowed}, got {str(value)[:60]!r}")
+        return row
 
     def add_rows(self, rows: list[tuple]) -> int:
         """Insert whole rows (values in COLUMNS order) in one transaction, keeping each key's first
@@ -223,6 +234,25 @@ def _where(fingerprint: str | None, space: str | None) -> tuple[str, list[str]]:
             conditions.append(f"{column}=?")
             parameters.append(value)
     return (f" WHERE {' AND '.join(conditions)}" if conditions else ""), parameters
+
+
+def _stored_value_problem(column: str, value: Any) -> str:
+    """What `column` allows, when `value` is not allowed there; "" when it is."""
+    if column in ("fingerprint", "space", "config_id", "created_at"):
+        return "" if isinstance(value, str) and value.strip() else "non-empty text"
+    if column == "config_json":
+        try:
+            return "" if isinstance(value, str) and isinstance(json.loads(value), dict) else "a JSON object"
+        except (json.JSONDecodeError, RecursionError):
+            return "a JSON object"
+    if column in ("count", "noisy", "retries"):
+        if not isinstance(value, int) or value < 0 or (column == "noisy" and value > 1):
+            return "0 or 1" if column == "noisy" else "an integer >= 0"
+        return ""
+    number_ok = isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
+    if column == "median_ms":
+        return "" if number_ok and value > 0 else "a finite number > 0"
+    return "" if number_ok else "a finite number >= 0"
 
 
 def _measurement(row: tuple) -> Measurement:

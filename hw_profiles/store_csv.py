@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from pathlib import Path
+from typing import Callable
 
 from hw_profiles.errors import StoreError
 from hw_profiles.store import COLUMNS, MeasurementStore
@@ -26,17 +28,29 @@ def export_csv(store: MeasurementStore, path: str | Path, fingerprint: str | Non
     """Write the store's measurements (optionally of one fingerprint / space) to `path`; return how many."""
     rows = store.rows(fingerprint, space)
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
-        writer.writerows(rows)
-    temporary.replace(path)
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(temporary, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(COLUMNS)
+            writer.writerows(rows)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise StoreError(f"measurements CSV '{path}': cannot write: {error.strerror or error}") from None
     return len(rows)
 
 
-def import_csv(store: MeasurementStore, path: str | Path) -> tuple[int, int]:
-    """Add the measurements of the CSV file `path`; return (added, already in the store)."""
+# check_row(space, config_id, config) -> (config_id, config) as they are to be stored; raises ValueError
+# (one line) for a row that must not be stored. hw_profiles knows no spaces: the caller (nas) supplies it.
+RowCheck = Callable[[str, str, dict], tuple[str, dict]]
+
+
+def import_csv(store: MeasurementStore, path: str | Path, check_row: RowCheck | None = None) -> tuple[int, int]:
+    """Add the measurements of the CSV file `path`; return (added, already in the store). With `check_row`,
+    every row's config is validated and its id recomputed before anything is written."""
     path = Path(path)
     try:
         with open(path, newline="", encoding="utf-8") as handle:
@@ -45,14 +59,14 @@ def import_csv(store: MeasurementStore, path: str | Path) -> tuple[int, int]:
             if header is None or tuple(header) != COLUMNS:
                 raise StoreError(f"measurements CSV '{path}': the header must be {','.join(COLUMNS)}, got "
                                  f"{','.join(header) if header else 'nothing'}")
-            rows = [_checked(row, path, line) for line, row in enumerate(reader, start=2)]
+            rows = [_checked(row, path, line, check_row) for line, row in enumerate(reader, start=2)]
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise StoreError(f"measurements CSV '{path}': cannot read: {error}") from None
     added = store.add_rows(rows)
     return added, len(rows) - added
 
 
-def _checked(row: list[str], path: Path, line: int) -> tuple:
+def _checked(row: list[str], path: Path, line: int, check_row: RowCheck | None = None) -> tuple:
     def bad(column: str, what: str) -> StoreError:
         return StoreError(f"measurements CSV '{path}' line {line}: column '{column}' must be {what}, "
                           f"got {values.get(column)!r}")
@@ -71,6 +85,12 @@ def _checked(row: list[str], path: Path, line: int) -> tuple:
         config = None
     if not isinstance(config, dict):
         raise bad("config_json", "a JSON object")
+    if check_row is not None:
+        try:
+            config_id, config = check_row(checked["space"], checked["config_id"], config)
+        except ValueError as error:
+            raise StoreError(f"measurements CSV '{path}' line {line}: {error}") from None
+        checked["config_id"] = config_id
     checked["config_json"] = json.dumps(config, sort_keys=True)
     for column in _POSITIVE + _NON_NEGATIVE:
         try:

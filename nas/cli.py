@@ -268,6 +268,7 @@ def _devices() -> None:
 def _predictor(args: argparse.Namespace) -> str:
     """`hwnas predictor evaluate | fit | predict`; returns what to print."""
     import csv
+    import io
 
     from predictors import PredictorError, load_predictor, save_predictor
     from predictors.priors import MissingPriorError, table_priors
@@ -275,6 +276,10 @@ def _predictor(args: argparse.Namespace) -> str:
     from predictors.table import evaluate_on_table, fit_on_table, read_rows, read_table
     from search_spaces import create_space
 
+    from nas.run_folder import checked_output_file, write_atomically
+
+    if args.predictor_verb in ("predict", "fit"):
+        checked_output_file(args.out, "--out")
     if args.predictor_verb == "predict":
         predictor, metadata = load_predictor(args.predictor_file)
         columns, rows, configs = read_rows(args.table, resolve_space(predictor.space, type(predictor).__name__))
@@ -282,10 +287,11 @@ def _predictor(args: argparse.Namespace) -> str:
             predicted = predictor.predict(configs)
         except MissingPriorError as error:
             raise PredictorError(f"table '{args.table}' line {error.position + 2}: {error}") from None
-        with open(args.out, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=[*columns, "predicted"])
-            writer.writeheader()
-            writer.writerows({**row, "predicted": f"{value:.6g}"} for row, value in zip(rows, predicted))
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=[*columns, "predicted"])
+        writer.writeheader()
+        writer.writerows({**row, "predicted": f"{value:.6g}"} for row, value in zip(rows, predicted))
+        write_atomically(Path(args.out), text.getvalue().encode("utf-8"))
         return f"{len(rows)} predictions written to {args.out}"
     space = create_space(args.space)
     configs, targets = read_table(args.table, space, args.target)
@@ -379,6 +385,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(pipeline.extract(args.run, args.out, trial=args.trial, config_file=args.config_file)))
     except (HwnasError, ConfigError, ProfileError, StoreError, PredictorError, RegistryError) as error:
         print(f"hwnas: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a path the OS refuses: too long, not a folder, no permission, disk full
+        print(f"hwnas: error: {str(error.filename or '')[:120]!r}: {error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hwnas: interrupted; finished steps are saved in the run folder", file=sys.stderr)

@@ -20,7 +20,8 @@ from nas.search.front import UNSTABLE_DIFFERENCE
 from nas.profiling.profiler import precision_arguments
 from nas.models.checkpoint import open_run
 from nas.profiling.profiler import run_profiler
-from nas.run_folder import DEFAULT_DATASET, DEFAULT_PROFILE, DEFAULT_SPACE, RunFolder, write_atomically
+from nas.run_folder import (DEFAULT_DATASET, DEFAULT_PROFILE, DEFAULT_SPACE, RunFolder, checked_output_file,
+                            write_atomically)
 from nas.search.driver import SearchConfig, redacted_url
 from nas.training.train import TrainingConfig
 
@@ -74,11 +75,11 @@ def train(run_path: str | Path, dataset: str = DEFAULT_DATASET, space: str = DEF
     data = load_dataset(dataset)
     search_space = build_space(space, data, profile_name, space_arguments)
     initial = _initial_weights(init_from, search_space) if init_from else None
-    run = RunFolder(run_path).create()
-    if progress:
-        LOGGER.info(f"training {search_space!r} on {data.summary()}")
-    state = train_supernet(search_space, data, run.checkpoint, training, resume=True, progress=progress,
-                           initial_weights=initial)
+    with RunFolder(run_path).lock("train", exclusive=True) as run:
+        if progress:
+            LOGGER.info(f"training {search_space!r} on {data.summary()}")
+        state = train_supernet(search_space, data, run.checkpoint, training, resume=True, progress=progress,
+                               initial_weights=initial)
     run.update_settings(dataset=dataset, space=space, **({"profile": profile_name} if profile_name else {}),
                         **({"init_from": str(init_from)} if init_from else {}))
     return state["history"][-1] if state.get("history") else {}
@@ -108,10 +109,11 @@ def profile(run_path: str | Path, profile_name: str = DEFAULT_PROFILE, count: in
     _check_count(count)
     search_space, supernet = _profiling_supernet(run, space, dataset, profile_name, space_arguments)
     configs = profiling_configs(search_space, count, seed, strategy)
-    with create_pool(hardware, workers=workers, ray_address=ray_address) as pool:
+    with run.lock("profile", exclusive=False), create_pool(hardware, workers=workers, ray_address=ray_address) as pool:
         profiler = run_profiler(run.create(), search_space, supernet, profile_name, pool=pool)
         run.update_settings(profile=profile_name, **({} if run.checkpoint.exists() else
-                                                     {"space": search_space.name, "dataset": dataset or DEFAULT_DATASET}))
+                                                     {"space": search_space.name, "dataset": dataset or DEFAULT_DATASET,
+                                                      "space_arguments": search_space.arguments}))
         return profiler.measure_all(configs, progress=progress)
 
 
@@ -178,13 +180,17 @@ def search(run_path: str | Path, config: SearchConfig = SearchConfig(), progress
     Each trial evaluates one network: the supernet's validation accuracy and a real latency measurement
     (through the run's store: stored measurements are reused). The study lives in `config.storage`
     (default: the run's study.db)."""
+    with RunFolder(run_path).lock("search", exclusive=False) as run:
+        return _search(run, config, progress)
+
+
+def _search(run: RunFolder, config: SearchConfig, progress: bool) -> list[dict]:
     from nas.search.evaluators import MeasuredEvaluator
     from nas.search.front import confirm_front, front_of_trials
     from nas.report.plots import pareto_figure, save_png
     from nas.report.tables import flatten, write_csv
     from nas.search.driver import completed_trials, open_study, run_search, storage_url
 
-    run = RunFolder(run_path)
     space, supernet, dataset = open_run(run)
     profiler = run_profiler(run, space, supernet)
     if config.latency_ms is not None:  # the corners of the space first: is the budget within reach at all?
@@ -236,6 +242,7 @@ def extract(run_path: str | Path, out: str | Path, trial: int | None = None,
     run = RunFolder(run_path)
     if (trial is None) == (config_file is None):
         raise HwnasError("extract needs exactly one of --trial N and --config FILE.json")
+    checked_output_file(out, "--out")
     space, supernet, dataset = open_run(run)
     if trial is not None:
         config, source = trial_entries(run, [trial])[0]["config"], {"trial": trial}
@@ -256,12 +263,47 @@ def measurements(run_path: str | Path, export_to: str | Path | None = None,
     if import_from is not None:
         if not Path(import_from).is_file():
             raise HwnasError(f"measurements CSV {str(import_from)!r} not found")
+        check_row = _row_check(_run_space(run))
         with MeasurementStore(run.create().measurements) as store:
-            added, already = import_csv(store, import_from)
+            added, already = import_csv(store, import_from, check_row=check_row)
         return f"{added} measurements added to {run.measurements} ({already} were already there)"
+    checked_output_file(export_to, "--export")
     with MeasurementStore(run.require(run.measurements, "profile")) as store:
         count = export_csv(store, export_to)
     return f"{count} measurements written to {export_to}"
+
+
+def _run_space(run: RunFolder) -> Any:
+    """The run's space: its checkpoint's, or (before training) the one `profile --space` recorded."""
+    from search_spaces import create_space
+
+    from nas.models.checkpoint import load_checkpoint
+
+    if run.checkpoint.exists():
+        recorded = load_checkpoint(run.checkpoint).get("space", {})
+        name, arguments = recorded.get("name"), recorded.get("arguments")
+    else:
+        settings = run.settings()
+        name, arguments = settings.get("space"), settings.get("space_arguments")
+    if not isinstance(name, str) or not isinstance(arguments, dict):
+        raise HwnasError(f"run {run.path} has no space yet, so imported measurements cannot be checked; "
+                         f"run `hwnas train` or `hwnas profile --space NAME` on it first")
+    return create_space(name, **arguments)
+
+
+def _row_check(space: Any):
+    """check_row for hw_profiles.import_csv: the row must be of `space`, its config valid there, and its
+    config_id the id of that config (a forged id would pass one network's timing off as another's)."""
+    def check_row(space_key: str, config_id: str, config: dict) -> tuple[str, dict]:
+        if space_key != space.key:
+            raise HwnasError(f"space {space_key!r} is not this run's space {space.key!r}; import only "
+                             f"measurements of networks of {space!r}")
+        canonical = space.canonical(space.validate(config))
+        if config_id != space.config_id(canonical):
+            raise HwnasError(f"config_id {config_id!r} is not the id of its config ({space.config_id(canonical)})")
+        return config_id, canonical
+
+    return check_row
 
 
 def format_models_table(cards: list[dict]) -> str:

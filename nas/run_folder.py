@@ -9,15 +9,18 @@
       trials.csv          every trial: config, accuracy, predicted and (if measured) measured latency
       pareto.csv / .png   the measured Pareto front
       models/             exported ONNX models and their model cards
+      .lock               held (fcntl.flock) by the verb writing the run: `train` alone, or readers together
+      .run.json.lock      held while run.json is read, changed and written
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from nas.errors import HwnasError
 
@@ -27,15 +30,21 @@ DEFAULT_DATASET, DEFAULT_SPACE, DEFAULT_PROFILE = "mnist5k", "vit", "x86-cpu-ort
 
 def write_atomically(path: Path, data: bytes | str) -> None:
     """Write to a temporary file, fsync it, rename it over `path` and fsync the folder: a crash never
-    leaves a half-written file behind, and once this returns the new file survives a power loss."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    leaves a half-written file behind, and once this returns the new file survives a power loss. A write
+    or rename that fails removes the temporary file and raises HwnasError naming `path`."""
+    path = Path(path)
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     mode = "wb" if isinstance(data, bytes) else "w"
-    with open(temporary, mode) as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    replace_durably(temporary, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, mode) as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        replace_durably(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise HwnasError(f"cannot write {str(path)!r}: {error.strerror or error}") from None
 
 
 def replace_durably(temporary: Path, path: Path) -> None:
@@ -56,6 +65,23 @@ def fsync_file(path: Path) -> None:
     """Flush a file that another library wrote (ONNX, TensorRT) to disk before it is renamed into place."""
     with open(path, "rb+") as handle:
         os.fsync(handle.fileno())
+
+
+def checked_output_file(path: str | Path, option: str) -> Path:
+    """`path` if a file can be written there: not a directory, in a folder that exists; else HwnasError.
+    Verbs call this before they start work, so a bad --out costs nothing."""
+    path = Path(path)
+    try:
+        path.stat()
+    except FileNotFoundError:
+        pass
+    except OSError as error:  # a name too long, a path through a file
+        raise HwnasError(f"{option} {str(path)[:80]!r}: {error.strerror}") from None
+    if path.is_dir():
+        raise HwnasError(f"{option} {str(path)!r} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise HwnasError(f"{option} {str(path)!r}: the folder {str(path.parent)!r} does not exist")
+    return path
 
 
 @dataclass(frozen=True)
@@ -80,18 +106,60 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         return self
 
+    lock_file = property(lambda self: self.path / ".lock")
+
+    @contextlib.contextmanager
+    def lock(self, verb: str, exclusive: bool) -> Iterator["RunFolder"]:
+        """Hold the run's lock while `verb` runs: exclusive for `train` (it rewrites supernet.pt, which the
+        others read), shared for the verbs whose files already take concurrent writers (the store, the
+        study). A lock that is held refuses at once, in one line naming the holder's verb and pid."""
+        import fcntl
+
+        if not exclusive and not self.path.is_dir():  # nothing to share yet; the verb says what is missing
+            yield self
+            return
+        self.create()
+        with open(self.lock_file, "a+") as handle:
+            try:
+                fcntl.flock(handle, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read(200).strip() or "another hwnas process"
+                raise HwnasError(f"run {str(self.path)!r} is in use by {holder}; wait for it to finish "
+                                 f"({'train needs the run alone' if exclusive else 'train holds it'})") from None
+            handle.seek(0)  # the holder, for the message above (of shared holders, the latest)
+            handle.truncate()
+            handle.write(f"`hwnas {verb}` (pid {os.getpid()})")
+            handle.flush()
+            try:
+                yield self
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def settings(self) -> dict[str, Any]:
         """run.json; empty when the run has none yet."""
         if not self.settings_file.exists():
             return {}
         try:
-            return json.loads(self.settings_file.read_text())
-        except json.JSONDecodeError as error:
+            settings = json.loads(self.settings_file.read_bytes())
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, OSError) as error:
             raise HwnasError(f"{self.settings_file} is not valid JSON ({error})") from None
+        if not isinstance(settings, dict):
+            raise HwnasError(f"{self.settings_file} must hold a JSON object, got {type(settings).__name__}")
+        return settings
 
     def update_settings(self, **values: Any) -> dict[str, Any]:
-        settings = {**self.settings(), **values}
-        write_atomically(self.settings_file, json.dumps(settings, indent=2, sort_keys=True))
+        """Merge `values` into run.json under a lock, so that two processes never lose each other's keys."""
+        import fcntl
+
+        self.create()
+        with open(self.path / ".run.json.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # held for one read and one write: milliseconds
+            try:
+                settings = {**self.settings(), **values}
+                write_atomically(self.settings_file, json.dumps(settings, indent=2, sort_keys=True))
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
         return settings
 
     def require(self, path: Path, made_by: str) -> Path:

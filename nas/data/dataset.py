@@ -15,6 +15,7 @@ import numpy as np
 from nas.registry import Registry
 
 SPLIT_SEED = 0  # the split never changes with the run's seed
+MIN_SAMPLES_PER_CLASS = 3  # the stratified split puts one in each of train, validation and test
 
 # name -> loader() returning a Dataset; built-ins register in nas/data/images.py and nas/data/text.py
 DATASETS: Registry = Registry("dataset")
@@ -54,6 +55,36 @@ class Dataset:
     def summary(self) -> str:
         return (f"{self.name}: {len(self.y_train)} train / {len(self.y_val)} val / {len(self.y_test)} test, "
                 f"input {self.input_shape}, {self.num_classes} classes")
+
+
+def checked_labels(name: str, labels: Any, count: int) -> np.ndarray:
+    """`labels` as int64 if they are `count` integer labels 0..K-1 (K >= 2) with every class present and at
+    least MIN_SAMPLES_PER_CLASS samples each; HwnasError (one line) otherwise."""
+    from nas.errors import HwnasError
+
+    labels = np.asarray(labels)
+    if count == 0:
+        raise HwnasError(f"dataset {name!r} has no samples")
+    if labels.shape != (count,) or not np.issubdtype(labels.dtype, np.integer):
+        raise HwnasError(f"dataset {name!r}: labels must be {count} integers, got shape {labels.shape} "
+                         f"dtype {labels.dtype}")
+    if labels.min() < 0:
+        raise HwnasError(f"dataset {name!r}: labels must be 0..K-1, got {int(labels.min())}")
+    present = np.unique(labels)
+    classes = int(present[-1]) + 1
+    if len(present) != classes:
+        candidates = np.arange(min(classes, len(present) + 5))  # holds the first five missing labels
+        missing = ", ".join(str(int(label)) for label in np.setdiff1d(candidates, present)[:5])
+        raise HwnasError(f"dataset {name!r}: labels must be 0..K-1 with every class present; the largest label "
+                         f"is {classes - 1} but {classes - len(present)} class(es) are missing (first: {missing})")
+    if classes < 2:
+        raise HwnasError(f"dataset {name!r}: labels must hold at least 2 classes, got only class 0")
+    counts = np.bincount(labels.astype(np.int64), minlength=classes)
+    if counts.min() < MIN_SAMPLES_PER_CLASS:
+        smallest = int(counts.argmin())
+        raise HwnasError(f"dataset {name!r}: class {smallest} has {int(counts[smallest])} sample(s); every class "
+                         f"needs at least {MIN_SAMPLES_PER_CLASS} (one each for train, validation and test)")
+    return labels.astype(np.int64)
 
 
 def split_indices(labels: np.ndarray, test_fraction: float = 0.2,

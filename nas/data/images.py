@@ -9,13 +9,20 @@ from pathlib import Path
 import numpy as np
 
 from nas.data.augment import random_affine
-from nas.data.dataset import DATASETS, Dataset, split_indices
+from nas.data.dataset import DATASETS, Dataset, checked_labels, split_indices
 from nas.errors import HwnasError
 
 
-def image_dataset(name: str, images: np.ndarray, labels: np.ndarray) -> Dataset:
-    images = images.astype(np.float32)
-    labels = labels.astype(np.int64)
+def image_dataset(name: str, images: np.ndarray, labels: np.ndarray, source: str | None = None) -> Dataset:
+    """Images (N, C, H, W) normalised by the training split's mean and spread; every value must be finite
+    (one NaN would turn the whole normalised set into NaN) and the labels 0..K-1 (see checked_labels)."""
+    labels = checked_labels(source or name, labels, len(images))
+    with np.errstate(over="ignore", invalid="ignore"):
+        images = images.astype(np.float32)  # a float64 beyond float32's range becomes inf: refused below
+    bad = int(images.size - np.count_nonzero(np.isfinite(images)))
+    if bad:
+        raise HwnasError(f"dataset {source or name!r}: 'x' holds {bad} value(s) that are not finite (NaN or +-inf, or "
+                         f"beyond float32); every pixel must be a finite number")
     train, val, test = split_indices(labels)
     mean, std = float(images[train].mean()), float(images[train].std()) or 1.0
     normalise = lambda array: np.ascontiguousarray((array - mean) / std, dtype=np.float32)  # noqa: E731

@@ -19,7 +19,7 @@ def load_npz(path: str | Path) -> Dataset:
     try:
         archive = np.load(path, allow_pickle=False)
         if "input_ids" in archive:
-            return load_token_npz(path.stem, archive)
+            return load_token_npz(path.stem, archive, source=str(path))
         images, labels = archive["x"], archive["y"]
     except FileNotFoundError:
         raise HwnasError(f"dataset file {str(path)!r} does not exist") from None
@@ -35,10 +35,10 @@ def load_npz(path: str | Path) -> Dataset:
     if images.ndim != 4 or images.shape[2] != images.shape[3]:
         raise HwnasError(f"dataset {str(path)!r}: 'x' must be (N, H, W) or (N, C, H, W) with H == W, "
                          f"got shape {images.shape}")
-    if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
-        raise HwnasError(f"dataset {str(path)!r}: 'y' must be {len(images)} non-negative integer labels, "
-                         f"got shape {labels.shape} dtype {labels.dtype}")
-    return image_dataset(path.stem, images, labels)
+    if not (np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)
+            or images.dtype == bool):
+        raise HwnasError(f"dataset {str(path)!r}: 'x' must hold real numbers, got dtype {images.dtype}")
+    return image_dataset(path.stem, images, labels, source=str(path))
 
 
 def load_dataset(name: str) -> Dataset:

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from nas.data.dataset import DATASETS, Dataset, split_indices
+from nas.data.dataset import DATASETS, Dataset, checked_labels, split_indices
 from nas.errors import HwnasError
 
 PAD_ID, UNKNOWN_ID = 0, 1
@@ -64,7 +64,9 @@ def token_dropout(batch: Any, generator: Any, rate: float = TOKEN_DROPOUT) -> An
     return torch.where(drop, torch.full_like(batch, UNKNOWN_ID), batch)
 
 
-def _token_dataset(name: str, ids: np.ndarray, labels: np.ndarray, vocab_size: int) -> Dataset:
+def _token_dataset(name: str, ids: np.ndarray, labels: np.ndarray, vocab_size: int,
+                   source: str | None = None) -> Dataset:
+    labels = checked_labels(source or name, labels, len(ids))
     train, val, test = split_indices(labels)
     return Dataset(name, ids[train], labels[train], ids[val], labels[val], ids[test], labels[test],
                    num_classes=int(labels.max()) + 1,
@@ -104,26 +106,23 @@ def load_rotten_tomatoes() -> Dataset:
     return _token_dataset("rotten-tomatoes", encode(tokens, vocabulary), labels, len(vocabulary) + 2)
 
 
-def load_token_npz(name: str, archive: Any) -> Dataset:
+def load_token_npz(name: str, archive: Any, source: str | None = None) -> Dataset:
     """User token data: `input_ids` (N, L) integers >= 0, optional `attention_mask` (N, L) of 0/1, `labels`
     (N,). Id 0 is padding: masked positions are set to it, and a real token may not use it."""
     ids = np.asarray(archive["input_ids"])
     if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer) or ids.size == 0 or ids.min() < 0:
-        raise HwnasError(f"dataset {name!r}: 'input_ids' must be a non-empty (N, L) array of integers >= 0, "
+        raise HwnasError(f"dataset {source or name!r}: 'input_ids' must be a non-empty (N, L) array of integers >= 0, "
                          f"got shape {ids.shape} dtype {ids.dtype}")
     ids = ids.astype(np.int64)
     if "attention_mask" in archive:
         mask = np.asarray(archive["attention_mask"])
         if mask.shape != ids.shape or not np.isin(mask, (0, 1)).all():
-            raise HwnasError(f"dataset {name!r}: 'attention_mask' must be 0/1 of shape {ids.shape}, "
+            raise HwnasError(f"dataset {source or name!r}: 'attention_mask' must be 0/1 of shape {ids.shape}, "
                              f"got shape {mask.shape}")
         if ((ids == PAD_ID) & (mask == 1)).any():
-            raise HwnasError(f"dataset {name!r}: 'input_ids' holds id {PAD_ID} where 'attention_mask' is 1; "
+            raise HwnasError(f"dataset {source or name!r}: 'input_ids' holds id {PAD_ID} where 'attention_mask' is 1; "
                              f"id {PAD_ID} is padding here: shift your token ids by one")
         ids = np.where(mask == 1, ids, PAD_ID)
-    labels = np.asarray(archive["labels"]) if "labels" in archive else None
-    if labels is None or labels.shape != (len(ids),) or not np.issubdtype(labels.dtype, np.integer) \
-            or labels.min() < 0:
-        raise HwnasError(f"dataset {name!r}: 'labels' must be {len(ids)} non-negative integer labels, got "
-                         f"{'none' if labels is None else f'shape {labels.shape} dtype {labels.dtype}'}")
-    return _token_dataset(name, ids, labels.astype(np.int64), int(ids.max()) + 1)
+    if "labels" not in archive:
+        raise HwnasError(f"dataset {source or name!r}: token data needs 'labels' ({len(ids)} integer labels 0..K-1)")
+    return _token_dataset(name, ids, np.asarray(archive["labels"]), int(ids.max()) + 1, source=source)

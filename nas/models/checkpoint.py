@@ -163,4 +163,8 @@ def open_run(run: Any):
     from nas.data import load_dataset
 
     space, supernet, state = load_supernet(run.require(run.checkpoint, "train"))
+    # The checkpoint names an .npz data set by its stem; run.json keeps the path `train` was given.
+    recorded = run.settings().get("dataset")
+    if isinstance(recorded, str) and recorded.endswith(".npz") and Path(recorded).stem == state["dataset"]:
+        return space, supernet, load_dataset(recorded)
     return space, supernet, load_dataset(state["dataset"])

@@ -63,10 +63,23 @@ def test_a_bad_csv_is_refused_whole_with_the_line_and_column(two_stores, tmp_pat
     assert b.rows() == before  # nothing written
 
 
-def test_cli_exports_and_imports_a_run_store(two_stores, tmp_path):
-    a, _ = two_stores
+def test_cli_exports_and_imports_a_run_store(tmp_path):
+    import json
+
+    from search_spaces import create_space
+
+    # The CLI checks each row against the run's space (issue #24): real configs of the space recorded in
+    # run.json, as `hwnas profile --space vit` records it before training.
+    space = create_space("vit")
     run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"space": "vit", "space_arguments": space.arguments}))
+    a = MeasurementStore(tmp_path / "a.db")
+    for seed, median in ((0, 0.2), (1, 0.3)):
+        config = space.sample(seed)
+        a.put("fp-a", space.key, space.config_id(config), config, measurement(median))
     export_csv(a, tmp_path / "a.csv")
+    a.close()
     cli = [sys.executable, "-m", "nas.cli", "measurements", "--run", str(run)]
     result = subprocess.run(cli + ["--import", str(tmp_path / "a.csv")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
