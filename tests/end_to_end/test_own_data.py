@@ -97,3 +97,21 @@ def test_a_moved_npz_is_accepted_with_the_same_digest_and_a_changed_one_refused(
     assert main(["export", "--run", str(run), "--out", str(folder / "x"), "--quiet"]) == 2
     assert "changed after the run recorded it" in capsys.readouterr().err
     assert not (folder / "x").exists()
+
+
+def test_an_image_folder_trains_searches_and_exports_with_onnx_runtime_equal_to_torch(tmp_path, fast_profile, digits,
+                                                                                        write_digits):
+    root = write_digits(tmp_path / "digits-folder", digits, count=400)  # PNGs, 8 and 16 pixels, RGB and grayscale
+    run = tmp_path / "run"
+    cards = run_every_verb(str(run), str(root), fast_profile, "--image-size", "8")
+    assert cards
+    for card in cards:
+        assert card["verified"] and card["test_accuracy_onnxruntime"] == card["test_accuracy_torch"], card
+    record = json.loads((run / "run.json").read_text())["data"]
+    assert record["kind"] == "folder" and (record["image_size"], record["channels"]) == (8, 3)
+    assert record["class_names"] == [f"digit-{label}" for label in range(10)] and len(record["mean"]) == 3
+    shutil.move(root, tmp_path / "moved")  # a moved folder is found again by its digest
+    assert main(["export", "--run", str(run), "--out", str(tmp_path / "again"), "--dataset",
+                 str(tmp_path / "moved"), "--quiet"]) == 0
+    again = json.loads((tmp_path / "again" / "index.json").read_text())
+    assert [card["test_accuracy_torch"] for card in again] == [card["test_accuracy_torch"] for card in cards]

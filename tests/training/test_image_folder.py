@@ -1,4 +1,5 @@
-"""Image folders (root/<class>/<image>): real digits written as PNG and JPEG files of two sizes and modes."""
+"""Image folders (root/<class>/<image>): real digits written as PNG and JPEG files of two sizes and modes
+(`write_digits`, in conftest.py)."""
 
 import json
 
@@ -11,29 +12,7 @@ from nas.data import describe_source, load_dataset, open_source
 from nas.errors import HwnasError
 
 
-def write_digits(root, digits, count=120, classes=10, rgb_every=2, big_every=3, suffix=".png"):
-    """`count` real digits as 8-bit images: every `rgb_every`-th one RGB, every `big_every`-th one 16x16."""
-    images = np.concatenate([digits.x_train, digits.x_val, digits.x_test])[:, 0]
-    labels = np.concatenate([digits.y_train, digits.y_val, digits.y_test])
-    images = (images - images.min()) / (images.max() - images.min())
-    written = 0
-    for index, (image, label) in enumerate(zip(images, labels)):
-        if label >= classes:
-            continue
-        picture = Image.fromarray((image * 255).astype(np.uint8))
-        if index % big_every == 0:
-            picture = picture.resize((16, 16), Image.Resampling.BILINEAR)
-        if rgb_every and index % rgb_every == 0:
-            picture = picture.convert("RGB")
-        (root / f"digit-{label}").mkdir(parents=True, exist_ok=True)
-        picture.save(root / f"digit-{label}" / f"{index:04d}{suffix}")
-        written += 1
-        if written == count:
-            break
-    return root
-
-
-def test_a_mixed_folder_becomes_an_rgb_dataset_of_its_median_size(tmp_path, digits):
+def test_a_mixed_folder_becomes_an_rgb_dataset_of_its_median_size(tmp_path, digits, write_digits):
     root = write_digits(tmp_path / "mixed", digits, big_every=2)  # half 8x8, half 16x16: median 12
     data = load_dataset(str(root))
     assert data.input_shape == (3, 12, 12) and data.num_classes == 10
@@ -51,7 +30,8 @@ def test_a_mixed_folder_becomes_an_rgb_dataset_of_its_median_size(tmp_path, digi
     assert same == record and np.array_equal(reopened.x_test, sized.x_test)
 
 
-def test_an_all_grayscale_folder_has_one_channel_and_a_grayscale_image_equals_its_pixels(tmp_path, digits):
+def test_an_all_grayscale_folder_has_one_channel_and_a_grayscale_image_equals_its_pixels(tmp_path, digits,
+                                                                                         write_digits):
     root = write_digits(tmp_path / "gray", digits, rgb_every=0, big_every=10**6)
     data = load_dataset(str(root))
     assert data.input_shape == (1, 8, 8)
@@ -62,7 +42,7 @@ def test_an_all_grayscale_folder_has_one_channel_and_a_grayscale_image_equals_it
     assert any(np.allclose(restored, image, atol=1e-5) for image in pixels)
 
 
-def test_fixed_split_folders_and_jpeg(tmp_path, digits):
+def test_fixed_split_folders_and_jpeg(tmp_path, digits, write_digits):
     root = tmp_path / "split"
     for name, count in (("train", 60), ("val", 30), ("test", 30)):
         write_digits(root / name, digits, count=count, classes=3, suffix=".jpg")
@@ -74,7 +54,7 @@ def test_fixed_split_folders_and_jpeg(tmp_path, digits):
         load_dataset(str(root))
 
 
-def _bad_folders(tmp_path, digits):
+def _bad_folders(tmp_path, digits, write_digits):
     empty = tmp_path / "empty"
     empty.mkdir()
     one = write_digits(tmp_path / "one", digits, count=20, classes=1)
@@ -95,8 +75,8 @@ def _bad_folders(tmp_path, digits):
     ]
 
 
-def test_bad_folders_give_one_line_and_write_nothing(tmp_path, digits, capsys):
-    cases = [(["--dataset", str(folder)], message) for folder, message in _bad_folders(tmp_path, digits)]
+def test_bad_folders_give_one_line_and_write_nothing(tmp_path, digits, write_digits, capsys):
+    cases = [(["--dataset", str(folder)], message) for folder, message in _bad_folders(tmp_path, digits, write_digits)]
     good = write_digits(tmp_path / "good", digits, count=40, classes=3)
     cases += [(["--dataset", str(good), "--image-size", "1"], "--image-size must be an integer from 2 to 1024"),
               (["--dataset", "digits", "--image-size", "8"], "--image-size applies to an image folder only"),
@@ -110,7 +90,7 @@ def test_bad_folders_give_one_line_and_write_nothing(tmp_path, digits, capsys):
         assert not run.exists()
 
 
-def test_a_trained_run_refuses_other_data_and_keeps_its_record(tmp_path, digits, capsys):
+def test_a_trained_run_refuses_other_data_and_keeps_its_record(tmp_path, digits, write_digits, capsys):
     from nas import pipeline
     from nas.training.train import TrainingConfig
 
