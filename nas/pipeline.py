@@ -75,7 +75,7 @@ def train(run_path: str | Path, dataset: str = DEFAULT_DATASET, space: str = DEF
     search_space = build_space(space, data, profile_name, space_arguments)
     initial = _initial_weights(init_from, search_space) if init_from else None
     run = RunFolder(run_path).create()
-    if not recorded:  # before training: a killed run still knows its data
+    if not recorded and not run.checkpoint.exists():  # before training: a killed run still knows its data
         run.update_settings(data=record)
     if progress:
         LOGGER.info(f"training {search_space!r} on {data.summary()}")

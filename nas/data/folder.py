@@ -106,7 +106,8 @@ def _open(path: Path):
     try:
         return Image.open(path)
     except Exception as error:  # noqa: BLE001 - Pillow raises many types for broken files
-        raise HwnasError(f"image {str(path)!r} cannot be read ({_reason(error)}); allowed: PNG or JPEG images") from None
+        raise HwnasError(f"image {str(path)!r} cannot be read ({_reason(error)}); allowed: PNG or JPEG "
+                         f"images") from None
 
 
 def _reason(error: Exception) -> str:

@@ -110,3 +110,19 @@ def test_a_trained_run_refuses_other_data_and_keeps_its_record(tmp_path, digits,
         error = capsys.readouterr().err
         assert message in error and len(error.strip().splitlines()) == 1, error
     assert {path.name: path.read_bytes() for path in run.iterdir()} == before
+
+
+def test_a_run_without_a_data_record_keeps_its_run_json_when_other_data_is_refused(tmp_path, trained_digits_run,
+                                                                                   write_digits, digits, capsys):
+    import shutil
+
+    run = tmp_path / "old-run"
+    shutil.copytree(trained_digits_run, run)
+    settings = json.loads((run / "run.json").read_text())
+    settings.pop("data", None)  # as runs trained before run.json recorded its data
+    (run / "run.json").write_text(json.dumps(settings))
+    before = (run / "run.json").read_bytes()
+    folder = write_digits(tmp_path / "folder", digits, count=60, classes=3)
+    assert main(["train", "--run", str(run), "--dataset", str(folder), "--epochs", "3", "--quiet"]) == 2
+    assert "was trained for space" in capsys.readouterr().err
+    assert (run / "run.json").read_bytes() == before
