@@ -92,6 +92,10 @@ def _add_predictor_model(parser: argparse.ArgumentParser) -> None:
                         help="the --prior-table columns to use (never the target itself)")
 
 
+MOVED_DATA = "the run's .npz file or image folder at its new path, if it moved (its digest must match run.json's)"
+IMAGE_SIZE = "image folders: the side images are resized and cropped to (default: their median side, at most 224)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from nas.profiling.strategies import STRATEGIES
 
@@ -115,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_search(demo, storage=False)
     train = verb("train", "train the weight-sharing supernet (resumes from the run's checkpoint)")
     train.add_argument("--dataset", default="mnist5k",
-                       help="mnist5k, digits, rotten-tomatoes (token ids), or a path to an .npz file")
+                       help="mnist5k, digits, rotten-tomatoes (token ids), an .npz file or an image folder")
     train.add_argument("--space", default="vit", help="a registered space with a supernet, e.g. vit, mbv3, "
                                                       "text_encoder (see `hwnas spaces`)")
     train.add_argument("--space-args", default=None,
@@ -167,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--config", dest="config_file", metavar="FILE.json",
                         help="a config (JSON object), or a JSON object with a 'config' key such as a model card")
     extract.add_argument("--out", required=True, help="the checkpoint to write, e.g. subnet.pt")
+    for sub in (fit, search, export, extract):
+        sub.add_argument("--dataset", default=None, metavar="NEW_PATH", help=MOVED_DATA)
+    for sub in (demo, train, profile):
+        sub.add_argument("--image-size", type=int, default=None, help=IMAGE_SIZE)
     measurements = verb("measurements", "export the run's measurements to CSV, or merge a CSV into them")
     direction = measurements.add_mutually_exclusive_group(required=True)
     direction.add_argument("--export", metavar="CSV", help="write every measurement of the run's store to CSV")
@@ -341,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.verb == "demo":
             cards = pipeline.demo(args.run, dataset=args.dataset, profile_name=args.profile,
                                   training=_training(args), profile_count=args.count,
-                                  search_config=_search_config(args), progress=progress)
+                                  search_config=_search_config(args), progress=progress, image_size=args.image_size)
             print(pipeline.format_models_table(cards))
             print("\n".join(describe_selection(Path(args.run) / "models" / BUNDLE_NAME)))
             print(f"run folder: {args.run} (pareto.png, pareto.csv, trials.csv, predictor.json, models/)")
@@ -349,18 +357,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = pipeline.train(args.run, dataset=args.dataset, space=args.space,
                                     space_arguments=_space_arguments(args.space_args),
                                     training=_training(args), progress=progress, profile_name=args.profile,
-                                    init_from=args.init_from)
+                                    init_from=args.init_from, image_size=args.image_size)
             print(json.dumps(result))
         elif args.verb == "profile":
             measured = pipeline.profile(args.run, args.profile, count=args.count, seed=args.seed, progress=progress,
                                         strategy=args.strategy, workers=args.workers, ray_address=args.ray_address,
                                         space=args.space, dataset=args.dataset,
-                                        space_arguments=_space_arguments(args.space_args))
+                                        space_arguments=_space_arguments(args.space_args), image_size=args.image_size)
             print(f"{len(measured)} networks measured or found in {args.run}/measurements.db")
         elif args.verb == "fit":
-            pipeline.fit(args.run, model=args.model, seed=args.seed, progress=progress)
+            pipeline.fit(args.run, model=args.model, seed=args.seed, progress=progress, dataset=args.dataset)
         elif args.verb == "search":
-            front = pipeline.search(args.run, _search_config(args), progress=progress)
+            front = pipeline.search(args.run, _search_config(args), progress=progress, dataset=args.dataset)
             for entry in front:
                 print(f"{entry['config_id']}  val accuracy {entry['val_accuracy']:.3f}  "
                       f"measured {entry['latency_ms']:.4f} ms")
@@ -378,11 +386,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.verb == "export":
             print(pipeline.format_models_table(pipeline.export(
                 args.run, progress=progress, trials=args.trials, formats=args.formats, opset=args.opset,
-                dynamic_batch=args.dynamic_batch, out=args.out, bundle_onnx=args.bundle_onnx)))
+                dynamic_batch=args.dynamic_batch, out=args.out, bundle_onnx=args.bundle_onnx, dataset=args.dataset)))
             if "elastic" in parse_formats(args.formats):
                 print("\n".join(describe_selection(Path(args.out or Path(args.run) / "models") / BUNDLE_NAME)))
         elif args.verb == "extract":
-            print(json.dumps(pipeline.extract(args.run, args.out, trial=args.trial, config_file=args.config_file)))
+            print(json.dumps(pipeline.extract(args.run, args.out, args.trial, args.config_file, args.dataset)))
     except (HwnasError, ConfigError, ProfileError, StoreError, PredictorError, RegistryError) as error:
         print(f"hwnas: error: {error}", file=sys.stderr)
         return 2

@@ -64,25 +64,45 @@ def _initial_weights(path: str | Path, space: Any) -> dict:
 def train(run_path: str | Path, dataset: str = DEFAULT_DATASET, space: str = DEFAULT_SPACE,
           space_arguments: dict | None = None, training: TrainingConfig = TrainingConfig(),
           progress: bool = True, profile_name: str | None = DEFAULT_PROFILE,
-          init_from: str | Path | None = None) -> dict:
-    """Train the supernet of `space` on `dataset`. Its precisions follow the profile's (explicit
-    `space_arguments` win); `init_from` starts from another supernet's weights (e.g. fp32 -> QAT)."""
-    from nas.data import load_dataset
+          init_from: str | Path | None = None, image_size: int | None = None) -> dict:
+    """Train the supernet of `space` on `dataset` (a built-in name, an .npz file or an image folder, whose
+    images `image_size` sets). Its precisions follow the profile's (explicit `space_arguments` win);
+    `init_from` starts from another supernet's weights (e.g. fp32 -> QAT). run.json records the data."""
     from nas.training.train import train_supernet
 
     if not isinstance(space_arguments or {}, dict):
         raise HwnasError(f"space arguments must be a JSON object of name: value, got {space_arguments!r}")
-    data = load_dataset(dataset)
+    data, record, recorded = _training_data(RunFolder(run_path), dataset, image_size, progress)
     search_space = build_space(space, data, profile_name, space_arguments)
     initial = _initial_weights(init_from, search_space) if init_from else None
     with RunFolder(run_path).lock("train", exclusive=True) as run:
+        if not recorded and not run.checkpoint.exists():  # before training: a killed run still knows its data
+            run.update_settings(data=record)
         if progress:
             LOGGER.info(f"training {search_space!r} on {data.summary()}")
         state = train_supernet(search_space, data, run.checkpoint, training, resume=True, progress=progress,
                                initial_weights=initial)
-    run.update_settings(dataset=dataset, space=space, **({"profile": profile_name} if profile_name else {}),
+    run.update_settings(dataset=dataset, data=record, space=space,
+                        **({"profile": profile_name} if profile_name else {}),
                         **({"init_from": str(init_from)} if init_from else {}))
     return state["history"][-1] if state.get("history") else {}
+
+
+def _training_data(run: RunFolder, dataset: str, image_size: int | None,
+                   progress: bool) -> tuple[Any, dict, bool]:
+    """(data set, its run.json record, whether run.json already records it) for `train`: a run trained
+    before continues on exactly its recorded data (a moved file or folder is found by its digest)."""
+    from nas.data import describe_source, load_dataset, open_source
+
+    previous = run.settings().get("data") if run.checkpoint.exists() else None
+    if previous is None:
+        data = load_dataset(dataset, image_size=image_size, progress=progress)
+        return data, describe_source(dataset, data), False
+    if image_size is not None and image_size != previous.get("image_size"):
+        raise HwnasError(f"--image-size {image_size}: run {run.path} was trained at image size "
+                         f"{previous.get('image_size')}; leave it out or use another run folder")
+    data, record = open_source(previous, dataset)
+    return data, record, record == previous
 
 
 def _check_count(count: int) -> None:
@@ -92,14 +112,16 @@ def _check_count(count: int) -> None:
 
 def profile(run_path: str | Path, profile_name: str = DEFAULT_PROFILE, count: int = 120, seed: int = 0,
             progress: bool = True, strategy: str = "random", workers: int = 1, ray_address: str | None = None,
-            space: str | None = None, dataset: str | None = None, space_arguments: dict | None = None) -> list:
+            space: str | None = None, dataset: str | None = None, space_arguments: dict | None = None,
+            image_size: int | None = None) -> list:
     """Measure `count` distinct sub-networks (chosen by `strategy`) on the profile; stored ones are skipped.
 
     Timing runs on `workers` workers (Ray actors when more than one, or when `ray_address` joins a
     cluster), while this process extracts and exports the next networks. A trained run profiles its
     supernet (`space`, if given, must be the run's); a run not trained yet profiles an untrained supernet
     of `space` for `dataset`'s input shape: latency does not depend on the weights, so profiling can run
-    before or beside training, and `train` with the same space and dataset reuses every measurement."""
+    before or beside training, and `train` with the same space and dataset reuses every measurement. On a
+    trained run `dataset` is only the new path of its data set, if it moved."""
     from hw_profiles import create_pool, load_profile
 
     from nas.profiling.profiler import profiling_configs
@@ -107,7 +129,7 @@ def profile(run_path: str | Path, profile_name: str = DEFAULT_PROFILE, count: in
     run = RunFolder(run_path)
     hardware = load_profile(profile_name)  # fail on a bad profile before opening anything
     _check_count(count)
-    search_space, supernet = _profiling_supernet(run, space, dataset, profile_name, space_arguments)
+    search_space, supernet = _profiling_supernet(run, space, dataset, profile_name, space_arguments, image_size)
     configs = profiling_configs(search_space, count, seed, strategy)
     with run.lock("profile", exclusive=False), create_pool(hardware, workers=workers, ray_address=ray_address) as pool:
         profiler = run_profiler(run.create(), search_space, supernet, profile_name, pool=pool)
@@ -118,16 +140,16 @@ def profile(run_path: str | Path, profile_name: str = DEFAULT_PROFILE, count: in
 
 
 def _profiling_supernet(run: RunFolder, space: str | None, dataset: str | None, profile_name: str,
-                        space_arguments: dict | None) -> tuple[Any, Any]:
+                        space_arguments: dict | None, image_size: int | None = None) -> tuple[Any, Any]:
     """(space, supernet) to profile: the run's trained one, or an untrained one of `space` (see `profile`)."""
     if run.checkpoint.exists():
-        trained_space, supernet, _ = open_run(run)
+        if space_arguments or image_size is not None:
+            raise HwnasError(f"--space-args and --image-size only apply to a run that is not trained yet; "
+                             f"{run.path} holds a trained supernet")
+        trained_space, supernet, _ = open_run(run, dataset, load_data=False)
         if space is not None and space != trained_space.name:
             raise HwnasError(f"--space {space!r}: run {run.path} holds a trained supernet of space "
                              f"{trained_space.name!r}; profile it without --space or use another run folder")
-        if dataset is not None or space_arguments:
-            raise HwnasError(f"--dataset and --space-args only apply to a run that is not trained yet; "
-                             f"{run.path} holds a trained supernet of {trained_space!r}")
         return trained_space, supernet
     if space is None:
         raise HwnasError(f"{run.checkpoint} does not exist; run `hwnas train --run {run.path}` first, or give "
@@ -136,18 +158,19 @@ def _profiling_supernet(run: RunFolder, space: str | None, dataset: str | None, 
 
     from nas.data import load_dataset
 
-    search_space = build_space(space, load_dataset(dataset or DEFAULT_DATASET), profile_name, space_arguments)
+    search_space = build_space(space, load_dataset(dataset or DEFAULT_DATASET, image_size=image_size), profile_name,
+                               space_arguments)
     torch.manual_seed(0)
     return search_space, search_space.build_supernet().eval()
 
 
 def fit(run_path: str | Path, model: str = "gbdt", holdout: float = 0.25, seed: int = 0,
-        progress: bool = True) -> dict:
+        progress: bool = True, dataset: str | None = None) -> dict:
     """Fit the latency predictor on the run's measurements; report its quality on held-out ones."""
     from predictors import create_predictor, regression_quality, save_predictor
 
     run = RunFolder(run_path)
-    space, supernet, _ = open_run(run)
+    space, supernet, _ = open_run(run, dataset, load_data=False)
     profiler = run_profiler(run, space, supernet)
     records = profiler.records()
     if len(records) < 8:
@@ -174,24 +197,25 @@ def fit(run_path: str | Path, model: str = "gbdt", holdout: float = 0.25, seed: 
     return report
 
 
-def search(run_path: str | Path, config: SearchConfig = SearchConfig(), progress: bool = True) -> list[dict]:
+def search(run_path: str | Path, config: SearchConfig = SearchConfig(), progress: bool = True,
+           dataset: str | None = None) -> list[dict]:
     """Search with real measurements, then time the front once more; returns the front (fastest first).
 
     Each trial evaluates one network: the supernet's validation accuracy and a real latency measurement
     (through the run's store: stored measurements are reused). The study lives in `config.storage`
     (default: the run's study.db)."""
     with RunFolder(run_path).lock("search", exclusive=False) as run:
-        return _search(run, config, progress)
+        return _search(run, config, progress, dataset)
 
 
-def _search(run: RunFolder, config: SearchConfig, progress: bool) -> list[dict]:
+def _search(run: RunFolder, config: SearchConfig, progress: bool, dataset: str | None) -> list[dict]:
     from nas.search.evaluators import MeasuredEvaluator
     from nas.search.front import confirm_front, front_of_trials
     from nas.report.plots import pareto_figure, save_png
     from nas.report.tables import flatten, write_csv
     from nas.search.driver import completed_trials, open_study, run_search, storage_url
 
-    space, supernet, dataset = open_run(run)
+    space, supernet, dataset = open_run(run, dataset)
     profiler = run_profiler(run, space, supernet)
     if config.latency_ms is not None:  # the corners of the space first: is the budget within reach at all?
         fixed = dict(config.fixed)
@@ -222,18 +246,18 @@ def _search(run: RunFolder, config: SearchConfig, progress: bool) -> list[dict]:
 
 def export(run_path: str | Path, progress: bool = True, trials: str | None = None, formats: str | None = None,
            opset: int = 17, dynamic_batch: bool = True, out: str | Path | None = None,
-           bundle_onnx: bool = False) -> list[dict]:
+           bundle_onnx: bool = False, dataset: str | None = None) -> list[dict]:
     """Export the front (or `trials`) in `formats` (default onnx); see nas.export.run. Returns the cards."""
     from nas.export.formats import ExportOptions
     from nas.export.run import export_run
 
     cards, _ = export_run(run_path, trials=trials, formats=formats, options=ExportOptions(opset, dynamic_batch),
-                          out=out, bundle_onnx=bundle_onnx, progress=progress)
+                          out=out, bundle_onnx=bundle_onnx, progress=progress, dataset=dataset)
     return cards
 
 
 def extract(run_path: str | Path, out: str | Path, trial: int | None = None,
-            config_file: str | Path | None = None) -> dict:
+            config_file: str | Path | None = None, dataset: str | None = None) -> dict:
     """Write the standalone checkpoint of one sub-network (a trial of the run's study, or a config file)."""
     from nas.models.evaluate import evaluation_network
     from nas.models.subnet import config_from_file, save_subnet
@@ -243,7 +267,7 @@ def extract(run_path: str | Path, out: str | Path, trial: int | None = None,
     if (trial is None) == (config_file is None):
         raise HwnasError("extract needs exactly one of --trial N and --config FILE.json")
     checked_output_file(out, "--out")
-    space, supernet, dataset = open_run(run)
+    space, supernet, dataset = open_run(run, dataset)
     if trial is not None:
         config, source = trial_entries(run, [trial])[0]["config"], {"trial": trial}
     else:
@@ -330,14 +354,16 @@ def format_models_table(cards: list[dict]) -> str:
 
 def demo(run_path: str | Path, dataset: str = DEFAULT_DATASET, profile_name: str = DEFAULT_PROFILE,
          training: TrainingConfig = TrainingConfig(), profile_count: int = 120,
-         search_config: SearchConfig = SearchConfig(), progress: bool = True) -> list[dict]:
+         search_config: SearchConfig = SearchConfig(), progress: bool = True,
+         image_size: int | None = None) -> list[dict]:
     """Every step on the defaults, into one run folder; returns the model cards (the front is also
     bundled into models/elastic.pt)."""
     from hw_profiles import load_profile
 
     load_profile(profile_name)  # bad input fails here, before hours of training
     _check_count(profile_count)
-    train(run_path, dataset=dataset, training=training, progress=progress, profile_name=profile_name)
+    train(run_path, dataset=dataset, training=training, progress=progress, profile_name=profile_name,
+          image_size=image_size)
     profile(run_path, profile_name, count=profile_count, seed=search_config.seed, progress=progress)
     fit(run_path, progress=progress)
     search(run_path, replace(search_config, resume=True), progress=progress)  # a re-run demo continues its study

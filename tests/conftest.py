@@ -44,3 +44,33 @@ def run_script():
                               capture_output=True, text=True)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def write_digits():
+    """Writes real digits as an image folder (root/digit-<label>/<index>.png): see `write` below."""
+    import numpy as np
+    from PIL import Image
+
+    def write(root, digits, count=120, classes=10, rgb_every=2, big_every=3, suffix=".png"):
+        """`count` real digits as 8-bit images: every `rgb_every`-th one RGB, every `big_every`-th one 16x16."""
+        images = np.concatenate([digits.x_train, digits.x_val, digits.x_test])[:, 0]
+        labels = np.concatenate([digits.y_train, digits.y_val, digits.y_test])
+        images = (images - images.min()) / (images.max() - images.min())
+        written = 0
+        for index, (image, label) in enumerate(zip(images, labels)):
+            if label >= classes:
+                continue
+            picture = Image.fromarray((image * 255).astype(np.uint8))
+            if index % big_every == 0:
+                picture = picture.resize((16, 16), Image.Resampling.BILINEAR)
+            if rgb_every and index % rgb_every == 0:
+                picture = picture.convert("RGB")
+            (root / f"digit-{label}").mkdir(parents=True, exist_ok=True)
+            picture.save(root / f"digit-{label}" / f"{index:04d}{suffix}")
+            written += 1
+            if written == count:
+                break
+        return root
+
+    return write

@@ -39,6 +39,10 @@ class Dataset:
     input_arguments: dict[str, Any] | None = None
     # augmentation(batch tensor, torch.Generator) -> batch, applied to training batches (None: no augmentation)
     augmentation: Callable[[Any, Any], Any] | None = field(default=None, compare=False)
+    # the name of each class, by label (an image folder's class folders; None: the labels are the names)
+    class_names: tuple[str, ...] | None = None
+    # how the arrays were made from the files (image size, channels, mean/std): recorded in run.json
+    preprocessing: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

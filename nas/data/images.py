@@ -28,7 +28,9 @@ def image_dataset(name: str, images: np.ndarray, labels: np.ndarray, source: str
     normalise = lambda array: np.ascontiguousarray((array - mean) / std, dtype=np.float32)  # noqa: E731
     return Dataset(name, normalise(images[train]), labels[train], normalise(images[val]), labels[val],
                    normalise(images[test]), labels[test], num_classes=int(labels.max()) + 1,
-                   augmentation=random_affine)
+                   augmentation=random_affine,
+                   preprocessing={"image_size": int(images.shape[-1]), "channels": int(images.shape[1]),
+                                  "mean": [mean], "std": [std], "split": "stratified 70/10/20"})
 
 
 @DATASETS.register("mnist5k")

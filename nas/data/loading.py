@@ -1,4 +1,4 @@
-"""Opening a data set by name: a registered built-in, or the path of a user `.npz` file."""
+"""Opening a data set by name: a registered built-in, the path of a user `.npz` file, or an image folder."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from nas.data.dataset import DATASETS, Dataset
+from nas.data.folder import check_image_size, load_image_folder
 from nas.data.images import image_dataset
 from nas.data.text import load_token_npz
 from nas.errors import HwnasError
@@ -41,10 +42,17 @@ def load_npz(path: str | Path) -> Dataset:
     return image_dataset(path.stem, images, labels, source=str(path))
 
 
-def load_dataset(name: str) -> Dataset:
-    """A built-in name (`mnist5k`, `digits`, `rotten-tomatoes`) or the path of an `.npz` file."""
+def load_dataset(name: str, image_size: int | None = None, progress: bool = False) -> Dataset:
+    """A built-in name (`mnist5k`, `digits`, `rotten-tomatoes`), the path of an `.npz` file, or an image
+    folder (`image_size`: the side its images are resized and cropped to; see nas.data.folder)."""
+    check_image_size(image_size)
+    if Path(name).is_dir() and name not in DATASETS:
+        return load_image_folder(name, image_size=image_size, progress=progress)
+    if image_size is not None:
+        raise HwnasError(f"--image-size applies to an image folder only; {name!r} is not one")
     if name in DATASETS:
         return DATASETS.get(name)()
     if name.endswith(".npz"):
         return load_npz(name)
-    raise HwnasError(f"unknown dataset {name!r}; built-in: {', '.join(DATASETS.names())}, or a path to an .npz file")
+    raise HwnasError(f"unknown dataset {name!r}; built-in: {', '.join(DATASETS.names())}, or a path to an .npz "
+                     f"file or an image folder (root/<class>/<image>)")

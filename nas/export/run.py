@@ -36,9 +36,10 @@ def parse_formats(text: str | list[str] | None) -> list[str]:
 
 def export_run(run_path: str | Path, trials: str | None = None, formats: str | list[str] | None = None,
                options: ExportOptions = ExportOptions(), out: str | Path | None = None, bundle_onnx: bool = False,
-               progress: bool = True) -> tuple[list[dict], Path | None]:
+               progress: bool = True, dataset: str | None = None) -> tuple[list[dict], Path | None]:
     """Export the run's front (or `trials`, e.g. "3,17") in `formats` (e.g. "onnx,fp16,elastic") into
-    `out` (default: the run's models/); returns the model cards and the elastic bundle's path (or None)."""
+    `out` (default: the run's models/); returns the model cards and the elastic bundle's path (or None).
+    `dataset`: the run's data set at a new path, if it moved (see nas.data.source)."""
     from tqdm.auto import tqdm
 
     from nas.models.checkpoint import open_run
@@ -53,7 +54,7 @@ def export_run(run_path: str | Path, trials: str | None = None, formats: str | l
         entries = load_entries(run.require(run.path / "front.json", "search"), "search")
     else:
         entries = trial_entries(run, numbers)
-    space, supernet, dataset = open_run(run)
+    space, supernet, dataset = open_run(run, dataset)
     unique: dict[str, dict] = {}  # two trials of one network export it once
     for entry in entries:
         unique.setdefault(space.config_id(entry["config"]), entry)

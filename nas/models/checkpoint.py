@@ -158,13 +158,21 @@ def load_supernet(path: Path):
     return space, supernet.eval(), state
 
 
-def open_run(run: Any):
-    """(space, supernet, dataset) of a trained run (a RunFolder)."""
-    from nas.data import load_dataset
+def open_run(run: Any, dataset: str | None = None, load_data: bool = True):
+    """(space, supernet, dataset) of a trained run (a RunFolder). The data set is the one run.json records
+    (its content digest checked; `dataset` gives its new path if it moved, and the record follows it);
+    with `load_data` False it is only checked, and None is returned in its place."""
+    from nas.data import DATASETS, load_dataset, open_source
 
     space, supernet, state = load_supernet(run.require(run.checkpoint, "train"))
-    # The checkpoint names an .npz data set by its stem; run.json keeps the path `train` was given.
-    recorded = run.settings().get("dataset")
-    if isinstance(recorded, str) and recorded.endswith(".npz") and Path(recorded).stem == state["dataset"]:
-        return space, supernet, load_dataset(recorded)
-    return space, supernet, load_dataset(state["dataset"])
+    settings = run.settings()
+    record = settings.get("data")
+    if record is None:  # a run trained before run.json recorded its data: its name (or path) only
+        stored = state["dataset"]
+        recorded = stored if stored in DATASETS else settings.get("dataset", stored)
+        name = dataset or recorded
+        return space, supernet, load_dataset(name) if load_data else None
+    data, current = open_source(record, dataset, load=load_data)
+    if current != record:  # moved, and found again by its digest
+        run.update_settings(data=current, dataset=current["path"])
+    return space, supernet, data

@@ -1,0 +1,96 @@
+"""What a run remembers of its data (run.json's "data") and how a later verb reopens exactly that.
+
+A built-in data set is remembered by name. A file (`.npz`) or an image folder is remembered by its absolute
+path, a content digest (a file: SHA-256 of its bytes; a folder: SHA-256 of its sorted file list with each
+file's size) and its preprocessing (image size, channels, per-channel mean and std of the training split).
+Reopening checks the digest: a changed data set is refused, and a moved one is found again through a new
+path whose digest matches (`--dataset NEW_PATH`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from nas.data.dataset import DATASETS, Dataset
+from nas.data.folder import file_digest, folder_digest, load_image_folder
+from nas.errors import HwnasError
+
+
+def describe_source(spec: str, data: Dataset) -> dict[str, Any]:
+    """The run.json record of the data set `spec` (a built-in name or a path) that loaded as `data`."""
+    if spec in DATASETS:
+        return {"kind": "builtin", "name": spec}
+    path = Path(spec).resolve()
+    record: dict[str, Any] = {"kind": "folder" if path.is_dir() else "file", "path": str(path),
+                              "digest": content_digest(path), "name": data.name}
+    if data.input_arguments is not None:
+        record["input_arguments"] = dict(data.input_arguments)
+    record.update(data.preprocessing or {})
+    if data.class_names is not None:
+        record["class_names"] = list(data.class_names)
+    return record
+
+
+def content_digest(path: str | Path) -> str:
+    return folder_digest(path) if Path(path).is_dir() else file_digest(path)
+
+
+def describe_record(record: dict[str, Any]) -> str:
+    return repr(record["name"]) if record.get("kind") == "builtin" else repr(record.get("path"))
+
+
+def _short(digest: str) -> str:
+    kind, _, value = digest.partition(":")
+    return f"{kind}:{value[:12]}"
+
+
+def open_source(record: dict[str, Any], override: str | None = None, load: bool = True) -> tuple[Dataset | None, dict]:
+    """(the data set of `record`, loaded when `load`, else None after its digest is checked; the record, with
+    its new path when `override` is the moved data set). One-line HwnasError when the data set is missing or
+    changed, or when `override` is not the recorded data set."""
+    from nas.data.loading import load_dataset, load_npz
+
+    if not isinstance(record, dict) or record.get("kind") not in ("builtin", "file", "folder"):
+        raise HwnasError(f"run.json's 'data' record is damaged ({record!r}); train the run again")
+    if record["kind"] == "builtin":
+        if override is not None and override != record["name"]:
+            raise HwnasError(f"--dataset {override!r}: this run was trained on the built-in data set "
+                             f"{record['name']!r}; leave --dataset out or use another run folder")
+        return (load_dataset(record["name"]) if load else None), record
+    recorded = record["path"]
+    if override is not None and override in DATASETS:
+        raise HwnasError(f"--dataset {override!r}: this run was trained on {recorded!r}, not a built-in data set; "
+                         f"give its path (or leave --dataset out)")
+    path = Path(override if override is not None else recorded)
+    if not path.exists():
+        if override is not None:
+            raise HwnasError(f"--dataset {override!r} does not exist")
+        raise HwnasError(f"the run's data set {recorded!r} is missing (moved or deleted); give --dataset NEW_PATH, "
+                         f"accepted when its content digest is {_short(record['digest'])}")
+    digest = content_digest(path)
+    if digest != record["digest"]:
+        if override is not None:
+            raise HwnasError(f"--dataset {override!r} is not the run's data set: its content digest "
+                             f"{_short(digest)} differs from {_short(record['digest'])} of {recorded!r}; "
+                             f"train a new run on it")
+        raise HwnasError(f"the run's data set {recorded!r} changed after the run recorded it (content digest "
+                         f"{_short(digest)}, recorded {_short(record['digest'])}); restore it, or train a new run")
+    current = {**record, "path": str(path.resolve())}
+    if not load:
+        return None, current
+    if record["kind"] == "folder":
+        data = load_image_folder(path, image_size=record["image_size"], normalisation=(record["mean"], record["std"]))
+    else:
+        data = load_npz(path)
+    return replace(data, name=record.get("name", data.name)), current
+
+
+def same_source(previous: dict[str, Any], record: dict[str, Any]) -> bool:
+    """Whether two records name the same data (a moved file or folder with the same digest is the same)."""
+    if previous.get("kind") != record.get("kind"):
+        return False
+    if record["kind"] == "builtin":
+        return previous.get("name") == record["name"]
+    return previous.get("digest") == record["digest"]

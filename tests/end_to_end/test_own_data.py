@@ -1,0 +1,117 @@
+"""Bringing one's own data: an .npz file and an image folder through every verb of the CLI, and a run that
+remembers its data (run.json: path, content digest, preprocessing), moved or changed afterwards."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from nas.cli import main
+
+pytestmark = pytest.mark.slow
+
+# x86-cpu-ort timing a few runs only, fp32 only (so ONNX Runtime's accuracy must equal torch's exactly)
+FAST_PROFILE = """name: fast-cpu-ort
+backend: onnxruntime
+providers: [CPUExecutionProvider]
+threads: 1
+batch_size: 1
+precisions: [fp32]
+warmup_ms: 5
+warmup_runs: 3
+min_repeats: 5
+min_time_ms: 20
+protocol: plain
+"""
+SMALL_VIT = json.dumps({"depth_choices": [1, 2], "embed_dim_choices": [32, 48], "num_heads_choices": [1, 2],
+                        "mlp_ratio_choices": [1.0, 2.0]})
+
+
+@pytest.fixture(scope="module")
+def fast_profile(tmp_path_factory):
+    path = tmp_path_factory.mktemp("profile") / "fast.yaml"
+    path.write_text(FAST_PROFILE)
+    return str(path)
+
+
+def run_every_verb(run, dataset, profile, *train_extra):
+    """train -> profile -> fit -> search -> export -> extract through the CLI; the exported cards."""
+    steps = [
+        ["train", "--run", run, "--dataset", dataset, "--profile", profile, "--space-args", SMALL_VIT,
+         "--epochs", "1", "--batch-size", "64", *train_extra],
+        ["profile", "--run", run, "--profile", profile, "--count", "8"],
+        ["fit", "--run", run, "--model", "ridge"],
+        ["search", "--run", run, "--trials", "6", "--sampler", "random"],
+        ["export", "--run", run],
+        ["extract", "--run", run, "--trial", "0", "--out", f"{run}/subnet.pt"],
+    ]
+    for step in steps:
+        assert main([*step, "--quiet"]) == 0, step
+    return json.loads(open(f"{run}/models/index.json").read())
+
+
+@pytest.fixture(scope="module")
+def npz_run(tmp_path_factory, fast_profile, digits):
+    folder = tmp_path_factory.mktemp("npz")
+    images = np.concatenate([digits.x_train, digits.x_val, digits.x_test])[:, 0]
+    labels = np.concatenate([digits.y_train, digits.y_val, digits.y_test])
+    np.savez(folder / "mine.npz", x=images, y=labels)
+    run = folder / "run"
+    cards = run_every_verb(str(run), str(folder / "mine.npz"), fast_profile)
+    return folder, run, cards
+
+
+def test_an_npz_run_is_reopened_by_every_verb(npz_run):
+    folder, run, cards = npz_run
+    assert cards and all(card["verified"] for card in cards)
+    record = json.loads((run / "run.json").read_text())["data"]
+    assert record["kind"] == "file" and record["path"] == str((folder / "mine.npz").resolve())
+    assert record["digest"].startswith("sha256:") and record["image_size"] == 8 and record["channels"] == 1
+    assert (run / "subnet.pt").is_file()
+
+
+def test_a_moved_npz_is_accepted_with_the_same_digest_and_a_changed_one_refused(npz_run, capsys):
+    folder, run, _ = npz_run
+    moved = folder / "elsewhere" / "renamed.npz"
+    moved.parent.mkdir()
+    shutil.move(folder / "mine.npz", moved)
+    before = (run / "run.json").read_text()
+    assert main(["fit", "--run", str(run), "--model", "ridge", "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert "is missing (moved or deleted); give --dataset NEW_PATH" in error and len(error.strip().splitlines()) == 1
+    assert (run / "run.json").read_text() == before
+    changed = folder / "changed.npz"
+    with np.load(moved) as archive:
+        np.savez(changed, x=archive["x"][::-1], y=archive["y"][::-1])
+    predictor = (run / "predictor.json").read_bytes()
+    assert main(["fit", "--run", str(run), "--model", "ridge", "--dataset", str(changed), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert f"--dataset {str(changed)!r} is not the run's data set" in error and len(error.strip().splitlines()) == 1
+    assert (run / "run.json").read_text() == before and (run / "predictor.json").read_bytes() == predictor
+    assert main(["extract", "--run", str(run), "--trial", "1", "--out", str(folder / "s.pt"),
+                 "--dataset", str(moved)]) == 0
+    assert json.loads((run / "run.json").read_text())["data"]["path"] == str(moved.resolve())
+    assert main(["search", "--run", str(run), "--trials", "6", "--sampler", "random", "--resume", "--quiet"]) == 0
+    np.savez(moved, x=np.zeros((30, 8, 8)), y=np.repeat(np.arange(3), 10))  # changed in place
+    assert main(["export", "--run", str(run), "--out", str(folder / "x"), "--quiet"]) == 2
+    assert "changed after the run recorded it" in capsys.readouterr().err
+    assert not (folder / "x").exists()
+
+
+def test_an_image_folder_trains_searches_and_exports_with_onnx_runtime_equal_to_torch(tmp_path, fast_profile, digits,
+                                                                                        write_digits):
+    root = write_digits(tmp_path / "digits-folder", digits, count=400)  # PNGs, 8 and 16 pixels, RGB and grayscale
+    run = tmp_path / "run"
+    cards = run_every_verb(str(run), str(root), fast_profile, "--image-size", "8")
+    assert cards
+    for card in cards:
+        assert card["verified"] and card["test_accuracy_onnxruntime"] == card["test_accuracy_torch"], card
+    record = json.loads((run / "run.json").read_text())["data"]
+    assert record["kind"] == "folder" and (record["image_size"], record["channels"]) == (8, 3)
+    assert record["class_names"] == [f"digit-{label}" for label in range(10)] and len(record["mean"]) == 3
+    shutil.move(root, tmp_path / "moved")  # a moved folder is found again by its digest
+    assert main(["export", "--run", str(run), "--out", str(tmp_path / "again"), "--dataset",
+                 str(tmp_path / "moved"), "--quiet"]) == 0
+    again = json.loads((tmp_path / "again" / "index.json").read_text())
+    assert [card["test_accuracy_torch"] for card in again] == [card["test_accuracy_torch"] for card in cards]
