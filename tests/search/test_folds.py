@@ -56,3 +56,19 @@ def test_the_bench_reports_training_and_held_out_columns_apart_with_paired_diffe
         assert row["worst_column"] in report["splits"][split]
         assert set(row["median_regret"]) == {"p25", "p50", "p75"}
         assert report["paired"][split]["tpe-random@8"]["pairs"] == len(report["splits"][split])
+
+
+def test_the_predictor_bench_predicts_only_the_fold_asked_for(run_script, tmp_path):
+    from pathlib import Path
+
+    if not (Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "nb201_latency_ms.csv").is_file():
+        pytest.skip("../shared/benchmarks is missing: the predictor bench reads the public tables")
+    result = run_script("bench_predictors.py", "--spaces", "nb201", "--folds", "3", "--held-out-fold", "2",
+                        "--sizes", "20", "--seeds", "1", "--prior-size", "0", "--output", tmp_path, "--quiet")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "bench_predictors.json").read_text())
+    folds = report["sources"]["folds"]
+    predicted = {f"{run['group']}/{run['column']}" for run in report["runs"]}
+    assert predicted == {name for name in folds["held_out"] if name.startswith("nb201/")}
+    assert not predicted & set(folds["training"])
+    assert report["summary"]["20"]["worst_column_within_10pct"]["column"] in predicted
