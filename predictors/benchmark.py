@@ -95,8 +95,11 @@ def summarise(runs: list[dict[str, Any]], groups: dict[str, list[str]]) -> dict[
         by_group = {group: _median_over(per_column, [f"{group}/{c}" for c in columns], keys)
                     for group, columns in groups.items()}
         by_group["all"] = _median_over(per_column, list(per_column), keys)
+        worst = min(per_column, key=lambda name: per_column[name]["ours_within_10pct"]) if per_column else None
         summary[setting_name(size, priors)] = {
             "per_column": per_column, "median_over_columns": by_group,
+            "worst_column_within_10pct": None if worst is None else
+            {"column": worst, "within_10pct": per_column[worst]["ours_within_10pct"]},
             "columns_below_onehot_within_10pct": [] if priors else [
                 column for column, values in per_column.items()
                 if values["ours_within_10pct"] < values["onehot_within_10pct"]],
@@ -126,6 +129,9 @@ def markdown(summary: dict[str, Any], model: str) -> str:
             if not priors:
                 line += f" {values['onehot_within_10pct']:.3f} | {values['onehot_kendall_tau']:.3f} |"
             lines.append(line)
+        if part.get("worst_column_within_10pct"):
+            worst = part["worst_column_within_10pct"]
+            lines.append(f"\nWorst column (within ±10%): {worst['column']} {worst['within_10pct']:.3f}")
         if not priors:
             below = part["columns_below_onehot_within_10pct"]
             lines.append(f"\nColumns below the one-hot baseline (within ±10%): {', '.join(below) or 'none'}")

@@ -88,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--space-args", default="{}", help="JSON arguments of the store's space")
     parser.add_argument("--fingerprint", default=None, help="the store's profile to predict")
     parser.add_argument("--output", default="runs/bench_predictors", help="folder for the JSON and markdown")
+    parser.add_argument("--folds", type=int, default=None,
+                        help="deal the tables' columns into this many device folds (docs/guide/evaluation.md)")
+    parser.add_argument("--held-out-fold", type=int, default=0, help="with --folds: the fold held out (0-based)")
+    parser.add_argument("--split", choices=("all", "training", "held-out"), default="held-out",
+                        help="with --folds: which columns to predict (default the held-out fold)")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = parser.parse_args(argv)
 
@@ -117,14 +122,24 @@ def main(argv: list[str] | None = None) -> int:
                 sources[space.key] = args.store
                 jobs = [(space.key, space, configs, matrix, columns, columns[:1])]
             else:
-                jobs = []
+                jobs, chosen = [], None
+                if args.folds:  # folds over every table's columns, named group/column
+                    from nas.search.folds import split_columns
+
+                    every = [f"{name}/{column}" for name in args.spaces.split(",")
+                             for column in table_columns(TABLES[name])[0]]
+                    splits = split_columns(every, args.folds, args.held_out_fold)
+                    chosen = set(every if args.split == "all" else splits[args.split.replace("-", "_")])
+                    sources["folds"] = {"folds": args.folds, "held_out_fold": args.held_out_fold,
+                                        "split": args.split, **splits}
                 for space_name in args.spaces.split(","):
                     space = create_space(space_name)
                     columns, path = table_columns(TABLES[space_name])
                     configs, matrix = read_columns(path, space, columns)
                     sources[space_name] = str(path)
                     jobs.append((space_name, space, configs, matrix, columns,
-                                 [c for c in columns if wanted is None or c in wanted]))
+                                 [c for c in columns if (wanted is None or c in wanted)
+                                  and (chosen is None or f"{space_name}/{c}" in chosen)]))
             for group, space, configs, matrix, columns, targets in jobs:
                 groups[group] = targets
                 usable = [size for size in sizes if size <= len(configs) - MIN_TEST_ROWS]

@@ -3,12 +3,20 @@ published latency table, seeds 0-4, budgets of 50, 100 and 250 evaluations.
 
 Each (column, sampler, seed) is one search of the largest budget; the smaller budgets are scored on its
 first evaluations (the samplers do not know the budget, so this equals a search with that budget;
-tests/test_bench_search.py checks it). Prints JSON (every run) and, with --markdown, a table of the
-medians over columns of the medians over seeds. Progress goes to stderr.
+tests/search/test_bench_search.py checks it). Prints JSON (every run) and, with --markdown, a table of the
+medians over columns of the medians over seeds, with the worst column. Progress goes to stderr.
+
+The evaluation protocol (docs/guide/evaluation.md): `--folds K --held-out-fold I` deals the columns into K
+fixed folds (nas.search.folds) and reports the training folds' columns and the held-out fold's apart; a
+change is chosen on `--split training` and judged once on `--split held-out`. `--baseline SAMPLER` adds
+every other sampler's difference to it, paired by column and seed. Each run also reports the budget
+regret: at latency budgets at the 25th, 50th and 75th percentile of the column, the best accuracy the
+search found under the budget against the best that exists (points; searched without the budget).
 
     nice -n 10 python scripts/bench_search.py --markdown > bench_search.json
     python scripts/bench_search.py --columns gold_6226,pixel2 --seeds 0,1 --samplers guided,tpe --markdown
     python scripts/bench_search.py --samplers guided --no-focus --markdown   # the focus's cost in recall
+    python scripts/bench_search.py --folds 3 --held-out-fold 0 --split training --baseline tpe --markdown
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 BENCHMARKS = ROOT / ".." / "shared" / "benchmarks"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accuracy-table", default=str(BENCHMARKS / "nb201_accuracy.csv"))
     parser.add_argument("--accuracy-column", default="cifar10_test_acc")
@@ -38,18 +46,30 @@ def main() -> int:
     parser.add_argument("--samplers", default="random,nsga2,tpe,guided")
     parser.add_argument("--no-focus", dest="focus", action="store_false",
                         help="guided without its focus (GuidedSettings.focus_*): picks spread over the whole front")
+    parser.add_argument("--folds", type=int, default=None, help="deal the columns into this many device folds")
+    parser.add_argument("--held-out-fold", type=int, default=0, help="with --folds: the fold held out (0-based)")
+    parser.add_argument("--split", choices=("all", "training", "held-out"), default="all",
+                        help="with --folds: which columns to run (default all, reported apart)")
+    parser.add_argument("--baseline", default=None, help="report every sampler's paired difference to this one")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table (after the JSON)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     from search_spaces import create_space
 
-    from nas.search.benchmark import bench_search
+    from nas.search.benchmark import TableScore, evaluation_order, run_on_table
     from nas.search.benchmark_tables import load_benchmark
     from nas.search.driver import SearchConfig
+    from nas.search.folds import latency_budgets, split_columns
 
     with open(args.latency_table, newline="") as handle:
         header = next(csv.reader(handle))
     columns = args.columns.split(",") if args.columns else [c for c in header if c not in ("arch_idx", "arch_str")]
+    splits = {"all": columns}
+    if args.folds:
+        splits = split_columns(columns, args.folds, args.held_out_fold)
+        if args.split != "all":
+            columns = splits[args.split.replace("-", "_")]
+            splits = {args.split.replace("-", "_"): columns}
     seeds = [int(seed) for seed in args.seeds.split(",")]
     budgets = [int(budget) for budget in args.budgets.split(",")]
     samplers = args.samplers.split(",")
@@ -57,47 +77,95 @@ def main() -> int:
     runs = []
     for column in columns:
         table = load_benchmark(space, args.accuracy_table, args.accuracy_column, args.latency_table, column)
+        budgets_ms = latency_budgets(table.latency)
+        scorers = {name: TableScore(table, budget) for name, budget in budgets_ms.items()}
         for sampler in samplers:
             for seed in seeds:
                 started = time.perf_counter()
                 config = SearchConfig(trials=max(budgets), sampler=sampler, seed=seed, focus=args.focus)
-                result = bench_search(table, config, checkpoints=budgets)
+                order = evaluation_order(run_on_table(table, config))
+                score = TableScore(table)
+                at = {str(b): {k: v for k, v in score.score(order[:b]).items() if k != "front"}
+                      for b in budgets if b <= len(order)}
+                for b in budgets:  # regret in points at each latency budget, after b evaluations
+                    if str(b) in at:
+                        at[str(b)]["regret"] = {name: scorer.score(order[:b])["regret"]
+                                                for name, scorer in scorers.items()}
                 seconds = time.perf_counter() - started
                 runs.append({"column": column, "sampler": sampler, "seed": seed, "seconds": round(seconds, 2),
-                             "true_front_size": result["true_front_size"], "at": result["at"]})
-                scores = ", ".join(f"@{b}: HV {result['at'][str(b)]['hypervolume_ratio']:.3f} "
-                                   f"recall {result['at'][str(b)]['front_recall']:.2f}" for b in budgets)
+                             "true_front_size": score.score(order[:1])["true_front_size"], "at": at,
+                             "latency_budgets_ms": budgets_ms})
+                scores = ", ".join(f"@{b}: HV {at[str(b)]['hypervolume_ratio']:.3f} "
+                                   f"recall {at[str(b)]['front_recall']:.2f}" for b in budgets if str(b) in at)
                 print(f"{column} {sampler} seed {seed} {scores} ({seconds:.0f} s)", file=sys.stderr, flush=True)
-    summary = summarise(runs, samplers, budgets, columns)
-    print(json.dumps({"runs": runs, "summary": summary, "columns": columns, "seeds": seeds, "focus": args.focus},
-                     indent=1))
+    summary = {split: summarise(runs, samplers, budgets, split_columns_) for split, split_columns_ in splits.items()}
+    paired = ({split: compare(runs, samplers, budgets, split_columns_, args.baseline)
+               for split, split_columns_ in splits.items()} if args.baseline else None)
+    print(json.dumps({"runs": runs, "summary": summary, "paired": paired, "columns": columns, "splits": splits,
+                      "folds": args.folds, "held_out_fold": args.held_out_fold if args.folds else None,
+                      "seeds": seeds, "focus": args.focus}, indent=1))
     if args.markdown:
-        print(markdown(summary, samplers, budgets))
+        for split, split_summary in summary.items():
+            print(f"\n{split} columns ({len(splits[split])}): {', '.join(splits[split])}\n")
+            print(markdown(split_summary, samplers, budgets))
     return 0
 
 
+def compare(runs: list[dict], samplers: list[str], budgets: list[int], columns: list[str], baseline: str) -> dict:
+    """Each sampler's hypervolume ratio minus the baseline's, paired by (column, seed), per budget."""
+    from nas.search.folds import paired_difference
+
+    def values(sampler: str, budget: int) -> dict:
+        return {(r["column"], r["seed"]): r["at"][str(budget)]["hypervolume_ratio"] for r in runs
+                if r["sampler"] == sampler and r["column"] in columns and str(budget) in r["at"]}
+
+    return {f"{sampler}-{baseline}@{budget}": paired_difference(values(sampler, budget), values(baseline, budget))
+            for sampler in samplers if sampler != baseline for budget in budgets}
+
+
 def summarise(runs: list[dict], samplers: list[str], budgets: list[int], columns: list[str]) -> dict:
-    """Per sampler and budget: the median over columns of the median over seeds, and the worst column."""
+    """Per sampler and budget, over `columns`: the median over columns of the median over seeds, the worst
+    column, and the median budget regret (points) at each latency percentile."""
     summary = {}
     for sampler in samplers:
         for budget in budgets:
             per_column = {metric: [] for metric in ("hypervolume_ratio", "front_recall")}
+            regrets: dict[str, list[float]] = {}
             for column in columns:
-                chosen = [r["at"][str(budget)] for r in runs if r["sampler"] == sampler and r["column"] == column]
+                chosen = [r["at"][str(budget)] for r in runs
+                          if r["sampler"] == sampler and r["column"] == column and str(budget) in r["at"]]
+                if not chosen:
+                    continue
                 for metric in per_column:
                     per_column[metric].append(float(np.median([c[metric] for c in chosen])))
+                for name in chosen[0].get("regret", {}):
+                    found = [c["regret"][name] for c in chosen if c["regret"][name] is not None]
+                    regrets.setdefault(name, []).append(float(np.median(found)) if found else float("nan"))
+            if not per_column["hypervolume_ratio"]:
+                continue
+            worst = int(np.argmin(per_column["hypervolume_ratio"]))
             summary[f"{sampler}@{budget}"] = {
                 **{metric: float(np.median(values)) for metric, values in per_column.items()},
-                **{f"worst_column_{metric}": float(np.min(values)) for metric, values in per_column.items()}}
+                **{f"worst_column_{metric}": float(np.min(values)) for metric, values in per_column.items()},
+                "worst_column": [c for c in columns if any(r["column"] == c for r in runs)][worst],
+                "median_regret": {name: float(np.nanmedian(values)) for name, values in regrets.items()}}
     return summary
 
 
 def markdown(summary: dict, samplers: list[str], budgets: list[int]) -> str:
-    lines = ["| sampler | " + " | ".join(f"HV ratio @{b} | recall @{b}" for b in budgets) + " |",
-             "| --- |" + " --- | --- |" * len(budgets)]
+    lines = ["| sampler | " + " | ".join(f"HV ratio @{b} | worst @{b} | recall @{b} | regret p25/p50/p75 @{b}"
+                                        for b in budgets) + " |",
+             "| --- |" + " --- | --- | --- | --- |" * len(budgets)]
     for sampler in samplers:
-        cells = [f"{summary[f'{sampler}@{b}']['hypervolume_ratio']:.3f} | {summary[f'{sampler}@{b}']['front_recall']:.2f}"
-                 for b in budgets]
+        cells = []
+        for b in budgets:
+            row = summary.get(f"{sampler}@{b}")
+            if row is None:
+                cells.append("- | - | - | -")
+                continue
+            regret = "/".join(f"{row['median_regret'].get(p, float('nan')):.2f}" for p in ("p25", "p50", "p75"))
+            cells.append(f"{row['hypervolume_ratio']:.3f} | {row['worst_column_hypervolume_ratio']:.3f} "
+                         f"({row['worst_column']}) | {row['front_recall']:.2f} | {regret}")
         lines.append(f"| {sampler} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

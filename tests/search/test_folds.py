@@ -1,0 +1,74 @@
+"""The evaluation protocol: fixed device folds, paired comparisons, and the bench script's held-out report."""
+
+import json
+import math
+
+import pytest
+
+from nas.search.folds import device_folds, latency_budgets, paired_difference, split_columns
+
+COLUMNS = ["1080ti_1", "1080ti_32", "1080ti_256", "2080ti_1", "2080ti_32", "2080ti_256", "titanx_1", "titanx_32",
+           "titanx_256", "gold_6226", "silver_4114", "pixel2", "samsung_a50"]
+
+
+def test_folds_are_fixed_disjoint_and_cover_every_column():
+    folds = device_folds(COLUMNS, 3)
+    assert folds == device_folds(list(reversed(COLUMNS)), 3)  # the order given does not matter
+    assert sorted(c for fold in folds for c in fold) == sorted(COLUMNS)
+    assert [len(fold) for fold in folds] == [5, 4, 4]
+    split = split_columns(COLUMNS, 3, 1)
+    assert split["held_out"] == folds[1] and not set(split["held_out"]) & set(split["training"])
+    with pytest.raises(ValueError, match="folds must be between 2"):
+        device_folds(COLUMNS, 1)
+    with pytest.raises(ValueError, match="held-out fold must be between 0 and 2"):
+        split_columns(COLUMNS, 3, 3)
+
+
+def test_paired_differences_pair_by_column_and_seed_and_name_the_worst_column():
+    variant = {("a", 0): 0.9, ("a", 1): 0.8, ("b", 0): 0.5, ("b", 1): 0.7, ("c", 0): 1.0}
+    baseline = {("a", 0): 0.8, ("a", 1): 0.8, ("b", 0): 0.6, ("b", 1): 0.6}  # ("c", 0) has no pair
+    result = paired_difference(variant, baseline)
+    assert result["pairs"] == 4 and result["mean"] == pytest.approx(0.025)
+    assert result["worst_column"] == "b" and result["worst_column_median"] == pytest.approx(0.0)
+    assert result["standard_error"] > 0 and not math.isnan(result["standard_error"])
+    assert paired_difference({}, baseline) == {"pairs": 0}
+
+
+def test_budgets_are_latency_percentiles():
+    assert latency_budgets(range(1, 101)) == {"p25": 25.75, "p50": 50.5, "p75": 75.25}
+
+
+def test_the_bench_reports_training_and_held_out_columns_apart_with_paired_differences(run_script):
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    result = run_script("bench_search.py", "--accuracy-table", data / "nb201_slice_accuracy.csv",
+                        "--latency-table", data / "nb201_slice_latency_ms.csv",
+                        "--columns", "gold_6226,pixel2,titanx_1,2080ti_32", "--seeds", "0", "--budgets", "8",
+                        "--samplers", "random,tpe", "--folds", "2", "--held-out-fold", "1", "--baseline", "random")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report["splits"]) == {"training", "held_out"}
+    assert sorted(report["splits"]["training"] + report["splits"]["held_out"]) == sorted(
+        ["gold_6226", "pixel2", "titanx_1", "2080ti_32"])
+    for split in ("training", "held_out"):
+        row = report["summary"][split]["tpe@8"]
+        assert row["worst_column"] in report["splits"][split]
+        assert set(row["median_regret"]) == {"p25", "p50", "p75"}
+        assert report["paired"][split]["tpe-random@8"]["pairs"] == len(report["splits"][split])
+
+
+def test_the_predictor_bench_predicts_only_the_fold_asked_for(run_script, tmp_path):
+    from pathlib import Path
+
+    if not (Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "nb201_latency_ms.csv").is_file():
+        pytest.skip("../shared/benchmarks is missing: the predictor bench reads the public tables")
+    result = run_script("bench_predictors.py", "--spaces", "nb201", "--folds", "3", "--held-out-fold", "2",
+                        "--sizes", "20", "--seeds", "1", "--prior-size", "0", "--output", tmp_path, "--quiet")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "bench_predictors.json").read_text())
+    folds = report["sources"]["folds"]
+    predicted = {f"{run['group']}/{run['column']}" for run in report["runs"]}
+    assert predicted == {name for name in folds["held_out"] if name.startswith("nb201/")}
+    assert not predicted & set(folds["training"])
+    assert report["summary"]["20"]["worst_column_within_10pct"]["column"] in predicted
