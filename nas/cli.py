@@ -36,28 +36,12 @@ def _show_progress_messages() -> None:
         logger.setLevel(logging.INFO)
 
 
-def _training(args: argparse.Namespace):
-    from nas.training.train import TrainingConfig
-
-    return TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                          largest_only_fraction=args.largest_only_fraction, seed=args.seed)
-
-
 def _search_config(args: argparse.Namespace):
     from nas.search.driver import SearchConfig
 
     return SearchConfig(trials=args.trials, sampler=args.sampler, seed=args.seed, latency_ms=args.latency_ms,
                         storage=getattr(args, "storage", None), resume=getattr(args, "resume", False),
                         focus=args.focus)
-
-
-def _add_training(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--epochs", type=int, default=15, help="training epochs (default 15)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=1.5e-3)
-    parser.add_argument("--largest-only-fraction", type=float, default=0.5,
-                        help="share of the epochs that train only the largest network (default 0.5; "
-                             "0 when fine-tuning with --init-from)")
 
 
 def _add_search(parser: argparse.ArgumentParser, storage: bool = True,
@@ -94,6 +78,7 @@ def _add_predictor_model(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from nas.profiling.strategies import STRATEGIES
+    from nas.training.options import add_device_argument, add_training_arguments
 
     parser = argparse.ArgumentParser(prog="hwnas", description=__doc__)
     parser.add_argument("--version", action="version", version=f"hwnas {_version()}")
@@ -111,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dataset", default="mnist5k")
     demo.add_argument("--profile", default="x86-cpu-ort")
     demo.add_argument("--count", type=int, default=120, help="networks to profile for the predictor")
-    _add_training(demo)
+    add_training_arguments(demo)
     _add_search(demo, storage=False)
     train = verb("train", "train the weight-sharing supernet (resumes from the run's checkpoint)")
     train.add_argument("--dataset", default="mnist5k",
@@ -125,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--init-from", default=None, metavar="CHECKPOINT",
                        help="start from this supernet's weights, e.g. fine-tune an fp32 supernet with int8 "
                             "quantization-aware training")
-    _add_training(train)
+    add_training_arguments(train, launcher=True)
     profile = verb("profile", "measure sub-networks on a hardware profile (skips stored ones)")
     profile.add_argument("--profile", default="x86-cpu-ort", help="bundled profile name or a YAML path")
     profile.add_argument("--count", type=int, default=120, help="distinct networks to measure (default 120)")
@@ -147,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--model", default="gbdt")
     search = verb("search", "multi-objective search; the front is measured for real")
     _add_search(search)
+    add_device_argument(search)
     export = verb("export", "export the measured front (or trials) as verified, re-timed files with model cards")
     export.add_argument("--trials", default="pareto",
                         help="'pareto' (the measured front, default) or trial numbers of the study, e.g. 3,17,42")
@@ -161,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", default=None, help="folder for the files (default: RUN/models)")
     export.add_argument("--bundle-onnx", action="store_true",
                         help="also store each network's ONNX file inside the elastic bundle")
+    add_device_argument(export)
     extract = verb("extract", "write one sub-network as a standalone checkpoint (nas.load_subnet rebuilds it)")
     source = extract.add_mutually_exclusive_group(required=True)
     source.add_argument("--trial", type=int, help="a trial number of the run's study (study.db)")
@@ -322,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from nas.errors import HwnasError
     from nas.registry import RegistryError
     from nas.export.run import BUNDLE_NAME, describe_selection, parse_formats
+    from nas.training import options
 
     args = build_parser().parse_args(argv)
     progress = not getattr(args, "quiet", False)
@@ -334,17 +322,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             _devices()
         elif args.verb == "demo":
             cards = pipeline.demo(args.run, dataset=args.dataset, profile_name=args.profile,
-                                  training=_training(args), profile_count=args.count,
+                                  training=options.training_config(args), profile_count=args.count,
                                   search_config=_search_config(args), progress=progress)
             print(pipeline.format_models_table(cards))
             print("\n".join(describe_selection(Path(args.run) / "models" / BUNDLE_NAME)))
             print(f"run folder: {args.run} (pareto.png, pareto.csv, trials.csv, predictor.json, models/)")
+        elif args.verb == "train" and args.nproc != 1 and not options.launched_by_torchrun():
+            pipeline.check_training(options.training_config(args))  # bad input: one line here, not N tracebacks
+            return options.launch(sys.argv[1:] if argv is None else argv, args.nproc)
         elif args.verb == "train":
             result = pipeline.train(args.run, dataset=args.dataset, space=args.space,
                                     space_arguments=_space_arguments(args.space_args),
-                                    training=_training(args), progress=progress, profile_name=args.profile,
-                                    init_from=args.init_from)
-            print(json.dumps(result))
+                                    training=options.training_config(args), progress=progress,
+                                    profile_name=args.profile, init_from=args.init_from)
+            if options.is_rank_zero():
+                print(json.dumps(result))
         elif args.verb == "profile":
             measured = pipeline.profile(args.run, args.profile, count=args.count, seed=args.seed, progress=progress,
                                         strategy=args.strategy, workers=args.workers, ray_address=args.ray_address,
@@ -354,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.verb == "fit":
             pipeline.fit(args.run, model=args.model, seed=args.seed, progress=progress)
         elif args.verb == "search":
-            front = pipeline.search(args.run, _search_config(args), progress=progress)
+            front = pipeline.search(args.run, _search_config(args), progress=progress, device=args.device)
             for entry in front:
                 print(f"{entry['config_id']}  val accuracy {entry['val_accuracy']:.3f}  "
                       f"measured {entry['latency_ms']:.4f} ms")
@@ -372,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.verb == "export":
             print(pipeline.format_models_table(pipeline.export(
                 args.run, progress=progress, trials=args.trials, formats=args.formats, opset=args.opset,
-                dynamic_batch=args.dynamic_batch, out=args.out, bundle_onnx=args.bundle_onnx)))
+                dynamic_batch=args.dynamic_batch, out=args.out, bundle_onnx=args.bundle_onnx, device=args.device)))
             if "elastic" in parse_formats(args.formats):
                 print("\n".join(describe_selection(Path(args.out or Path(args.run) / "models") / BUNDLE_NAME)))
         elif args.verb == "extract":
