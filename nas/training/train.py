@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,7 @@ def train_supernet(space: Any, dataset: Dataset, checkpoint_path: Path, config: 
                    leave=False, unit="step")
         totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, seen (this rank)
         digest = distributed.subnet_digest()
+        started = time.perf_counter()
         for step_in_epoch, (batch, target) in enumerate(bar):
             share = 1.0 if world == 1 else len(target) / len(batches.global_batch(step_in_epoch))
             if config.augment and dataset.augmentation is not None:
@@ -152,12 +154,13 @@ def train_supernet(space: Any, dataset: Dataset, checkpoint_path: Path, config: 
             totals += torch.tensor([loss.item() * len(target), (teacher_logits.argmax(1) == target).sum().item(),
                                     len(target)], dtype=torch.float64)
             bar.set_postfix(loss=f"{totals[0] / totals[2]:.3f}", acc=f"{totals[1] / totals[2]:.3f}")
+        seconds = time.perf_counter() - started  # the steps alone, without validation
         distributed.check_same_subnets(digest, epoch + 1)
         totals = distributed.sum_over_ranks(totals, device)
         distributed.broadcast_buffers(supernet)  # BatchNorm statistics: rank 0's, on every rank
         validation = (dataset.x_val, dataset.y_val, dataset.x_train)
         record = {"epoch": epoch + 1, "train_loss": float(totals[0] / totals[2]),
-                  "train_accuracy": float(totals[1] / totals[2]),
+                  "train_accuracy": float(totals[1] / totals[2]), "train_seconds": round(seconds, 3),
                   "val_accuracy_largest": subnet_accuracy(space, supernet, largest, *validation),
                   "val_accuracy_smallest": subnet_accuracy(space, supernet, smallest, *validation)}
         history.append(record)
