@@ -36,28 +36,12 @@ def _show_progress_messages() -> None:
         logger.setLevel(logging.INFO)
 
 
-def _training(args: argparse.Namespace):
-    from nas.training.train import TrainingConfig
-
-    return TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                          largest_only_fraction=args.largest_only_fraction, seed=args.seed)
-
-
 def _search_config(args: argparse.Namespace):
     from nas.search.driver import SearchConfig
 
     return SearchConfig(trials=args.trials, sampler=args.sampler, seed=args.seed, latency_ms=args.latency_ms,
                         storage=getattr(args, "storage", None), resume=getattr(args, "resume", False),
                         focus=args.focus)
-
-
-def _add_training(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--epochs", type=int, default=15, help="training epochs (default 15)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--learning-rate", type=float, default=1.5e-3)
-    parser.add_argument("--largest-only-fraction", type=float, default=0.5,
-                        help="share of the epochs that train only the largest network (default 0.5; "
-                             "0 when fine-tuning with --init-from)")
 
 
 def _add_search(parser: argparse.ArgumentParser, storage: bool = True,
@@ -98,6 +82,7 @@ IMAGE_SIZE = "image folders: the side images are resized and cropped to (default
 
 def build_parser() -> argparse.ArgumentParser:
     from nas.profiling.strategies import STRATEGIES
+    from nas.training.options import add_device_argument, add_training_arguments
 
     parser = argparse.ArgumentParser(prog="hwnas", description=__doc__)
     parser.add_argument("--version", action="version", version=f"hwnas {_version()}")
@@ -115,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dataset", default="mnist5k")
     demo.add_argument("--profile", default="x86-cpu-ort")
     demo.add_argument("--count", type=int, default=120, help="networks to profile for the predictor")
-    _add_training(demo)
+    add_training_arguments(demo)
     _add_search(demo, storage=False)
     train = verb("train", "train the weight-sharing supernet (resumes from the run's checkpoint)")
     train.add_argument("--dataset", default="mnist5k",
@@ -129,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--init-from", default=None, metavar="CHECKPOINT",
                        help="start from this supernet's weights, e.g. fine-tune an fp32 supernet with int8 "
                             "quantization-aware training")
-    _add_training(train)
+    add_training_arguments(train, launcher=True)
     profile = verb("profile", "measure sub-networks on a hardware profile (skips stored ones)")
     profile.add_argument("--profile", default="x86-cpu-ort", help="bundled profile name or a YAML path")
     profile.add_argument("--count", type=int, default=120, help="distinct networks to measure (default 120)")
@@ -151,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--model", default="gbdt")
     search = verb("search", "multi-objective search; the front is measured for real")
     _add_search(search)
+    add_device_argument(search)
     export = verb("export", "export the measured front (or trials) as verified, re-timed files with model cards")
     export.add_argument("--trials", default="pareto",
                         help="'pareto' (the measured front, default) or trial numbers of the study, e.g. 3,17,42")
@@ -165,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", default=None, help="folder for the files (default: RUN/models)")
     export.add_argument("--bundle-onnx", action="store_true",
                         help="also store each network's ONNX file inside the elastic bundle")
+    add_device_argument(export)
     extract = verb("extract", "write one sub-network as a standalone checkpoint (nas.load_subnet rebuilds it)")
     source = extract.add_mutually_exclusive_group(required=True)
     source.add_argument("--trial", type=int, help="a trial number of the run's study (study.db)")
@@ -273,47 +260,6 @@ def _devices() -> None:
         print(f"{name:<24} backend={profile.backend:<12} {'available' if available else 'unavailable: ' + reason}")
 
 
-def _predictor(args: argparse.Namespace) -> str:
-    """`hwnas predictor evaluate | fit | predict`; returns what to print."""
-    import csv
-    import io
-
-    from predictors import PredictorError, load_predictor, save_predictor
-    from predictors.priors import MissingPriorError, table_priors
-    from predictors.space_argument import resolve_space
-    from predictors.table import evaluate_on_table, fit_on_table, read_rows, read_table
-    from search_spaces import create_space
-
-    from nas.run_folder import checked_output_file, write_atomically
-
-    if args.predictor_verb in ("predict", "fit"):
-        checked_output_file(args.out, "--out")
-    if args.predictor_verb == "predict":
-        predictor, metadata = load_predictor(args.predictor_file)
-        columns, rows, configs = read_rows(args.table, resolve_space(predictor.space, type(predictor).__name__))
-        try:
-            predicted = predictor.predict(configs)
-        except MissingPriorError as error:
-            raise PredictorError(f"table '{args.table}' line {error.position + 2}: {error}") from None
-        text = io.StringIO(newline="")
-        writer = csv.DictWriter(text, fieldnames=[*columns, "predicted"])
-        writer.writeheader()
-        writer.writerows({**row, "predicted": f"{value:.6g}"} for row, value in zip(rows, predicted))
-        write_atomically(Path(args.out), text.getvalue().encode("utf-8"))
-        return f"{len(rows)} predictions written to {args.out}"
-    space = create_space(args.space)
-    configs, targets = read_table(args.table, space, args.target)
-    priors = table_priors(args, space)
-    if args.predictor_verb == "evaluate":
-        result = evaluate_on_table(space, configs, targets, args.train_size, args.seed, args.model, priors)
-        return json.dumps({"space": args.space, "table": args.table, "target": args.target, **result})
-    predictor, metadata = fit_on_table(space, configs, targets, args.model, args.train_size, args.seed, priors)
-    save_predictor(predictor, args.out, metadata={**metadata, "table": args.table, "target": args.target,
-                                                  "prior_table": args.prior_table})
-    return f"{args.model} fitted on {metadata['n_train'] if args.train_size is None else args.train_size} rows " \
-           f"of {args.table} ({args.target}), saved to {args.out}"
-
-
 def _bench_search(args: argparse.Namespace, progress: bool) -> dict:
     from search_spaces import create_space
 
@@ -336,6 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from nas.errors import HwnasError
     from nas.registry import RegistryError
     from nas.export.run import BUNDLE_NAME, describe_selection, parse_formats
+    from nas.predictor_command import predictor_command
+    from nas.training import options
 
     args = build_parser().parse_args(argv)
     progress = not getattr(args, "quiet", False)
@@ -348,17 +296,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             _devices()
         elif args.verb == "demo":
             cards = pipeline.demo(args.run, dataset=args.dataset, profile_name=args.profile,
-                                  training=_training(args), profile_count=args.count,
+                                  training=options.training_config(args), profile_count=args.count,
                                   search_config=_search_config(args), progress=progress, image_size=args.image_size)
             print(pipeline.format_models_table(cards))
             print("\n".join(describe_selection(Path(args.run) / "models" / BUNDLE_NAME)))
             print(f"run folder: {args.run} (pareto.png, pareto.csv, trials.csv, predictor.json, models/)")
+        elif args.verb == "train" and args.nproc != 1 and not options.launched_by_torchrun():
+            pipeline.check_training(options.training_config(args))  # bad input: one line here, not N tracebacks
+            return options.launch(sys.argv[1:] if argv is None else argv, args.nproc)
         elif args.verb == "train":
             result = pipeline.train(args.run, dataset=args.dataset, space=args.space,
                                     space_arguments=_space_arguments(args.space_args),
-                                    training=_training(args), progress=progress, profile_name=args.profile,
-                                    init_from=args.init_from, image_size=args.image_size)
-            print(json.dumps(result))
+                                    training=options.training_config(args), progress=progress,
+                                    profile_name=args.profile, init_from=args.init_from, image_size=args.image_size)
+            if options.is_rank_zero():
+                print(json.dumps(result))
         elif args.verb == "profile":
             measured = pipeline.profile(args.run, args.profile, count=args.count, seed=args.seed, progress=progress,
                                         strategy=args.strategy, workers=args.workers, ray_address=args.ray_address,
@@ -368,12 +320,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.verb == "fit":
             pipeline.fit(args.run, model=args.model, seed=args.seed, progress=progress, dataset=args.dataset)
         elif args.verb == "search":
-            front = pipeline.search(args.run, _search_config(args), progress=progress, dataset=args.dataset)
+            front = pipeline.search(args.run, _search_config(args), progress=progress, dataset=args.dataset,
+                                    device=args.device)
             for entry in front:
                 print(f"{entry['config_id']}  val accuracy {entry['val_accuracy']:.3f}  "
                       f"measured {entry['latency_ms']:.4f} ms")
         elif args.verb == "predictor":
-            print(_predictor(args))
+            print(predictor_command(args))
         elif args.verb == "bench":
             print(json.dumps(_bench_search(args, progress)))
         elif args.verb == "report":
@@ -386,7 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.verb == "export":
             print(pipeline.format_models_table(pipeline.export(
                 args.run, progress=progress, trials=args.trials, formats=args.formats, opset=args.opset,
-                dynamic_batch=args.dynamic_batch, out=args.out, bundle_onnx=args.bundle_onnx, dataset=args.dataset)))
+                dynamic_batch=args.dynamic_batch, out=args.out, bundle_onnx=args.bundle_onnx, dataset=args.dataset,
+                device=args.device)))
             if "elastic" in parse_formats(args.formats):
                 print("\n".join(describe_selection(Path(args.out or Path(args.run) / "models") / BUNDLE_NAME)))
         elif args.verb == "extract":

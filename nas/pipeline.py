@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -61,13 +62,24 @@ def _initial_weights(path: str | Path, space: Any) -> dict:
     return state["model"]
 
 
+def check_training(training: TrainingConfig) -> None:
+    """Inputs of training that can be checked before anything starts (the device exists)."""
+    from nas.models.device import resolve_device
+
+    resolve_device(training.device)
+
+
 def train(run_path: str | Path, dataset: str = DEFAULT_DATASET, space: str = DEFAULT_SPACE,
           space_arguments: dict | None = None, training: TrainingConfig = TrainingConfig(),
           progress: bool = True, profile_name: str | None = DEFAULT_PROFILE,
           init_from: str | Path | None = None, image_size: int | None = None) -> dict:
     """Train the supernet of `space` on `dataset` (a built-in name, an .npz file or an image folder, whose
     images `image_size` sets). Its precisions follow the profile's (explicit `space_arguments` win);
-    `init_from` starts from another supernet's weights (e.g. fp32 -> QAT). run.json records the data."""
+    `init_from` starts from another supernet's weights (e.g. fp32 -> QAT). run.json records the data.
+    Under torchrun every rank calls it and trains data-parallel; rank 0 alone writes and holds the lock."""
+    import contextlib
+
+    from nas.training import distributed
     from nas.training.train import train_supernet
 
     if not isinstance(space_arguments or {}, dict):
@@ -75,13 +87,21 @@ def train(run_path: str | Path, dataset: str = DEFAULT_DATASET, space: str = DEF
     data, record, recorded = _training_data(RunFolder(run_path), dataset, image_size, progress)
     search_space = build_space(space, data, profile_name, space_arguments)
     initial = _initial_weights(init_from, search_space) if init_from else None
-    with RunFolder(run_path).lock("train", exclusive=True) as run:
-        if not recorded and not run.checkpoint.exists():  # before training: a killed run still knows its data
-            run.update_settings(data=record)
-        if progress:
-            LOGGER.info(f"training {search_space!r} on {data.summary()}")
-        state = train_supernet(search_space, data, run.checkpoint, training, resume=True, progress=progress,
-                               initial_weights=initial)
+    check_training(training)
+    rank_zero = distributed.launched_world_size() == 1 or os.environ.get("RANK", "0") == "0"
+    run = RunFolder(run_path)
+    try:
+        with run.lock("train", exclusive=True) if rank_zero else contextlib.nullcontext(run):
+            if rank_zero and not recorded and not run.checkpoint.exists():  # a killed run still knows its data
+                run.update_settings(data=record)
+            if progress and rank_zero:
+                LOGGER.info(f"training {search_space!r} on {data.summary()}")
+            state = train_supernet(search_space, data, run.checkpoint, training, resume=True, progress=progress,
+                                   initial_weights=initial)
+    finally:
+        distributed.stop()
+    if not rank_zero:
+        return state["history"][-1] if state.get("history") else {}
     run.update_settings(dataset=dataset, data=record, space=space,
                         **({"profile": profile_name} if profile_name else {}),
                         **({"init_from": str(init_from)} if init_from else {}))
@@ -198,17 +218,21 @@ def fit(run_path: str | Path, model: str = "gbdt", holdout: float = 0.25, seed: 
 
 
 def search(run_path: str | Path, config: SearchConfig = SearchConfig(), progress: bool = True,
-           dataset: str | None = None) -> list[dict]:
+           dataset: str | None = None, device: str = "auto") -> list[dict]:
     """Search with real measurements, then time the front once more; returns the front (fastest first).
 
     Each trial evaluates one network: the supernet's validation accuracy and a real latency measurement
     (through the run's store: stored measurements are reused). The study lives in `config.storage`
-    (default: the run's study.db)."""
+    (default: the run's study.db). Accuracies are evaluated on `device` (auto, cpu, cuda, cuda:N);
+    `dataset`: the run's data set at a new path, if it moved."""
+    from nas.models.device import resolve_device
+
+    target = resolve_device(device)  # checked before the run is locked or anything is read
     with RunFolder(run_path).lock("search", exclusive=False) as run:
-        return _search(run, config, progress, dataset)
+        return _search(run, config, progress, dataset, target)
 
 
-def _search(run: RunFolder, config: SearchConfig, progress: bool, dataset: str | None) -> list[dict]:
+def _search(run: RunFolder, config: SearchConfig, progress: bool, dataset: str | None, target: Any) -> list[dict]:
     from nas.search.evaluators import MeasuredEvaluator
     from nas.search.front import confirm_front, front_of_trials
     from nas.report.plots import pareto_figure, save_png
@@ -228,7 +252,7 @@ def _search(run: RunFolder, config: SearchConfig, progress: bool, dataset: str |
     storage = storage_url(config.storage or run.study)
     study = open_study(storage, config, space,
                        prior_latencies=tuple((r.config, r.latency_ms) for r in profiler.records()))
-    study = run_search(study, space, MeasuredEvaluator(space, supernet, dataset, profiler), config, progress=progress)
+    study = run_search(study, space, MeasuredEvaluator(space, supernet, dataset, profiler, target), config, progress=progress)
     trials = completed_trials(study)
     front = front_of_trials(trials, config.latency_ms)
     if not front:
@@ -246,13 +270,14 @@ def _search(run: RunFolder, config: SearchConfig, progress: bool, dataset: str |
 
 def export(run_path: str | Path, progress: bool = True, trials: str | None = None, formats: str | None = None,
            opset: int = 17, dynamic_batch: bool = True, out: str | Path | None = None,
-           bundle_onnx: bool = False, dataset: str | None = None) -> list[dict]:
-    """Export the front (or `trials`) in `formats` (default onnx); see nas.export.run. Returns the cards."""
+           bundle_onnx: bool = False, dataset: str | None = None, device: str = "auto") -> list[dict]:
+    """Export the front (or `trials`) in `formats` (default onnx); see nas.export.run. Returns the cards.
+    BatchNorm recalibration runs on `device`; the files are written on the CPU."""
     from nas.export.formats import ExportOptions
     from nas.export.run import export_run
 
     cards, _ = export_run(run_path, trials=trials, formats=formats, options=ExportOptions(opset, dynamic_batch),
-                          out=out, bundle_onnx=bundle_onnx, progress=progress, dataset=dataset)
+                          out=out, bundle_onnx=bundle_onnx, progress=progress, dataset=dataset, device=device)
     return cards
 
 
@@ -366,5 +391,6 @@ def demo(run_path: str | Path, dataset: str = DEFAULT_DATASET, profile_name: str
           image_size=image_size)
     profile(run_path, profile_name, count=profile_count, seed=search_config.seed, progress=progress)
     fit(run_path, progress=progress)
-    search(run_path, replace(search_config, resume=True), progress=progress)  # a re-run demo continues its study
-    return export(run_path, progress=progress, formats="onnx,elastic")
+    search(run_path, replace(search_config, resume=True), progress=progress,  # a re-run demo continues its study
+           device=training.device)
+    return export(run_path, progress=progress, formats="onnx,elastic", device=training.device)

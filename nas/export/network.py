@@ -63,17 +63,20 @@ def export_artifact(export_format: ExportFormat, space: Any, network_of: Callabl
 
 def export_network(space: Any, supernet: Any, dataset: Any, entry: dict, folder: Path, profiler: Any,
                    formats: list[ExportFormat], skipped: dict[str, str], options: ExportOptions = ExportOptions(),
-                   networks: dict[str, Any] | None = None) -> dict:
+                   networks: dict[str, Any] | None = None, calibrating_supernet: Any = None) -> dict:
     """Export one searched network (a trial dict: config, config_id, val_accuracy, ...) in `formats`
     (`onnx` among them; those in `skipped` are recorded with the reason) and write its model card.
     Each evaluation network (extracted, BatchNorm recalibrated where the space has it) is built once and
-    kept in `networks` (by config_id), which the caller may pass to reuse them."""
+    kept in `networks` (by config_id), which the caller may pass to reuse them. `calibrating_supernet` (a
+    copy of the supernet on another device, e.g. CUDA) runs the recalibration there; the files are written
+    from CPU copies."""
     networks = {} if networks is None else networks
 
     def network_of(network_config: dict) -> Any:
         key = space.config_id(network_config)
         if key not in networks:
-            networks[key] = evaluation_network(space, supernet, network_config, dataset.x_train)
+            source = supernet if calibrating_supernet is None else calibrating_supernet
+            networks[key] = evaluation_network(space, source, network_config, dataset.x_train).cpu()
         return networks[key]
 
     config = space.canonical(entry["config"])

@@ -36,18 +36,24 @@ def parse_formats(text: str | list[str] | None) -> list[str]:
 
 def export_run(run_path: str | Path, trials: str | None = None, formats: str | list[str] | None = None,
                options: ExportOptions = ExportOptions(), out: str | Path | None = None, bundle_onnx: bool = False,
-               progress: bool = True, dataset: str | None = None) -> tuple[list[dict], Path | None]:
+               progress: bool = True, dataset: str | None = None,
+               device: str = "cpu") -> tuple[list[dict], Path | None]:
     """Export the run's front (or `trials`, e.g. "3,17") in `formats` (e.g. "onnx,fp16,elastic") into
     `out` (default: the run's models/); returns the model cards and the elastic bundle's path (or None).
-    `dataset`: the run's data set at a new path, if it moved (see nas.data.source)."""
+    `dataset`: the run's data set at a new path, if it moved (see nas.data.source). BatchNorm
+    recalibration runs on `device` (auto, cpu, cuda, cuda:N); the files are written on the CPU."""
+    import copy
     from tqdm.auto import tqdm
 
     from nas.models.checkpoint import open_run
     from nas.profiling.profiler import run_profiler
     from nas.search.driver import trial_entries
 
+    from nas.models.device import resolve_device
+
     run = RunFolder(run_path)
     check_options(options)
+    target = resolve_device(device)
     file_formats, bundle_formats = requested_formats(parse_formats(formats))
     numbers = parse_trials(trials)
     if numbers is None:
@@ -67,7 +73,9 @@ def export_run(run_path: str | Path, trials: str | None = None, formats: str | l
     folder = Path(out) if out is not None else run.models
     folder.mkdir(parents=True, exist_ok=True)
     networks: dict = {}  # config_id -> the evaluation network exported (reused by the bundle)
-    cards = [export_network(space, supernet, dataset, entry, folder, profiler, file_formats, skipped, options, networks)
+    calibrating = copy.deepcopy(supernet).to(target) if target.type != "cpu" else None
+    cards = [export_network(space, supernet, dataset, entry, folder, profiler, file_formats, skipped, options, networks,
+                            calibrating)
              for entry in tqdm(entries, desc="export", disable=not progress, unit="model")]
     write_atomically(folder / "index.json", json.dumps(cards, indent=2, sort_keys=True))
     bundles = [f.write_bundle(folder, space, supernet, cards, networks, bundle_onnx) for f in bundle_formats]

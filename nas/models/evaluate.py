@@ -6,14 +6,18 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from nas.models.device import module_device
 
-def predict_logits(forward: Callable, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
+
+def predict_logits(forward: Callable, images: np.ndarray, batch_size: int = 500, device: Any = None) -> np.ndarray:
+    """`forward` on `images` in batches, on `device` (default CPU); fp32 logits as an array."""
     import torch
 
     outputs = []
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
-            outputs.append(forward(torch.from_numpy(images[start:start + batch_size])).numpy())
+            batch = torch.from_numpy(images[start:start + batch_size])
+            outputs.append(forward(batch if device is None else batch.to(device)).float().cpu().numpy())
     return np.concatenate(outputs)
 
 
@@ -24,23 +28,24 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
 CALIBRATION_BATCH_SIZE = 64
 
 
-def calibration_batches(space: Any, inputs: np.ndarray) -> list:
+def calibration_batches(space: Any, inputs: np.ndarray, device: Any = None) -> list:
     """The first `space.calibration_samples` training inputs, in batches (the split is fixed, so every
-    sub-network is calibrated on the same samples)."""
+    sub-network is calibrated on the same samples), on `device` (default CPU)."""
     import torch
 
     count = min(int(space.calibration_samples), len(inputs))
-    return [torch.from_numpy(inputs[start:min(start + CALIBRATION_BATCH_SIZE, count)])
+    return [torch.from_numpy(inputs[start:min(start + CALIBRATION_BATCH_SIZE, count)]).to(device or "cpu")
             for start in range(0, count, CALIBRATION_BATCH_SIZE)]
 
 
 def evaluation_network(space: Any, supernet: Any, config: Mapping[str, Any], calibration_inputs: np.ndarray) -> Any:
     """The extracted sub-network `config`, ready to evaluate or export: the space's `calibrate` hook runs
     on a few training inputs when the space asks for it (`calibration_samples` > 0, e.g. BatchNorm
-    statistics of an elastic CNN)."""
-    network = supernet.extract(config)
+    statistics of an elastic CNN). It is built and calibrated on the supernet's device."""
+    device = module_device(supernet)
+    network = supernet.extract(config).to(device)
     if getattr(space, "calibration_samples", 0):
-        space.calibrate(network, calibration_batches(space, calibration_inputs))
+        space.calibrate(network, calibration_batches(space, calibration_inputs, device))
     return network
 
 
@@ -50,10 +55,12 @@ def subnet_accuracy(space: Any, supernet: Any, config: Mapping[str, Any], images
     calibrates its sub-networks, through the calibrated extracted network."""
     if not getattr(space, "calibration_samples", 0):
         return supernet_accuracy(supernet, config, images, labels)
-    return accuracy(predict_logits(evaluation_network(space, supernet, config, calibration_inputs), images), labels)
+    network = evaluation_network(space, supernet, config, calibration_inputs)
+    return accuracy(predict_logits(network, images, device=module_device(supernet)), labels)
 
 
 def supernet_accuracy(supernet: Any, config: Mapping[str, Any], images: np.ndarray, labels: np.ndarray) -> float:
-    """Accuracy of the sub-network `config`, inheriting the supernet's weights."""
+    """Accuracy of the sub-network `config`, inheriting the supernet's weights (on the supernet's device)."""
     supernet.eval()
-    return accuracy(predict_logits(lambda batch: supernet(batch, config), images), labels)
+    return accuracy(predict_logits(lambda batch: supernet(batch, config), images, device=module_device(supernet)),
+                    labels)

@@ -16,21 +16,29 @@ from nas.search.driver import Evaluation
 
 
 class _SupernetAccuracy:
-    def __init__(self, space: Any, supernet: Any, dataset: Any) -> None:
+    def __init__(self, space: Any, supernet: Any, dataset: Any, device: Any = None) -> None:
+        """Accuracies run on `device` (default: the supernet's): a copy of the supernet lives there, the
+        supernet itself stays where it is for extraction and export."""
+        import copy
+
+        from nas.models.device import module_device
+
         self.space, self.supernet, self.dataset = space, supernet, dataset
+        moved = device is not None and module_device(supernet) != device
+        self.evaluated = copy.deepcopy(supernet).to(device).eval() if moved else supernet
 
     def accuracy(self, config: Mapping[str, Any]) -> float:
         """Validation accuracy; a space that calibrates its sub-networks (BatchNorm) is evaluated on the
         calibrated extracted network."""
         from nas.models.evaluate import subnet_accuracy
 
-        return subnet_accuracy(self.space, self.supernet, config, self.dataset.x_val, self.dataset.y_val,
+        return subnet_accuracy(self.space, self.evaluated, config, self.dataset.x_val, self.dataset.y_val,
                                self.dataset.x_train)
 
 
 class MeasuredEvaluator(_SupernetAccuracy):
-    def __init__(self, space: Any, supernet: Any, dataset: Any, profiler: Any) -> None:
-        super().__init__(space, supernet, dataset)
+    def __init__(self, space: Any, supernet: Any, dataset: Any, profiler: Any, device: Any = None) -> None:
+        super().__init__(space, supernet, dataset, device)
         self.profiler = profiler
 
     def evaluate(self, config: Mapping[str, Any]) -> Evaluation:
@@ -41,8 +49,8 @@ class MeasuredEvaluator(_SupernetAccuracy):
 
 
 class PredictedEvaluator(_SupernetAccuracy):
-    def __init__(self, space: Any, supernet: Any, dataset: Any, predictor: Any) -> None:
-        super().__init__(space, supernet, dataset)
+    def __init__(self, space: Any, supernet: Any, dataset: Any, predictor: Any, device: Any = None) -> None:
+        super().__init__(space, supernet, dataset, device)
         self.predictor = predictor
 
     def evaluate(self, config: Mapping[str, Any]) -> Evaluation:
