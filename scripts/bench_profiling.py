@@ -74,7 +74,13 @@ def _spread(first: dict, second: dict) -> dict:
     ids = sorted(set(first) & set(second))
     spreads = np.array([abs(first[i] - second[i]) / second[i] for i in ids])
     tau = kendalltau([first[i] for i in ids], [second[i] for i in ids]).statistic
+    # A factor common to every network of one process (e.g. its reference session running a little slow)
+    # shows as a shifted median log ratio; what is left after removing it is the per-network noise.
+    log_ratios = np.log([first[i] / second[i] for i in ids])
+    common = float(np.median(log_ratios))
     return {"median_relative_spread": float(np.median(spreads)),
+            "common_factor": float(np.exp(common)),
+            "median_spread_without_common_factor": float(np.median(np.abs(np.expm1(log_ratios - common)))),
             "p90_relative_spread": float(np.percentile(spreads, 90)),
             "max_relative_spread": float(spreads.max()), "kendall_tau": float(tau), "networks": len(ids)}
 
@@ -132,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
                     neighbour.join()
     quiet, loaded, more = runs[0:2], runs[2:4], runs[4:]
     report = {
+        "command": "python scripts/bench_profiling.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "date": time.strftime("%Y-%m-%d"), "load_average_after": list(os.getloadavg()),
+        "latency_ms": {"quiet": [run["latency_ms"] for run in quiet], "loaded": [run["latency_ms"] for run in loaded]},
         "profile": args.profile, "fingerprint": quiet[0]["fingerprint"], "space": args.space,
         "count": len(quiet[0]["latency_ms"]), "neighbour_core": allowed[-1],
         "workers": {"1": [_throughput(run, 1) for run in quiet],
