@@ -4,7 +4,7 @@ The reference is one fixed ONNX model, the same bytes everywhere (a seeded six-l
 input, about 12.6 M multiply-adds): the interleaved protocol times every candidate run for run beside it
 and ranks candidates by the ratio of the two. To report milliseconds, the ratio is multiplied by the
 reference's *baseline*: its latency on this machine and profile in quiet windows (the 25th percentile of
-the window medians of a calibration), measured once and kept in a small file under the cache folder
+the window medians of a calibration), each run after a stand-in candidate as in the protocol, measured once and kept in a small file under the cache folder
 (`$HWNAS_CACHE_DIR`, default `~/.cache/hwnas`), so every later process on this machine reports the same
 scale and two runs a day apart agree in milliseconds as well as in ratios. The first process to calibrate
 wins; delete the file (or call `calibrate` with `force=True`) to measure it again.
@@ -30,16 +30,19 @@ REFERENCE_SEED = 0
 CALIBRATION_MS = 1000.0  # how long a calibration times the reference alone
 CALIBRATION_WINDOW_MS = 25.0  # window length whose median is one calibration sample
 QUIET_QUANTILE = 25  # the baseline: this percentile of the calibration's window medians
+CALIBRATION_METHOD = "between-stand-in-1"  # in the baseline file's name: a new method calibrates afresh
+STAND_IN_SEED = 100  # the calibration's stand-in candidate: the reference's shape with these weights
 
 
-@functools.lru_cache(maxsize=1)
-def reference_model_bytes() -> bytes:
-    """The reference network as ONNX bytes, identical on every machine (seeded weights, fixed graph)."""
+@functools.lru_cache(maxsize=2)
+def reference_model_bytes(seed: int = REFERENCE_SEED) -> bytes:
+    """The reference network as ONNX bytes, identical on every machine (seeded weights, fixed graph).
+    Another `seed` gives the calibration's stand-in candidate: the same shape, other weights."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rows, features = REFERENCE_INPUT_SHAPE
-    generator = np.random.default_rng(REFERENCE_SEED)
+    generator = np.random.default_rng(seed)
     nodes, initializers, previous = [], [], "input"
     for layer in range(REFERENCE_LAYERS):
         weight = (generator.standard_normal((features, features)) / np.sqrt(features)).astype(np.float32)
@@ -71,20 +74,27 @@ def cache_folder() -> Path:
 
 def baseline_path(fingerprint: str) -> Path:
     """The baseline file of a profile fingerprint (which names the machine's CPU and runtime)."""
-    key = hashlib.sha256(f"{fingerprint}:{reference_sha256()}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{fingerprint}:{reference_sha256()}:{CALIBRATION_METHOD}".encode()).hexdigest()[:16]
     return cache_folder() / f"{key}.json"
 
 
-def calibrate(run_reference: Callable[[], None], duration_ms: float = CALIBRATION_MS) -> dict:
-    """Time the reference alone for `duration_ms` in windows of CALIBRATION_WINDOW_MS; the baseline is the
-    QUIET_QUANTILE-th percentile of the window medians (the machine's quieter spells)."""
+def calibrate(run_reference: Callable[[], None], run_between: Callable[[], None] | None = None,
+              duration_ms: float = CALIBRATION_MS) -> dict:
+    """Time the reference for `duration_ms` in windows of CALIBRATION_WINDOW_MS, each run after one untimed
+    run of `run_between` (a stand-in candidate): in the interleaved protocol a candidate runs between two
+    reference runs and evicts the reference's weights from the core's caches, which slows it by a fifth or
+    more, so the baseline is taken in the same condition. It is the QUIET_QUANTILE-th percentile of the
+    window medians (the machine's quieter spells)."""
+    run_between = run_between or (lambda: None)
     for _ in range(5):  # warm up
+        run_between()
         run_reference()
     windows: list[float] = []
     started = time.perf_counter()
     while (time.perf_counter() - started) * 1000 < duration_ms or len(windows) < 8:
         window_started, samples = time.perf_counter(), []
         while (time.perf_counter() - window_started) * 1000 < CALIBRATION_WINDOW_MS or len(samples) < 3:
+            run_between()
             begin = time.perf_counter_ns()
             run_reference()
             samples.append((time.perf_counter_ns() - begin) / 1e6)
@@ -95,7 +105,8 @@ def calibrate(run_reference: Callable[[], None], duration_ms: float = CALIBRATIO
             "reference_sha256": reference_sha256()}
 
 
-def load_or_calibrate(fingerprint: str, run_reference: Callable[[], None], force: bool = False) -> dict:
+def load_or_calibrate(fingerprint: str, run_reference: Callable[[], None], force: bool = False,
+                      run_between: Callable[[], None] | None = None) -> dict:
     """The stored baseline record of `fingerprint` on this machine, calibrating (and storing) it first
     when there is none (or `force`). Concurrent first calls: the first file written wins."""
     path = baseline_path(fingerprint)
@@ -103,7 +114,7 @@ def load_or_calibrate(fingerprint: str, run_reference: Callable[[], None], force
         stored = _read(path)
         if stored is not None:
             return stored
-    record = {**calibrate(run_reference), "fingerprint": fingerprint}
+    record = {**calibrate(run_reference, run_between), "fingerprint": fingerprint}
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as handle:
         json.dump(record, handle, indent=1)

