@@ -199,9 +199,38 @@ def _non_negative_int(value: Any) -> int:
     return value
 
 
-def _non_negative_finite_number(value: Any) -> float:
-    if not _is_number(value) or value < 0 or math.isinf(value):
-        raise _Invalid("must be a finite number >= 0")
+MAX_COUNT = 1_000_000  # runs, repeats: more would time one model for hours
+MAX_RETRIES = 100
+MAX_MILLISECONDS = 600_000.0  # 10 minutes: warm-up or timing of one model
+
+
+def _count(value: Any) -> int:
+    if not _is_int(value) or not 0 <= value <= MAX_COUNT:
+        raise _Invalid(f"must be an integer from 0 to {MAX_COUNT:,}")
+    return value
+
+
+def _positive_count(value: Any) -> int:
+    if not _is_int(value) or not 1 <= value <= MAX_COUNT:
+        raise _Invalid(f"must be an integer from 1 to {MAX_COUNT:,}")
+    return value
+
+
+def _retries(value: Any) -> int:
+    if not _is_int(value) or not 0 <= value <= MAX_RETRIES:
+        raise _Invalid(f"must be an integer from 0 to {MAX_RETRIES}")
+    return value
+
+
+def _milliseconds(value: Any) -> float:
+    if not _is_number(value) or not 0 <= value <= MAX_MILLISECONDS:
+        raise _Invalid(f"must be a number of milliseconds from 0 to {MAX_MILLISECONDS:,.0f}")
+    return float(value)
+
+
+def _positive_finite_number(value: Any) -> float:
+    if not _is_number(value) or value <= 0 or math.isinf(value):
+        raise _Invalid("must be a finite number > 0")
     return float(value)
 
 
@@ -270,16 +299,16 @@ _FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
     "batch_size": _positive_int,
     "precisions": _list_of(_precision, f"precisions from {list(ALLOWED_PRECISIONS)}"),
     "int8_scheme": _int8_scheme,
-    "warmup_ms": _non_negative_finite_number,
-    "warmup_runs": _non_negative_int,
-    "min_repeats": _positive_int,
-    "min_time_ms": _non_negative_finite_number,
-    "max_cv": _positive_number,
-    "max_retries": _non_negative_int,
+    "warmup_ms": _milliseconds,
+    "warmup_runs": _count,
+    "min_repeats": _positive_count,
+    "min_time_ms": _milliseconds,
+    "max_cv": _positive_finite_number,
+    "max_retries": _retries,
     "cores": _optional_cores,
     "protocol": _protocol,
     "target_half_width": _fraction,
-    "max_time_ms": _positive_number,
+    "max_time_ms": _milliseconds,
     "description": _string,
 }
 

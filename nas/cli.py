@@ -232,9 +232,12 @@ def _space_arguments(text: str | None) -> dict | None:
     if text is None:
         return None
     try:
-        return json.loads(text)
+        arguments = json.loads(text)
     except json.JSONDecodeError as error:
         raise HwnasError(f"--space-args is not valid JSON: {error}") from None
+    if not isinstance(arguments, dict):  # `null` is not "no arguments": leave the flag out for that
+        raise HwnasError(f"--space-args must be a JSON object of name: value, got {text.strip()[:80]}")
+    return arguments
 
 
 def _spaces(profile_name: str) -> None:

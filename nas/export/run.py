@@ -55,6 +55,9 @@ def export_run(run_path: str | Path, trials: str | None = None, formats: str | l
     check_options(options)
     target = resolve_device(device)
     file_formats, bundle_formats = requested_formats(parse_formats(formats))
+    if bundle_onnx and not bundle_formats:  # refused before anything is read or written
+        raise HwnasError("--bundle-onnx stores each ONNX file inside the elastic bundle: add elastic to --format "
+                         "(e.g. --format onnx,elastic), or leave --bundle-onnx out")
     numbers = parse_trials(trials)
     if numbers is None:
         entries = load_entries(run.require(run.path / "front.json", "search"), "search")

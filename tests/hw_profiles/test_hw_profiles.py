@@ -76,10 +76,14 @@ def test_unknown_key_names_it_and_lists_allowed(tmp_path):
         ("precisions", [], "non-empty list"),
         ("precisions", ["fp32", "fp32"], "distinct"),
         ("providers", "CPUExecutionProvider", "list"),
-        ("warmup_ms", -1, ">= 0"),
-        ("min_time_ms", float("inf"), "finite"),
-        ("max_cv", 0, "> 0"),
-        ("max_retries", -1, "non-negative integer"),
+        ("warmup_ms", -1, "milliseconds from 0 to 600,000"),
+        ("min_time_ms", float("inf"), "milliseconds from 0 to 600,000"),
+        ("max_time_ms", 1e9, "milliseconds from 0 to 600,000"),
+        ("max_cv", 0, "finite number > 0"),
+        ("max_cv", float("inf"), "finite number > 0"),  # was accepted: never retried, never noisy
+        ("min_repeats", 10**12, "integer from 1 to 1,000,000"),  # was accepted: timed one model for days
+        ("warmup_runs", 10**12, "integer from 0 to 1,000,000"),
+        ("max_retries", -1, "integer from 0 to 100"),
         ("cores", [-1], "core numbers"),
         ("description", 3, "string"),
         ("name", "", "non-empty string"),
