@@ -204,22 +204,14 @@ MAX_RETRIES = 100
 MAX_MILLISECONDS = 600_000.0  # 10 minutes: warm-up or timing of one model
 
 
-def _count(value: Any) -> int:
-    if not _is_int(value) or not 0 <= value <= MAX_COUNT:
-        raise _Invalid(f"must be an integer from 0 to {MAX_COUNT:,}")
-    return value
+def _integer_between(low: int, high: int) -> Callable[[Any], int]:
+    """A field check: an integer from `low` to `high`, both included."""
+    def check(value: Any) -> int:
+        if not _is_int(value) or not low <= value <= high:
+            raise _Invalid(f"must be an integer from {low:,} to {high:,}")
+        return value
 
-
-def _positive_count(value: Any) -> int:
-    if not _is_int(value) or not 1 <= value <= MAX_COUNT:
-        raise _Invalid(f"must be an integer from 1 to {MAX_COUNT:,}")
-    return value
-
-
-def _retries(value: Any) -> int:
-    if not _is_int(value) or not 0 <= value <= MAX_RETRIES:
-        raise _Invalid(f"must be an integer from 0 to {MAX_RETRIES}")
-    return value
+    return check
 
 
 def _milliseconds(value: Any) -> float:
@@ -300,11 +292,11 @@ _FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
     "precisions": _list_of(_precision, f"precisions from {list(ALLOWED_PRECISIONS)}"),
     "int8_scheme": _int8_scheme,
     "warmup_ms": _milliseconds,
-    "warmup_runs": _count,
-    "min_repeats": _positive_count,
+    "warmup_runs": _integer_between(0, MAX_COUNT),
+    "min_repeats": _integer_between(1, MAX_COUNT),
     "min_time_ms": _milliseconds,
     "max_cv": _positive_finite_number,
-    "max_retries": _retries,
+    "max_retries": _integer_between(0, MAX_RETRIES),
     "cores": _optional_cores,
     "protocol": _protocol,
     "target_half_width": _fraction,
