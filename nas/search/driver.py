@@ -300,9 +300,13 @@ def run_search(study: Any, space: Any, evaluator: Evaluator, config: SearchConfi
             accuracy, latency = float(result.accuracy), float(result.latency_ms)
             for key, value in result.attributes.items():
                 trial.set_user_attr(key, value)
-            finished = _evaluated(study)
-            if config_id in finished:  # another process finished the same network meanwhile
-                accuracy, latency = finished[config_id]
+            counted = _counted(study)
+            if config_id in counted:  # another process finished the same network meanwhile
+                accuracy, latency = counted[config_id]
+                trial.set_user_attr("repeat", True)
+            elif _evaluated_earlier_elsewhere(study, config_id, trial.number):
+                # an earlier trial (another process) is evaluating the same network and counts it, whichever
+                # of the two finishes first: two evaluations that finish at once never both count
                 trial.set_user_attr("repeat", True)
             else:
                 bar.update(1)
@@ -321,6 +325,23 @@ def _running_elsewhere(study: Any, space: Any, fixed: Mapping[str, Any], number:
     return {_trial_config_id(space, fixed, other)
             for other in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             if other.number < number and ("config_id" in other.user_attrs or chosen_fully(space, fixed, other.params))}
+
+
+def _evaluated_earlier_elsewhere(study: Any, config_id: str, number: int) -> bool:
+    """Whether a RUNNING trial numbered before `number` evaluates the network `config_id`."""
+    from optuna.trial import TrialState
+
+    return any(other.number < number and other.user_attrs.get("config_id") == config_id
+               for other in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+
+def _counted(study: Any) -> dict[str, tuple[float, float]]:
+    """config_id -> (accuracy, latency) of the completed trials that count their network (not repeats)."""
+    from optuna.trial import TrialState
+
+    return {t.user_attrs["config_id"]: (t.values[0], t.values[1])
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if "config_id" in t.user_attrs and not t.user_attrs.get("repeat")}
 
 
 def _describe(trial: Any, network: dict, config_id: str) -> None:

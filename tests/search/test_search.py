@@ -197,3 +197,37 @@ def test_a_trial_asked_but_never_stamped_is_failed_after_the_grace_and_a_late_st
     stamper.join()
     states = {t.number: t.state for t in study.trials}
     assert states[orphan.number] == TrialState.FAIL and states[slow.number] == TrialState.RUNNING
+
+
+def test_two_evaluations_of_one_network_finishing_at_once_count_once(tmp_path):
+    """Another process asked a trial before this one and was still choosing its network when this one
+    checked for duplicates; both then evaluate the same network and finish together. The earlier trial
+    counts it, so the later is marked a repeat whichever finishes first (before the fix, both counted:
+    the shared-study PostgreSQL test saw it as a rare extra evaluation)."""
+    from optuna.trial import TrialState
+
+    from nas.search.driver import _worker
+
+    space = create_space("vit", image_size=8, in_channels=1, num_classes=3, depth_choices=[1, 2],
+                         embed_dim_choices=[16], num_heads_choices=[1], mlp_ratio_choices=[1.0, 2.0])
+    network = space.smallest()
+    fixed = tuple(network.items())  # every choice fixed: this process proposes exactly `network`
+    config = SearchConfig(trials=1, fixed=fixed, sampler="random")
+    study = open_study(None, config, space)
+    earlier = study.ask()  # the other process's trial: asked, stamped, its network not yet chosen
+    earlier.set_user_attr("worker", _worker())
+    config_id = space.config_id(space.canonical(network))
+
+    class OtherProcessDescribesMeanwhile(CountingEvaluator):
+        def evaluate(self, config):
+            earlier.set_user_attr("config_id", config_id)  # ... and now it has chosen the same network
+            return super().evaluate(config)
+
+    run_search(study, space, OtherProcessDescribesMeanwhile(space), config, progress=False)
+    later = [t for t in study.trials if t.number != earlier.number and t.state == TrialState.COMPLETE]
+    assert len(later) == 1 and later[0].user_attrs["config_id"] == config_id
+    assert later[0].user_attrs.get("repeat") is True  # the earlier trial counts the network
+    from nas.search.driver import _counted
+
+    study.tell(earlier, [0.5, 2.0])  # the other process finishes: exactly one trial counts the network
+    assert list(_counted(study)) == [config_id]
