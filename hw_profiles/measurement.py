@@ -10,7 +10,8 @@ import numpy as np
 
 # Scales the median absolute deviation to the standard deviation of a normal distribution.
 MAD_TO_STD = 1.4826
-OPTIONAL_FLOATS = ("ratio", "ratio_half_width", "raw_median_ms", "reference_ms", "reference_baseline_ms")
+OPTIONAL_FLOATS = ("ratio", "ratio_half_width", "raw_median_ms", "reference_ms", "reference_baseline_ms", "probe_ms",
+                   "probe_baseline_ms")
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,14 @@ class Measurement:
     ratio: float | None = None  # candidate / reference, the median of the window ratios
     ratio_half_width: float | None = None  # half the ratio's 95% interval, relative to the ratio
     raw_median_ms: float | None = None  # the candidate's own median in these windows (drifts with the core)
-    reference_ms: float | None = None  # the reference's median in the same windows: the machine's drift
+    reference_ms: float | None = None  # the reference's median in the same windows (slowed by the candidate too)
     reference_baseline_ms: float | None = None  # the reference's long-run latency on this machine
+    # The machine's speed, whatever the candidate: the reference timed back to back right after the windows
+    # (its weights warm in the caches), and the same timing's long-run value on this machine. The reference
+    # *between* candidate runs is slowed by how much of the cache each candidate evicts, so only this probe
+    # says whether the machine is busy.
+    probe_ms: float | None = None
+    probe_baseline_ms: float | None = None
 
     @classmethod
     def from_samples(cls, samples_ms: Iterable[float], noisy: bool = False, retries: int = 0) -> Measurement:
@@ -86,3 +93,14 @@ class Measurement:
             protocol=str(data.get("protocol", "plain")),
             **{name: None if data.get(name) is None else float(data[name]) for name in OPTIONAL_FLOATS},
         )
+
+
+def machine_speed(measurement: Measurement) -> tuple[float, float] | tuple[None, None]:
+    """(the reference's latency now, its quiet baseline) in ms, from the probe where the measurement has one
+    (measurements made before the probe: the reference between candidate runs); (None, None) for the plain
+    protocol. Their ratio says how much slower than usual the machine runs."""
+    if measurement.probe_ms is not None and measurement.probe_baseline_ms:
+        return measurement.probe_ms, measurement.probe_baseline_ms
+    if measurement.reference_ms is not None and measurement.reference_baseline_ms:
+        return measurement.reference_ms, measurement.reference_baseline_ms
+    return None, None

@@ -23,6 +23,7 @@ NS_PER_MS = 1_000_000
 # milliseconds (within these bounds on the pair count); each window gives one ratio of medians.
 WINDOW_MS = 12.0
 MIN_PAIRS_PER_WINDOW, MAX_PAIRS_PER_WINDOW = 3, 40
+PROBE_RUNS = 6  # the machine-speed probe after the windows: the reference back to back, the first run discarded
 
 
 def warm_up(run_once: Callable[[], None], profile: HardwareProfile) -> int:
@@ -103,14 +104,16 @@ def run_protocol(run_once: Callable[[], None], profile: HardwareProfile,
 
 
 def run_interleaved(run_once: Callable[[], None], run_reference: Callable[[], None], profile: HardwareProfile,
-                    baseline_ms: float) -> Measurement:
+                    baseline_ms: float, probe_baseline_ms: float | None = None) -> Measurement:
     """The interleaved protocol: time the candidate and the reference run for run (their order alternating
     pair by pair), in windows of pairs, until the ratio's confidence interval is within
     ``target_half_width`` of it (and at least ``min_repeats`` candidate runs and MIN_WINDOWS windows are
     timed), or until ``max_time_ms`` has passed: then the measurement is flagged noisy.
 
     The latency reported is ``ratio x baseline_ms`` (the reference's long-run latency on this machine):
-    milliseconds whose ranking comes from the ratio, which drift of the core's speed does not move.
+    milliseconds whose ranking comes from the ratio, which drift of the core's speed does not move. After
+    the windows, the reference is timed back to back (``probe_ms``, compared with ``probe_baseline_ms``): the
+    machine's speed at that moment, whatever the candidate evicted from the caches.
     """
     from hw_profiles.ratio import MIN_WINDOWS, estimate_ratio
 
@@ -150,6 +153,7 @@ def run_interleaved(run_once: Callable[[], None], run_reference: Callable[[], No
                                           [t / NS_PER_MS for t in reference_ns], window)
                 if estimate.half_width <= profile.target_half_width or elapsed >= cap_ns:
                     break
+        probe = probe_reference(run_reference)
     finally:
         if collector_was_enabled:
             gc.enable()
@@ -160,4 +164,18 @@ def run_interleaved(run_once: Callable[[], None], run_reference: Callable[[], No
         mean_ms=candidate.mean_ms * estimate.ratio * baseline_ms / candidate.median_ms,
         noisy=estimate.half_width > profile.target_half_width, protocol="interleaved",
         ratio=estimate.ratio, ratio_half_width=estimate.half_width, raw_median_ms=estimate.candidate_ms,
-        reference_ms=estimate.reference_ms, reference_baseline_ms=baseline_ms)
+        reference_ms=estimate.reference_ms, reference_baseline_ms=baseline_ms, probe_ms=probe,
+        probe_baseline_ms=probe_baseline_ms)
+
+
+def probe_reference(run_reference: Callable[[], None], runs: int = PROBE_RUNS) -> float:
+    """The reference's latency back to back (ms): the median of `runs` - 1 runs after one that brings its
+    weights back into the caches."""
+    clock = time.perf_counter_ns
+    run_reference()
+    samples = []
+    for _ in range(runs - 1):
+        begin = clock()
+        run_reference()
+        samples.append((clock() - begin) / NS_PER_MS)
+    return float(sorted(samples)[len(samples) // 2])

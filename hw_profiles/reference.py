@@ -4,7 +4,9 @@ The reference is one fixed ONNX model, the same bytes everywhere (a seeded six-l
 input, about 12.6 M multiply-adds): the interleaved protocol times every candidate run for run beside it
 and ranks candidates by the ratio of the two. To report milliseconds, the ratio is multiplied by the
 reference's *baseline*: its latency on this machine and profile in quiet windows (the 25th percentile of
-the window medians of a calibration), each run after a stand-in candidate as in the protocol, measured once and kept in a small file under the cache folder
+the window medians of a calibration), each run after a stand-in candidate as in the protocol; and the
+baseline of the machine-speed probe (the reference back to back). Both are measured once and kept in a
+small file under the cache folder
 (`$HWNAS_CACHE_DIR`, default `~/.cache/hwnas`), so every later process on this machine reports the same
 scale and two runs a day apart agree in milliseconds as well as in ratios. The first process to calibrate
 wins; delete the file (or call `calibrate` with `force=True`) to measure it again.
@@ -30,7 +32,7 @@ REFERENCE_SEED = 0
 CALIBRATION_MS = 1000.0  # how long a calibration times the reference alone
 CALIBRATION_WINDOW_MS = 25.0  # window length whose median is one calibration sample
 QUIET_QUANTILE = 25  # the baseline: this percentile of the calibration's window medians
-CALIBRATION_METHOD = "between-stand-in-1"  # in the baseline file's name: a new method calibrates afresh
+CALIBRATION_METHOD = "between-stand-in-2"  # in the baseline file's name: a new method calibrates afresh
 STAND_IN_SEED = 100  # the calibration's stand-in candidate: the reference's shape with these weights
 
 
@@ -89,6 +91,20 @@ def calibrate(run_reference: Callable[[], None], run_between: Callable[[], None]
     for _ in range(5):  # warm up
         run_between()
         run_reference()
+    windows = _window_medians(run_reference, run_between, duration_ms)
+    # The back-to-back probe's baseline (hw_profiles.protocol.probe_reference): the reference with its weights
+    # warm, which says how fast the machine is whatever a candidate evicts.
+    probe_windows = _window_medians(run_reference, lambda: None, duration_ms / 2)
+    return {"baseline_ms": float(np.percentile(windows, QUIET_QUANTILE)), "windows": len(windows),
+            "probe_baseline_ms": float(np.percentile(probe_windows, QUIET_QUANTILE)),
+            "window_medians_ms": [round(value, 6) for value in windows],
+            "calibrated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "reference_sha256": reference_sha256()}
+
+
+def _window_medians(run_reference: Callable[[], None], run_between: Callable[[], None], duration_ms: float) -> list[float]:
+    """Medians of CALIBRATION_WINDOW_MS windows of reference runs (each after one untimed `run_between`),
+    for `duration_ms` and at least 8 windows."""
     windows: list[float] = []
     started = time.perf_counter()
     while (time.perf_counter() - started) * 1000 < duration_ms or len(windows) < 8:
@@ -99,10 +115,7 @@ def calibrate(run_reference: Callable[[], None], run_between: Callable[[], None]
             run_reference()
             samples.append((time.perf_counter_ns() - begin) / 1e6)
         windows.append(float(np.median(samples)))
-    return {"baseline_ms": float(np.percentile(windows, QUIET_QUANTILE)), "windows": len(windows),
-            "window_medians_ms": [round(value, 6) for value in windows],
-            "calibrated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "reference_sha256": reference_sha256()}
+    return windows
 
 
 def load_or_calibrate(fingerprint: str, run_reference: Callable[[], None], force: bool = False,
@@ -139,7 +152,10 @@ def _read(path: Path) -> dict | None:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    baseline = record.get("baseline_ms") if isinstance(record, dict) else None
-    if not isinstance(baseline, (int, float)) or not 0 < baseline < 1e5 or record.get("reference_sha256") != reference_sha256():
+    if not isinstance(record, dict) or record.get("reference_sha256") != reference_sha256():
         return None
+    for name in ("baseline_ms", "probe_baseline_ms"):
+        value = record.get(name)
+        if not isinstance(value, (int, float)) or not 0 < value < 1e5:
+            return None
     return record

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hw_profiles.errors import StoreError
-from hw_profiles.measurement import Measurement
+from hw_profiles.measurement import Measurement, machine_speed
 
 SCHEMA_VERSION = 1  # kept in PRAGMA user_version
 TABLE = "measurements"
@@ -50,8 +50,8 @@ CREATE TABLE IF NOT EXISTS {REFERENCE_TABLE} (
     space        TEXT NOT NULL,
     key          TEXT NOT NULL,   -- the config_id (or the file) timed beside the reference
     created_at   TEXT NOT NULL,   -- UTC, ISO 8601
-    reference_ms REAL NOT NULL,   -- the reference's median in the candidate's windows
-    baseline_ms  REAL NOT NULL,   -- the reference's long-run latency on that machine
+    reference_ms REAL NOT NULL,   -- the machine-speed probe (Measurement.probe_ms; in stores made before it,
+    baseline_ms  REAL NOT NULL,   -- the reference between candidate runs) and its long-run value there
     ratio        REAL NOT NULL,   -- candidate / reference
     half_width   REAL NOT NULL    -- of the ratio's 95% interval, relative
 )"""
@@ -131,11 +131,12 @@ class MeasurementStore:
         """Append the reference's timing of an interleaved measurement to the drift log (no-op otherwise)."""
         if measurement.reference_ms is None or measurement.reference_baseline_ms is None:
             return
+        speed = machine_speed(measurement)
         half_width = measurement.ratio_half_width if measurement.ratio_half_width is not None else float("nan")
         self._connection.execute(
             f"INSERT INTO {REFERENCE_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (fingerprint, space, key, datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-             measurement.reference_ms, measurement.reference_baseline_ms, measurement.ratio,
+             speed[0], speed[1], measurement.ratio,
              half_width if half_width == half_width and half_width != float("inf") else -1.0))
 
     def reference_log(self, fingerprint: str | None = None) -> list[dict[str, Any]]:

@@ -100,6 +100,39 @@ def test_the_protocol_stops_when_the_ratio_is_known_and_reports_milliseconds_on_
     assert measurement.count >= profile.min_repeats
 
 
+def test_the_probe_times_the_reference_back_to_back_after_the_windows():
+    """A reference that runs slower within a few runs of a candidate (its weights evicted) than back to back:
+    the in-window reference shows the eviction, the probe does not."""
+    previous = []
+
+    def spin(seconds):  # not sleep: on a loaded machine a sleeping thread may wait a whole time slice to wake
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            pass
+
+    def candidate():
+        previous.append("candidate")
+        spin(0.0008)
+
+    def reference():
+        warm = previous[-2:] == ["reference", "reference"]  # only runs back to back keep its weights warm
+        spin(0.0003 if warm else 0.003)
+        previous.append("reference")
+
+    measurement = run_interleaved(candidate, reference, load_profile("x86-cpu-ort"), baseline_ms=1.0,
+                                  probe_baseline_ms=0.45)
+    assert measurement.probe_baseline_ms == 0.45
+    assert measurement.probe_ms < measurement.reference_ms / 2, measurement  # about 0.3 and 3 ms
+
+
+def test_a_baseline_file_without_the_probe_baseline_is_calibrated_again():
+    first = load_or_calibrate("fingerprint-a", lambda: time.sleep(0.0003))
+    assert 0.2 < first["probe_baseline_ms"] < 5
+    old = {key: value for key, value in first.items() if key != "probe_baseline_ms"}
+    baseline_path("fingerprint-a").write_text(json.dumps(old))
+    assert "probe_baseline_ms" in load_or_calibrate("fingerprint-a", lambda: time.sleep(0.0003))
+
+
 def test_a_ratio_that_never_settles_is_flagged_noisy_at_the_time_cap():
     generator = np.random.default_rng(0)
     profile = dataclasses.replace(load_profile("x86-cpu-ort"), max_time_ms=300, target_half_width=0.001)
