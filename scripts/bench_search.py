@@ -12,11 +12,15 @@ change is chosen on `--split training` and judged once on `--split held-out`. `-
 every other sampler's difference to it, paired by column and seed. Each run also reports the budget
 regret: at latency budgets at the 25th, 50th and 75th percentile of the column, the best accuracy the
 search found under the budget against the best that exists (points; searched without the budget).
+`--ceiling` also scores each column's noise-aware oracle (nas.search.ceiling: exact accuracy, latency
+smoothed by a predictor fitted on the whole column, the same budgets) and reports every search's
+hypervolume ratio as a share of it (`share_of_ceiling`).
 
     nice -n 10 python scripts/bench_search.py --markdown > bench_search.json
     python scripts/bench_search.py --columns gold_6226,pixel2 --seeds 0,1 --samplers guided,tpe --markdown
     python scripts/bench_search.py --samplers guided --no-focus --markdown   # the focus's cost in recall
     python scripts/bench_search.py --folds 3 --held-out-fold 0 --split training --baseline tpe --markdown
+    python scripts/bench_search.py --columns pixel2 --samplers guided --ceiling --markdown
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("all", "training", "held-out"), default="all",
                         help="with --folds: which columns to run (default all, reported apart)")
     parser.add_argument("--baseline", default=None, help="report every sampler's paired difference to this one")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="score each column's noise-aware oracle and report searches as a share of it")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table (after the JSON)")
     args = parser.parse_args(argv)
 
@@ -58,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from nas.search.benchmark import TableScore, evaluation_order, run_on_table
     from nas.search.benchmark_tables import load_benchmark
+    from nas.search.ceiling import column_ceiling
     from nas.search.driver import SearchConfig
     from nas.search.folds import latency_budgets, split_columns
 
@@ -74,10 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     budgets = [int(budget) for budget in args.budgets.split(",")]
     samplers = args.samplers.split(",")
     space = create_space("nb201")
-    runs = []
+    runs, ceilings = [], {}
     for column in columns:
         table = load_benchmark(space, args.accuracy_table, args.accuracy_column, args.latency_table, column)
         budgets_ms = latency_budgets(table.latency)
+        if args.ceiling:
+            ceilings[column] = column_ceiling(table, budgets, TableScore(table))
+            print(f"{column} ceiling " + ", ".join(f"@{b}: HV {ceilings[column][str(b)]['hypervolume_ratio']:.3f}"
+                                                   for b in budgets), file=sys.stderr, flush=True)
         scorers = {name: TableScore(table, budget) for name, budget in budgets_ms.items()}
         for sampler in samplers:
             for seed in seeds:
@@ -91,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
                     if str(b) in at:
                         at[str(b)]["regret"] = {name: scorer.score(order[:b])["regret"]
                                                 for name, scorer in scorers.items()}
+                        if column in ceilings:
+                            at[str(b)]["share_of_ceiling"] = (at[str(b)]["hypervolume_ratio"]
+                                                              / ceilings[column][str(b)]["hypervolume_ratio"])
                 seconds = time.perf_counter() - started
                 runs.append({"column": column, "sampler": sampler, "seed": seed, "seconds": round(seconds, 2),
                              "true_front_size": score.score(order[:1])["true_front_size"], "at": at,
@@ -101,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = {split: summarise(runs, samplers, budgets, split_columns_) for split, split_columns_ in splits.items()}
     paired = ({split: compare(runs, samplers, budgets, split_columns_, args.baseline)
                for split, split_columns_ in splits.items()} if args.baseline else None)
-    print(json.dumps({"runs": runs, "summary": summary, "paired": paired, "columns": columns, "splits": splits,
+    print(json.dumps({"runs": runs, "summary": summary, "paired": paired, "ceilings": ceilings or None,
+                      "columns": columns, "splits": splits,
                       "folds": args.folds, "held_out_fold": args.held_out_fold if args.folds else None,
                       "seeds": seeds, "focus": args.focus}, indent=1))
     if args.markdown:
@@ -129,7 +144,7 @@ def summarise(runs: list[dict], samplers: list[str], budgets: list[int], columns
     summary = {}
     for sampler in samplers:
         for budget in budgets:
-            per_column = {metric: [] for metric in ("hypervolume_ratio", "front_recall")}
+            per_column = {metric: [] for metric in ("hypervolume_ratio", "front_recall", "share_of_ceiling")}
             regrets: dict[str, list[float]] = {}
             for column in columns:
                 chosen = [r["at"][str(budget)] for r in runs
@@ -137,7 +152,8 @@ def summarise(runs: list[dict], samplers: list[str], budgets: list[int], columns
                 if not chosen:
                     continue
                 for metric in per_column:
-                    per_column[metric].append(float(np.median([c[metric] for c in chosen])))
+                    if all(metric in c for c in chosen):
+                        per_column[metric].append(float(np.median([c[metric] for c in chosen])))
                 for name in chosen[0].get("regret", {}):
                     found = [c["regret"][name] for c in chosen if c["regret"][name] is not None]
                     regrets.setdefault(name, []).append(float(np.median(found)) if found else float("nan"))
@@ -145,8 +161,8 @@ def summarise(runs: list[dict], samplers: list[str], budgets: list[int], columns
                 continue
             worst = int(np.argmin(per_column["hypervolume_ratio"]))
             summary[f"{sampler}@{budget}"] = {
-                **{metric: float(np.median(values)) for metric, values in per_column.items()},
-                **{f"worst_column_{metric}": float(np.min(values)) for metric, values in per_column.items()},
+                **{metric: float(np.median(values)) for metric, values in per_column.items() if values},
+                **{f"worst_column_{metric}": float(np.min(values)) for metric, values in per_column.items() if values},
                 "worst_column": [c for c in columns if any(r["column"] == c for r in runs)][worst],
                 "median_regret": {name: float(np.nanmedian(values)) for name, values in regrets.items()}}
     return summary
@@ -164,7 +180,9 @@ def markdown(summary: dict, samplers: list[str], budgets: list[int]) -> str:
                 cells.append("- | - | - | -")
                 continue
             regret = "/".join(f"{row['median_regret'].get(p, float('nan')):.2f}" for p in ("p25", "p50", "p75"))
-            cells.append(f"{row['hypervolume_ratio']:.3f} | {row['worst_column_hypervolume_ratio']:.3f} "
+            share = (f" (share of ceiling {row['share_of_ceiling']:.3f}, worst {row['worst_column_share_of_ceiling']:.3f})"
+                     if "share_of_ceiling" in row else "")
+            cells.append(f"{row['hypervolume_ratio']:.3f}{share} | {row['worst_column_hypervolume_ratio']:.3f} "
                          f"({row['worst_column']}) | {row['front_recall']:.2f} | {regret}")
         lines.append(f"| {sampler} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
