@@ -28,6 +28,7 @@ TIMING_FIELDS = ("backend", "providers", "threads", "batch_size", "precisions", 
 # int8_scheme without int8; reference_sha256 under the plain protocol (whose milliseconds are raw).
 OPTIONAL_TIMING_FIELDS = ("int8_scheme", "protocol", "reference_sha256")
 PROTOCOLS = ("interleaved", "plain")
+MAX_SESSIONS = 16  # sessions of one candidate per measurement (each holds a copy of the model)
 REQUIRED_FIELDS = ("name", "backend")
 
 
@@ -53,6 +54,9 @@ class HardwareProfile:
     protocol: str | None = None
     target_half_width: float = 0.02  # interleaved: stop once the ratio's 95% interval is within +-2% ...
     max_time_ms: float = 3000  # ... or after this long, flagged noisy
+    # interleaved: the candidate (and the reference) in this many sessions, one per window in turn: fresh
+    # sessions of one model differ by a few percent in speed, so one session's luck is not the measurement
+    sessions: int = 1
     cores: tuple[int, ...] | None = None  # CPU cores to pin to; None = first `threads` allowed cores
     description: str = ""  # free text for people
 
@@ -301,6 +305,7 @@ _FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
     "protocol": _protocol,
     "target_half_width": _fraction,
     "max_time_ms": _milliseconds,
+    "sessions": _integer_between(1, MAX_SESSIONS),
     "description": _string,
 }
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import itertools
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from hw_profiles.measurement import Measurement
 
@@ -103,7 +104,8 @@ def run_protocol(run_once: Callable[[], None], profile: HardwareProfile,
     return dataclasses.replace(best, noisy=best.cv > profile.max_cv, retries=retries)
 
 
-def run_interleaved(run_once: Callable[[], None], run_reference: Callable[[], None], profile: HardwareProfile,
+def run_interleaved(run_once: Callable[[], None] | Sequence[Callable[[], None]],
+                    run_reference: Callable[[], None] | Sequence[Callable[[], None]], profile: HardwareProfile,
                     baseline_ms: float, probe_baseline_ms: float | None = None) -> Measurement:
     """The interleaved protocol: time the candidate and the reference run for run (their order alternating
     pair by pair), in windows of pairs, until the ratio's confidence interval is within
@@ -114,13 +116,21 @@ def run_interleaved(run_once: Callable[[], None], run_reference: Callable[[], No
     milliseconds whose ranking comes from the ratio, which drift of the core's speed does not move. After
     the windows, the reference is timed back to back (``probe_ms``, compared with ``probe_baseline_ms``): the
     machine's speed at that moment, whatever the candidate evicted from the caches.
+
+    ``run_once`` and ``run_reference`` may each be several callables (the same model in several sessions:
+    fresh sessions of one model differ by a few percent in speed): window ``w`` then times candidate
+    ``w mod K`` beside reference ``w mod R``, so the median window ratio is not one session's luck.
     """
     from hw_profiles.ratio import MIN_WINDOWS, estimate_ratio
 
     clock = time.perf_counter_ns
-    warm_up(run_once, profile)
-    for _ in range(3):  # the reference's session is kept warm between measurements: a few runs suffice
-        run_reference()
+    candidates = list(run_once) if isinstance(run_once, (list, tuple)) else [run_once]
+    references = list(run_reference) if isinstance(run_reference, (list, tuple)) else [run_reference]
+    turns = itertools.cycle(candidates)
+    warm_up(lambda: next(turns)(), dataclasses.replace(profile, warmup_runs=profile.warmup_runs * len(candidates)))
+    for reference in references:  # the reference's sessions are kept warm between measurements: a few runs
+        for _ in range(3):
+            reference()
     candidate_ns: list[int] = []
     reference_ns: list[int] = []
     window = 0  # pairs per window, fixed after the first pairs: about WINDOW_MS of candidate and reference
@@ -131,9 +141,11 @@ def run_interleaved(run_once: Callable[[], None], run_reference: Callable[[], No
     gc.disable()
     try:
         while True:
+            turn = len(candidate_ns) // window if window else 0  # the window this pair of pairs belongs to
+            candidate, reference = candidates[turn % len(candidates)], references[turn % len(references)]
             for first, second, first_times, second_times in (
-                    (run_once, run_reference, candidate_ns, reference_ns),
-                    (run_reference, run_once, reference_ns, candidate_ns)):
+                    (candidate, reference, candidate_ns, reference_ns),
+                    (reference, candidate, reference_ns, candidate_ns)):
                 begin = clock()
                 first()
                 middle = clock()
@@ -143,6 +155,7 @@ def run_interleaved(run_once: Callable[[], None], run_reference: Callable[[], No
             if not window and len(candidate_ns) >= 4:
                 pair_ms = (sum(candidate_ns) + sum(reference_ns)) / len(candidate_ns) / NS_PER_MS
                 window = int(min(MAX_PAIRS_PER_WINDOW, max(MIN_PAIRS_PER_WINDOW, round(WINDOW_MS / pair_ms))))
+                window += window % 2  # even: pairs come two at a time, so a window never mixes two sessions
             if not window or len(candidate_ns) % window:
                 continue
             windows = len(candidate_ns) // window
@@ -153,15 +166,15 @@ def run_interleaved(run_once: Callable[[], None], run_reference: Callable[[], No
                                           [t / NS_PER_MS for t in reference_ns], window)
                 if estimate.half_width <= profile.target_half_width or elapsed >= cap_ns:
                     break
-        probe = probe_reference(run_reference)
+        probe = probe_reference(references[0])
     finally:
         if collector_was_enabled:
             gc.enable()
-    candidate = Measurement.from_samples([t / NS_PER_MS for t in candidate_ns])
+    timed = Measurement.from_samples([t / NS_PER_MS for t in candidate_ns])
     return dataclasses.replace(
-        candidate, median_ms=estimate.ratio * baseline_ms,
-        iqr_ms=candidate.iqr_ms * estimate.ratio * baseline_ms / candidate.median_ms,
-        mean_ms=candidate.mean_ms * estimate.ratio * baseline_ms / candidate.median_ms,
+        timed, median_ms=estimate.ratio * baseline_ms,
+        iqr_ms=timed.iqr_ms * estimate.ratio * baseline_ms / timed.median_ms,
+        mean_ms=timed.mean_ms * estimate.ratio * baseline_ms / timed.median_ms,
         noisy=estimate.half_width > profile.target_half_width, protocol="interleaved",
         ratio=estimate.ratio, ratio_half_width=estimate.half_width, raw_median_ms=estimate.candidate_ms,
         reference_ms=estimate.reference_ms, reference_baseline_ms=baseline_ms, probe_ms=probe,

@@ -22,7 +22,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -80,21 +80,24 @@ def baseline_path(fingerprint: str) -> Path:
     return cache_folder() / f"{key}.json"
 
 
-def calibrate(run_reference: Callable[[], None], run_between: Callable[[], None] | None = None,
-              duration_ms: float = CALIBRATION_MS) -> dict:
+def calibrate(run_reference: Callable[[], None] | Sequence[Callable[[], None]],
+              run_between: Callable[[], None] | None = None, duration_ms: float = CALIBRATION_MS) -> dict:
     """Time the reference for `duration_ms` in windows of CALIBRATION_WINDOW_MS, each run after one untimed
     run of `run_between` (a stand-in candidate): in the interleaved protocol a candidate runs between two
     reference runs and evicts the reference's weights from the core's caches, which slows it by a fifth or
     more, so the baseline is taken in the same condition. It is the QUIET_QUANTILE-th percentile of the
-    window medians (the machine's quieter spells)."""
+    window medians (the machine's quieter spells). Several `run_reference` (the reference in several
+    sessions) take the windows in turn, as the protocol does."""
+    references = list(run_reference) if isinstance(run_reference, (list, tuple)) else [run_reference]
     run_between = run_between or (lambda: None)
-    for _ in range(5):  # warm up
-        run_between()
-        run_reference()
-    windows = _window_medians(run_reference, run_between, duration_ms)
-    # The back-to-back probe's baseline (hw_profiles.protocol.probe_reference): the reference with its weights
-    # warm, which says how fast the machine is whatever a candidate evicts.
-    probe_windows = _window_medians(run_reference, lambda: None, duration_ms / 2)
+    for reference in references:  # warm up
+        for _ in range(5):
+            run_between()
+            reference()
+    windows = _window_medians(references, run_between, duration_ms)
+    # The back-to-back probe's baseline (hw_profiles.protocol.probe_reference, which times the first session):
+    # the reference with its weights warm, which says how fast the machine is whatever a candidate evicts.
+    probe_windows = _window_medians(references[:1], lambda: None, duration_ms / 2)
     return {"baseline_ms": float(np.percentile(windows, QUIET_QUANTILE)), "windows": len(windows),
             "probe_baseline_ms": float(np.percentile(probe_windows, QUIET_QUANTILE)),
             "window_medians_ms": [round(value, 6) for value in windows],
@@ -102,12 +105,14 @@ def calibrate(run_reference: Callable[[], None], run_between: Callable[[], None]
             "reference_sha256": reference_sha256()}
 
 
-def _window_medians(run_reference: Callable[[], None], run_between: Callable[[], None], duration_ms: float) -> list[float]:
+def _window_medians(references: Sequence[Callable[[], None]], run_between: Callable[[], None],
+                    duration_ms: float) -> list[float]:
     """Medians of CALIBRATION_WINDOW_MS windows of reference runs (each after one untimed `run_between`),
-    for `duration_ms` and at least 8 windows."""
+    the references taking the windows in turn, for `duration_ms` and at least 8 windows."""
     windows: list[float] = []
     started = time.perf_counter()
     while (time.perf_counter() - started) * 1000 < duration_ms or len(windows) < 8:
+        run_reference = references[len(windows) % len(references)]
         window_started, samples = time.perf_counter(), []
         while (time.perf_counter() - window_started) * 1000 < CALIBRATION_WINDOW_MS or len(samples) < 3:
             run_between()
@@ -118,7 +123,8 @@ def _window_medians(run_reference: Callable[[], None], run_between: Callable[[],
     return windows
 
 
-def load_or_calibrate(fingerprint: str, run_reference: Callable[[], None], force: bool = False,
+def load_or_calibrate(fingerprint: str, run_reference: Callable[[], None] | Sequence[Callable[[], None]],
+                      force: bool = False,
                       run_between: Callable[[], None] | None = None) -> dict:
     """The stored baseline record of `fingerprint` on this machine, calibrating (and storing) it first
     when there is none (or `force`). Concurrent first calls: the first file written wins."""

@@ -22,6 +22,7 @@ Prints one JSON object.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import sys
@@ -44,7 +45,8 @@ def _space(space_name: str, profile_name: str):
     return create_space(space_name, **precision_arguments(load_profile(profile_name), space_name))
 
 
-def _profile_once(space_name: str, profile_name: str, count: int, seed: int, store_path: str, workers: int) -> dict:
+def _profile_once(space_name: str, profile_name: str, count: int, seed: int, store_path: str, workers: int,
+                  sessions: int | None = None) -> dict:
     """One process: measure the configs into a fresh store; return latencies and where time went."""
     import torch
 
@@ -55,6 +57,8 @@ def _profile_once(space_name: str, profile_name: str, count: int, seed: int, sto
     torch.manual_seed(0)
     space = _space(space_name, profile_name)
     profile = load_profile(profile_name)
+    if sessions is not None:
+        profile = dataclasses.replace(profile, sessions=sessions)
     configs = profiling_configs(space, count, seed)
     with create_pool(profile, workers=workers) as pool:  # started (Ray actors up) before the clock starts
         profiler = Profiler(space, space.build_supernet().eval(), profile, MeasurementStore(store_path), pool=pool)
@@ -111,12 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
                         help="worker counts to run (1 is always run twice, for the test-retest spread)")
+    parser.add_argument("--sessions", type=int, default=None,
+                        help="override the profile's `sessions` (candidate and reference sessions per measurement)")
+    parser.add_argument("--quiet-only", action="store_true", help="skip the two runs beside the neighbour")
     args = parser.parse_args(argv)
 
     import os
 
     context = multiprocessing.get_context("spawn")  # a fresh interpreter each time: a real second process
-    plan = [(1, "quiet"), (1, "quiet"), (1, "loaded"), (1, "loaded"),
+    plan = [(1, "quiet"), (1, "quiet"), *([] if args.quiet_only else [(1, "loaded"), (1, "loaded")]),
             *((workers, "quiet") for workers in sorted(set(args.workers) - {1}))]
     allowed = sorted(os.sched_getaffinity(0))
     runs = []
@@ -131,28 +138,32 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 with context.Pool(1) as pool:
                     runs.append(pool.apply(_profile_once, (args.space, args.profile, args.count, args.seed,
-                                                           str(Path(folder) / f"store{index}.db"), workers)))
+                                                           str(Path(folder) / f"store{index}.db"), workers,
+                                                           args.sessions)))
             finally:
                 if neighbour is not None:
                     neighbour.terminate()
                     neighbour.join()
-    quiet, loaded, more = runs[0:2], runs[2:4], runs[4:]
+    loaded_runs = 0 if args.quiet_only else 2
+    quiet, loaded, more = runs[0:2], runs[2:2 + loaded_runs], runs[2 + loaded_runs:]
+    extra = plan[2 + loaded_runs:]
     report = {
         "command": "python scripts/bench_profiling.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "date": time.strftime("%Y-%m-%d"), "load_average_after": list(os.getloadavg()),
         "latency_ms": {"quiet": [run["latency_ms"] for run in quiet], "loaded": [run["latency_ms"] for run in loaded]},
         "profile": args.profile, "fingerprint": quiet[0]["fingerprint"], "space": args.space,
-        "count": len(quiet[0]["latency_ms"]), "neighbour_core": allowed[-1],
+        "count": len(quiet[0]["latency_ms"]), "neighbour_core": allowed[-1], "sessions": args.sessions,
         "workers": {"1": [_throughput(run, 1) for run in quiet],
                     "1_loaded": [_throughput(run, 1) for run in loaded],
-                    **{str(workers): [_throughput(run, workers)] for (workers, _), run in zip(plan[4:], more)}},
+                    **{str(workers): [_throughput(run, workers)] for (workers, _), run in zip(extra, more)}},
         "test_retest": {**_spread(quiet[0]["latency_ms"], quiet[1]["latency_ms"]),
                         "noisy_measurements": [run["noisy"] for run in quiet]},
-        "test_retest_loaded": {**_spread(loaded[0]["latency_ms"], loaded[1]["latency_ms"]),
-                               "noisy_measurements": [run["noisy"] for run in loaded]},
-        "quiet_vs_loaded": _spread(loaded[0]["latency_ms"], quiet[0]["latency_ms"]),
+        **({} if args.quiet_only else {
+            "test_retest_loaded": {**_spread(loaded[0]["latency_ms"], loaded[1]["latency_ms"]),
+                                   "noisy_measurements": [run["noisy"] for run in loaded]},
+            "quiet_vs_loaded": _spread(loaded[0]["latency_ms"], quiet[0]["latency_ms"])}),
         "one_vs_more_workers": {str(workers): _spread(run["latency_ms"], quiet[0]["latency_ms"])
-                                for (workers, _), run in zip(plan[4:], more)},
+                                for (workers, _), run in zip(extra, more)},
     }
     print(json.dumps(report, indent=2))
     return 0

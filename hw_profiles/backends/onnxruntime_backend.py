@@ -72,10 +72,12 @@ class OnnxRuntimeBackend(Backend):
         self._check_providers(onnxruntime)
         cores = resolve_cores(self.profile)
         # The session is created while pinned so its intra-op threads inherit the core mask.
+        interleaved = self.profile.protocol == "interleaved"
         with pinned_to(cores):
-            session = onnxruntime.InferenceSession(
-                str(onnx_path), sess_options=self._session_options(onnxruntime), providers=list(self.profile.providers)
-            )
+            sessions = [onnxruntime.InferenceSession(str(onnx_path), sess_options=self._session_options(onnxruntime),
+                                                     providers=list(self.profile.providers))
+                        for _ in range(self.profile.sessions if interleaved and not self.uses_gpu() else 1)]
+            session = sessions[0]
             model_input = _only_input(session, onnx_path)
             array = self._make_input(model_input, onnx_path, input_shape)
             output_names = [output.name for output in session.get_outputs()]
@@ -94,39 +96,40 @@ class OnnxRuntimeBackend(Backend):
                 def run_once() -> None:
                     session.run(output_names, feed)
 
-            if self.profile.protocol == "interleaved":
-                run_reference = self._reference_runner(onnxruntime, cores)
-                baseline = self.reference_baseline(run_reference)
-                return run_interleaved(run_once, run_reference, self.profile, baseline, self._baseline[1])
+            if interleaved:
+                runs = [run_once] + [_runner(other, output_names, feed) for other in sessions[1:]]
+                references = self._reference_runners(onnxruntime, cores)
+                baseline = self.reference_baseline()
+                return run_interleaved(runs, references, self.profile, baseline, self._baseline[1])
             return run_protocol(run_once, self.profile)
 
-    def _reference_runner(self, onnxruntime: Any, cores: tuple[int, ...]) -> Callable[[], None]:
-        """One run of the reference network (hw_profiles.reference), in a session kept for the backend's
-        life on the same cores as the candidates, so it stays warm between measurements."""
+    def _reference_runners(self, onnxruntime: Any, cores: tuple[int, ...]) -> list[Callable[[], None]]:
+        """One run of the reference network (hw_profiles.reference) in each of the profile's `sessions`
+        sessions, kept for the backend's life on the same cores as the candidates, so they stay warm between
+        measurements."""
         if self._reference is None or self._reference[0] != cores:
             from hw_profiles.reference import reference_input, reference_model_bytes
 
             with pinned_to(cores):
-                session = onnxruntime.InferenceSession(reference_model_bytes(), sess_options=self._session_options(onnxruntime),
-                                                       providers=list(self.profile.providers))
-            feed = {session.get_inputs()[0].name: reference_input()}
-            self._reference = (cores, lambda: session.run(None, feed))
+                sessions = [onnxruntime.InferenceSession(reference_model_bytes(),
+                                                         sess_options=self._session_options(onnxruntime),
+                                                         providers=list(self.profile.providers))
+                            for _ in range(self.profile.sessions)]
+            feed = {sessions[0].get_inputs()[0].name: reference_input()}
+            self._reference = (cores, [_runner(session, None, feed) for session in sessions])
         return self._reference[1]
 
-    def reference_baseline(self, run_reference: Callable[[], None] | None = None) -> float:
+    def reference_baseline(self) -> float:
         """The reference's long-run latency on this machine for this profile (ms), calibrated on first use
-        and kept in the cache folder (hw_profiles.reference)."""
+        (over the reference's sessions in turn) and kept in the cache folder (hw_profiles.reference)."""
         from hw_profiles.reference import load_or_calibrate
 
         if self._baseline is None:
-            if run_reference is None:
-                onnxruntime = _import_onnxruntime()
-                cores = resolve_cores(self.profile)
-                run_reference = self._reference_runner(onnxruntime, cores)
             from hw_profiles.reference import STAND_IN_SEED, reference_input, reference_model_bytes
 
             onnxruntime = _import_onnxruntime()
             cores = resolve_cores(self.profile)
+            run_reference = self._reference_runners(onnxruntime, cores)
             with pinned_to(cores):  # the stand-in candidate that runs between the calibration's reference runs
                 stand_in = onnxruntime.InferenceSession(reference_model_bytes(STAND_IN_SEED),
                                                         sess_options=self._session_options(onnxruntime),
@@ -184,6 +187,14 @@ class OnnxRuntimeBackend(Backend):
                 f"{self.profile.batch_size} and input_shape {tuple(input_shape)} give {shape}"
             )
         return spec.sample(self.profile.batch_size).astype(dtype)
+
+
+def _runner(session: Any, output_names: list[str] | None, feed: dict) -> Callable[[], None]:
+    """One run of `session` on `feed` (CPU inputs)."""
+    def run_once() -> None:
+        session.run(output_names, feed)
+
+    return run_once
 
 
 def _only_input(session: Any, onnx_path: Path) -> Any:

@@ -27,6 +27,14 @@ def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("HWNAS_CACHE_DIR", str(tmp_path / "cache"))
 
 
+def spin(seconds: float) -> None:
+    """Busy-wait: on a loaded machine a sleeping thread may wait a whole time slice to wake, a spinning one
+    is only preempted now and then, which the protocol's windows absorb."""
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        pass
+
+
 def drifting_timings(true_ratio: float, pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Paired run times on a core whose speed drifts slowly by up to 1.6x (a sine over the run plus a step),
     with 3% run-to-run noise and a few preempted runs; the candidate takes `true_ratio` x the reference."""
@@ -92,11 +100,11 @@ def test_a_damaged_baseline_file_is_calibrated_again():
 
 def test_the_protocol_stops_when_the_ratio_is_known_and_reports_milliseconds_on_the_baseline():
     profile = load_profile("x86-cpu-ort")
-    measurement = run_interleaved(lambda: time.sleep(0.0010), lambda: time.sleep(0.0005), profile, baseline_ms=2.0)
+    measurement = run_interleaved(lambda: spin(0.0010), lambda: spin(0.0005), profile, baseline_ms=2.0)
     assert measurement.protocol == "interleaved" and not measurement.noisy
     assert measurement.ratio_half_width <= profile.target_half_width
     assert measurement.median_ms == pytest.approx(measurement.ratio * 2.0)
-    assert 1.5 < measurement.ratio < 2.3  # sleep's overhead shrinks the ratio a little below 2
+    assert 1.8 < measurement.ratio < 2.2
     assert measurement.count >= profile.min_repeats
 
 
@@ -104,11 +112,6 @@ def test_the_probe_times_the_reference_back_to_back_after_the_windows():
     """A reference that runs slower within a few runs of a candidate (its weights evicted) than back to back:
     the in-window reference shows the eviction, the probe does not."""
     previous = []
-
-    def spin(seconds):  # not sleep: on a loaded machine a sleeping thread may wait a whole time slice to wake
-        deadline = time.perf_counter() + seconds
-        while time.perf_counter() < deadline:
-            pass
 
     def candidate():
         previous.append("candidate")
@@ -131,6 +134,26 @@ def test_a_baseline_file_without_the_probe_baseline_is_calibrated_again():
     old = {key: value for key, value in first.items() if key != "probe_baseline_ms"}
     baseline_path("fingerprint-a").write_text(json.dumps(old))
     assert "probe_baseline_ms" in load_or_calibrate("fingerprint-a", lambda: time.sleep(0.0003))
+
+
+def test_several_sessions_take_the_windows_in_turn_and_one_slow_session_does_not_move_the_ratio():
+    """Fresh sessions of one model differ in speed; with three, one 30% slower session is outvoted by the
+    median window ratio, and every session (candidate and reference) is timed."""
+    calls = {name: 0 for name in ("a", "b", "slow", "reference0", "reference1")}
+
+    def timed(name, seconds):
+        def run():
+            calls[name] += 1
+            spin(seconds)
+        return run
+
+    profile = load_profile("x86-cpu-ort")
+    measurement = run_interleaved([timed("a", 0.001), timed("b", 0.001), timed("slow", 0.0013)],
+                                  [timed("reference0", 0.0005), timed("reference1", 0.0005)], profile, baseline_ms=1.0)
+    assert abs(measurement.ratio / 2.0 - 1) < 0.05  # the slow session alone would give 2.6
+    assert min(calls.values()) >= 4
+    with pytest.raises(ProfileError, match="field 'sessions' must be"):
+        HardwareProfile.from_dict({"name": "x", "backend": "onnxruntime", "sessions": 0})
 
 
 def test_a_ratio_that_never_settles_is_flagged_noisy_at_the_time_cap():
