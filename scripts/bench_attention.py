@@ -60,15 +60,16 @@ def block_latencies(backend, tokens_list: list[int], embeds: list[int], folder: 
                 shape = BlockShape(embed_dim=embed, num_heads=embed // HEAD_DIM, head_dim=HEAD_DIM,
                                    mlp_hidden=int(MLP_RATIO * embed), attention=kind)
                 torch.manual_seed(0)
-                path = export_onnx(TransformerBlock(shape).eval(), (tokens, embed), folder / f"{kind}-{embed}-{tokens}.onnx")
+                path = export_onnx(TransformerBlock(shape).eval(), (tokens, embed),
+                                   folder / f"{kind}-{embed}-{tokens}.onnx")
                 measurement = backend.measure(str(path), (tokens, embed))
                 row[f"{kind}_ms"] = measurement.median_ms
                 row[f"{kind}_noisy"] = bool(measurement.noisy)
                 row[f"{kind}_attention_macs"] = block_costs(shape, tokens)["attention_macs"]
             row["linear_speedup"] = row["softmax_ms"] / row["linear_ms"]
             rows.append(row)
-            print(f"embed {embed}, {tokens} tokens: softmax {row['softmax_ms']:.3f} ms, linear {row['linear_ms']:.3f} ms",
-                  file=sys.stderr)
+            print(f"embed {embed}, {tokens} tokens: softmax {row['softmax_ms']:.3f} ms, "
+                  f"linear {row['linear_ms']:.3f} ms", file=sys.stderr)
     return rows
 
 

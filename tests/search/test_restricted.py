@@ -68,9 +68,11 @@ def test_uniform_widths_evaluate_one_mlp_ratio_for_every_block():
 
 
 def test_fronts_are_scored_against_one_reference_by_hand():
-    first = [{"config_id": "a", "accuracy": 0.5, "latency_ms": 1.0}, {"config_id": "b", "accuracy": 0.9, "latency_ms": 3.0},
+    first = [{"config_id": "a", "accuracy": 0.5, "latency_ms": 1.0},
+             {"config_id": "b", "accuracy": 0.9, "latency_ms": 3.0},
              {"config_id": "c", "accuracy": 0.4, "latency_ms": 2.0}]
-    second = [{"config_id": "d", "accuracy": 0.8, "latency_ms": 2.0}, {"config_id": "e", "accuracy": 0.2, "latency_ms": 4.0}]
+    second = [{"config_id": "d", "accuracy": 0.8, "latency_ms": 2.0},
+              {"config_id": "e", "accuracy": 0.2, "latency_ms": 4.0}]
     report = compare_fronts({"first": first, "second": second})
     assert report["reference"] == {"accuracy": 0.2, "latency_ms": 4.0}
     # first: 0.3 over latency 1..3 and 0.7 over 3..4; second: 0.6 over 2..4
