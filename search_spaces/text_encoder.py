@@ -17,6 +17,7 @@ from search_spaces.arguments import (
     precisions_argument,
     recorded_precision_arguments,
 )
+from search_spaces.attention import DEFAULT_ATTENTION, attention_argument, recorded_attention_arguments
 from search_spaces.registry import register_space
 from search_spaces.text_encoder_network import PAD_ID, TextEncoderNetwork, TextEncoderShape, TextEncoderSupernet
 from search_spaces.transformer_space import TransformerSpace, stack_arguments, stack_costs
@@ -38,15 +39,18 @@ class TextEncoderSpace(TransformerSpace):
         mlp_ratio_choices: Sequence[float] = (1.0, 2.0, 3.0),
         precisions: Sequence[str] = ("fp32",),
         int8_scheme: str = "ort-dynamic",
+        attention_choices: Sequence[str] = DEFAULT_ATTENTION,
     ) -> None:
         positive_int("vocab_size", vocab_size, minimum=PAD_ID + 2)
         positive_int("max_length", max_length)
         positive_int("num_classes", num_classes)
         stack = stack_arguments(head_dim, depth_choices, embed_dim_choices, num_heads_choices, mlp_ratio_choices)
         checked_precisions = precisions_argument(precisions, int8_scheme)
+        attention_kinds = attention_argument(attention_choices)
         super().__init__(vocab_size=vocab_size, max_length=max_length, num_classes=num_classes, **stack,
-                         **recorded_precision_arguments(checked_precisions, int8_scheme))
-        self._set_stack(stack, checked_precisions, int8_scheme)
+                         **recorded_precision_arguments(checked_precisions, int8_scheme),
+                         **recorded_attention_arguments(attention_kinds))
+        self._set_stack(stack, checked_precisions, int8_scheme, attention_kinds)
         check_parameter_count(self)
 
     @property
@@ -84,4 +88,4 @@ class TextEncoderSpace(TransformerSpace):
         totals["params"] += shape.vocab_size * embed + tokens * embed + 2 * embed + (embed + 1) * classes
         totals["activation_elements"] += tokens * embed
         return {"macs": linear_macs + totals["attention_macs"], "linear_macs": linear_macs, **totals,
-                "fp32_linear_macs": block_fp32 + head_macs}
+                "fp32_linear_macs": block_fp32 + head_macs, **self.attention_features(shape.blocks, tokens)}

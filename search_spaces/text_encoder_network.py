@@ -1,8 +1,8 @@
 """The network of the `text_encoder` space: a transformer encoder over token ids, static and weight-sharing.
 
 Its blocks are `search_spaces.transformer`'s, the same elastic blocks as the ViT's. Token id 0 is
-padding: padding keys get `MASKED_SCORE` added to their attention scores and are left out of the mean
-pooling, so appending padding never changes the logits. One input (the ids), so the exported model
+padding: attention leaves padding keys out (`search_spaces.attention`, for every attention kind) and the
+mean pooling skips them, so appending padding never changes the logits. One input (the ids), so the exported model
 has one int64 input of shape (batch, max_length).
 """
 
@@ -19,7 +19,6 @@ from search_spaces.quantization.precision_network import PrecisionBlocksMixin
 from search_spaces.transformer import (
     LAYER_NORM_EPS,
     LINEAR_LAYERS,
-    MASKED_SCORE,
     BlockShape,
     TransformerNetworkParts,
     TransformerSupernetMixin,
@@ -46,7 +45,7 @@ def text_forward(ids: Tensor, params: Mapping[str, Tensor], shape: TextEncoderSh
     """Logits for token ids (batch, max_length)."""
     keep = (ids != PAD_ID).to(params["pos_embed"].dtype)  # (batch, tokens): 1 for real tokens
     x = F.embedding(ids, params["token_embed.weight"]) + params["pos_embed"]
-    x = blocks_forward(x, params, shape.blocks, ((1.0 - keep) * MASKED_SCORE)[:, None, None, :])
+    x = blocks_forward(x, params, shape.blocks, keep)
     x = F.layer_norm(x, (shape.embed_dim,), params["norm.weight"], params["norm.bias"], LAYER_NORM_EPS)
     pooled = (x * keep[:, :, None]).sum(dim=1) / keep.sum(dim=1, keepdim=True).clamp(min=1.0)
     return F.linear(pooled, params["head.weight"], params["head.bias"])

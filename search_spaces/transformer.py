@@ -7,7 +7,9 @@ same arithmetic, an extracted network reproduces the supernet's output under its
 Elastic dimensions of a block: the embedding width (first-k channels), the number of attention heads
 (first-k heads of a fixed head width) and the MLP hidden width (first-k hidden units, MatFormer-style
 nested feed-forward). A block also has a precision: its four linear layers (QKV, projection, MLP up and
-down) run at fp32 or, fake-quantized, as the block's int8 scheme executes them.
+down) run at fp32 or, fake-quantized, as the block's int8 scheme executes them; and an attention kind
+(`search_spaces.attention`: softmax or linear), which changes the arithmetic between QKV and the
+projection but no weight, so every kind shares the block's weights.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from search_spaces.attention import attention_kind
 from search_spaces.quantization import precision_linear
 from search_spaces.weight_sharing import prefixed
 from search_spaces.weight_slice import WeightSlice, prefix_slice
@@ -36,6 +39,7 @@ class BlockShape:
     mlp_hidden: int  # hidden units of the feed-forward layer
     precision: str = "fp32"  # of the block's linear layers: "fp32" or "int8"
     int8_scheme: str = "ort-dynamic"  # how int8 layers are executed (search_spaces.quantization)
+    attention: str = "softmax"  # the attention kind (search_spaces.attention), always fp32
 
     @property
     def attention_dim(self) -> int:
@@ -45,14 +49,9 @@ class BlockShape:
 LINEAR_LAYERS = ("qkv", "proj", "fc1", "fc2")  # the layers a block's precision applies to
 
 
-MASKED_SCORE = -1e4  # added to the attention scores of padding keys (finite: fp16-safe, no NaN rows)
-
-
-def block_forward(x: Tensor, params: dict[str, Tensor], shape: BlockShape,
-                  attention_bias: Tensor | None = None) -> Tensor:
-    """Pre-norm transformer block on tokens `x` of shape (batch, tokens, embed_dim). `attention_bias`
-    (broadcast to (batch, heads, tokens, tokens), e.g. (batch, 1, 1, tokens) with MASKED_SCORE at padding
-    keys) is added to the attention scores."""
+def block_forward(x: Tensor, params: dict[str, Tensor], shape: BlockShape, key_mask: Tensor | None = None) -> Tensor:
+    """Pre-norm transformer block on tokens `x` of shape (batch, tokens, embed_dim). `key_mask` (batch,
+    tokens): 1 for real tokens, 0 for padding keys, which attention leaves out."""
 
     def linear(inputs: Tensor, name: str) -> Tensor:
         return precision_linear(inputs, params[f"{name}.weight"], params[f"{name}.bias"], shape.precision,
@@ -63,10 +62,7 @@ def block_forward(x: Tensor, params: dict[str, Tensor], shape: BlockShape,
     qkv = linear(hidden, "qkv")
     qkv = qkv.reshape(batch, tokens, 3, shape.num_heads, shape.head_dim).permute(2, 0, 3, 1, 4)
     query, key, value = qkv[0], qkv[1], qkv[2]
-    scores = torch.matmul(query, key.transpose(-2, -1)) * (shape.head_dim ** -0.5)
-    if attention_bias is not None:
-        scores = scores + attention_bias
-    attended = torch.matmul(scores.softmax(dim=-1), value)
+    attended = attention_kind(shape.attention).forward(query, key, value, key_mask)
     attended = attended.transpose(1, 2).reshape(batch, tokens, shape.attention_dim)
     x = x + linear(attended, "proj")
     hidden = F.layer_norm(x, (shape.embed_dim,), params["norm2.weight"], params["norm2.bias"], LAYER_NORM_EPS)
@@ -93,8 +89,8 @@ class TransformerBlock(nn.Module):
         self.fc1 = _init_linear(nn.Linear(shape.embed_dim, shape.mlp_hidden))
         self.fc2 = _init_linear(nn.Linear(shape.mlp_hidden, shape.embed_dim))
 
-    def forward(self, x: Tensor, attention_bias: Tensor | None = None) -> Tensor:
-        return block_forward(x, dict(self.named_parameters()), self.shape, attention_bias)
+    def forward(self, x: Tensor, key_mask: Tensor | None = None) -> Tensor:
+        return block_forward(x, dict(self.named_parameters()), self.shape, key_mask)
 
 
 class ElasticTransformerBlock(TransformerBlock):
@@ -129,17 +125,17 @@ class ElasticTransformerBlock(TransformerBlock):
         parameters = dict(self.named_parameters())
         return {name: part.apply(parameters[part.source]) for name, part in self.weight_slices(shape).items()}
 
-    def forward_elastic(self, x: Tensor, shape: BlockShape, attention_bias: Tensor | None = None) -> Tensor:
+    def forward_elastic(self, x: Tensor, shape: BlockShape, key_mask: Tensor | None = None) -> Tensor:
         if shape.head_dim != self.shape.head_dim:
             raise ValueError(f"head_dim is fixed at {self.shape.head_dim}, got {shape.head_dim}")
-        return block_forward(x, self.sliced_parameters(shape), shape, attention_bias)
+        return block_forward(x, self.sliced_parameters(shape), shape, key_mask)
 
 
 def blocks_forward(x: Tensor, params: Mapping[str, Tensor], shapes: Sequence[BlockShape],
-                   attention_bias: Tensor | None = None) -> Tensor:
+                   key_mask: Tensor | None = None) -> Tensor:
     """The blocks `blocks.{i}.` of `params`, one after the other."""
     for index, block_shape in enumerate(shapes):
-        x = block_forward(x, prefixed(params, f"blocks.{index}."), block_shape, attention_bias)
+        x = block_forward(x, prefixed(params, f"blocks.{index}."), block_shape, key_mask)
     return x
 
 
@@ -213,12 +209,13 @@ class TransformerSupernetMixin:
 def block_costs(shape: BlockShape, tokens: int) -> dict[str, float]:
     """Multiply-accumulates and parameters of one block on `tokens` tokens."""
     embed, attention, hidden = shape.embed_dim, shape.attention_dim, shape.mlp_hidden
+    attention_costs = attention_kind(shape.attention).costs(tokens, shape.num_heads, shape.head_dim)
     return {
         "qkv_macs": tokens * embed * 3 * attention,
-        "attention_macs": 2 * tokens * tokens * attention,
+        "attention_macs": attention_costs["macs"],
         "proj_macs": tokens * attention * embed,
         "mlp_macs": 2 * tokens * embed * hidden,
         "params": 4 * embed + (embed + 1) * 3 * attention + (attention + 1) * embed
         + (embed + 1) * hidden + (hidden + 1) * embed,
-        "activation_elements": tokens * (4 * embed + 3 * attention + shape.num_heads * tokens + hidden),
+        "activation_elements": tokens * (4 * embed + 3 * attention + hidden) + attention_costs["activation_elements"],
     }

@@ -20,6 +20,12 @@ from search_spaces.arguments import (
 )
 from search_spaces.errors import ConfigError
 from search_spaces.layer_cost import LayerCost
+from search_spaces.attention import (
+    ATTENTION_KINDS,
+    DEFAULT_ATTENTION,
+    attention_argument,
+    recorded_attention_arguments,
+)
 from search_spaces.registry import register_space
 from search_spaces.transformer import block_costs
 from search_spaces.transformer_space import TransformerSpace, stack_arguments, stack_costs
@@ -28,6 +34,11 @@ from search_spaces.vit_network import ViTNetwork, ViTShape, ViTSupernet
 
 BYTES_PER_ELEMENT = {"fp32": 4, "fp16": 2, "int8": 1}  # of a linear layer's input at its precision
 BLOCK_LAYERS = ("qkv", "attention", "proj", "mlp")  # per-layer slots of a block; attention runs fp32
+
+
+def attention_kind_costs(block, tokens: int) -> float:
+    """Elements of the attention's own intermediates (softmax: the scores; linear: phi(Q), phi(K), the state)."""
+    return ATTENTION_KINDS[block.attention].costs(tokens, block.num_heads, block.head_dim)["activation_elements"]
 
 
 @register_space("vit")
@@ -52,6 +63,7 @@ class ViTSpace(TransformerSpace):
         mlp_ratio_choices: Sequence[float] = (1.0, 2.0, 3.0),
         precisions: Sequence[str] = ("fp32",),
         int8_scheme: str = "ort-dynamic",
+        attention_choices: Sequence[str] = DEFAULT_ATTENTION,
     ) -> None:
         for name, value in [("image_size", image_size), ("in_channels", in_channels), ("num_classes", num_classes),
                             ("patch_size", patch_size)]:
@@ -65,10 +77,12 @@ class ViTSpace(TransformerSpace):
                               f"{image_size // stem_stride} (image_size {image_size} / stem_stride {stem_stride})")
         stack = stack_arguments(head_dim, depth_choices, embed_dim_choices, num_heads_choices, mlp_ratio_choices)
         checked_precisions = precisions_argument(precisions, int8_scheme)
+        attention_kinds = attention_argument(attention_choices)
         super().__init__(image_size=image_size, in_channels=in_channels, num_classes=num_classes,
                          patch_size=patch_size, stem_channels=stem_channels, stem_stride=stem_stride, **stack,
-                         **recorded_precision_arguments(checked_precisions, int8_scheme))
-        self._set_stack(stack, checked_precisions, int8_scheme)
+                         **recorded_precision_arguments(checked_precisions, int8_scheme),
+                         **recorded_attention_arguments(attention_kinds))
+        self._set_stack(stack, checked_precisions, int8_scheme, attention_kinds)
         check_parameter_count(self)
 
     # ------------------------------------------------------------------ networks
@@ -113,6 +127,7 @@ class ViTSpace(TransformerSpace):
                                                "activation_elements", "int8_linear_macs")},
             "fp32_linear_macs": block_fp32 + head_macs,  # the head always runs fp32
             **{name: totals[name] for name in ("int8_blocks", "num_blocks", "total_heads", "total_mlp_hidden")},
+            **self.attention_features(shape.blocks, tokens),
         }
 
     def layer_costs(self, config: Mapping[str, Any]) -> list[LayerCost]:
@@ -130,7 +145,7 @@ class ViTSpace(TransformerSpace):
         for index in range(self.max_depth):
             if index >= len(shape.blocks):
                 layers.extend(LayerCost(f"block{index}.{name}", f"{name}.{self.precisions[0]}" if name != "attention"
-                                        else "attention", active=False) for name in BLOCK_LAYERS)
+                                        else self.layer_attention_kinds[0], active=False) for name in BLOCK_LAYERS)
                 continue
             block = shape.blocks[index]
             block_cost = block_costs(block, tokens)
@@ -140,8 +155,9 @@ class ViTSpace(TransformerSpace):
                 LayerCost(f"block{index}.qkv", f"qkv.{block.precision}", macs=block_cost["qkv_macs"],
                           params=(embed + 1) * 3 * attention,
                           activation_bytes=tokens * (width * embed + 4 * 3 * attention)),
-                LayerCost(f"block{index}.attention", "attention", macs=block_cost["attention_macs"],
-                          activation_bytes=4.0 * tokens * (4 * attention + 2 * block.num_heads * tokens)),
+                LayerCost(f"block{index}.attention", ATTENTION_KINDS[block.attention].layer_kind,
+                          macs=block_cost["attention_macs"], activation_bytes=4.0 * (
+                              4 * tokens * attention + 2 * attention_kind_costs(block, tokens))),
                 LayerCost(f"block{index}.proj", f"proj.{block.precision}", macs=block_cost["proj_macs"],
                           params=(attention + 1) * embed, activation_bytes=tokens * (width * attention + 4 * embed)),
                 LayerCost(f"block{index}.mlp", f"mlp.{block.precision}", macs=block_cost["mlp_macs"],
@@ -155,5 +171,5 @@ class ViTSpace(TransformerSpace):
 
     def layer_kinds(self) -> tuple[str, ...]:
         linear = tuple(f"{name}.{precision}" for name in ("qkv", "proj", "mlp") for precision in self.precisions)
-        return ("stem", *linear, "attention", "head")
+        return ("stem", *linear, *self.layer_attention_kinds, "head")
 

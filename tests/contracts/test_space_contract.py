@@ -25,8 +25,11 @@ SMALL_ARGUMENTS = {
     "text_encoder": {"vocab_size": 50, "max_length": 12, "num_classes": 3, "embed_dim_choices": [32, 48],
                      "depth_choices": [1, 2]},
 }
-# Variants of a space the contract also covers: with precision choices (fp32 and int8 per block).
+# Variants of a space the contract also covers: with precision choices (fp32 and int8 per block) and, for the
+# transformers, with the attention kind as a per-block choice (softmax or linear).
 VARIANTS = {name: [{}, {"precisions": ["fp32", "int8"]}] for name in ("vit", "mbv3", "text_encoder")}
+for _name in ("vit", "text_encoder"):
+    VARIANTS[_name].append({"attention_choices": ["softmax", "linear"]})
 
 
 def example_inputs(space, count):

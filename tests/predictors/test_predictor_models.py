@@ -32,7 +32,8 @@ def sample(space, count, seed):
 
 # ---------------------------------------------------------------------------------------------- layer costs
 @pytest.mark.parametrize("name, arguments",
-                         [("nb201", {}), ("ofa_mbv3", {}), ("vit", {"precisions": ["fp32", "int8"]})])
+                         [("nb201", {}), ("ofa_mbv3", {}), ("vit", {"precisions": ["fp32", "int8"]}),
+                          ("vit", {"precisions": ["fp32", "int8"], "attention_choices": ["softmax", "linear"]})])
 def test_layer_costs_add_up_to_the_spaces_totals(name, arguments):
     """Every space that describes its layers: fixed slots, kinds from layer_kinds(), and the MACs of
     the layers in the network (active, or outside the cells) add up to cost_features' MACs."""

@@ -1,0 +1,187 @@
+"""Softmax against linear attention on this CPU, and what searching the attention kind (and per-block widths)
+buys at the same budget.
+
+Latency (always): one pre-norm transformer block of the spaces (`search_spaces.transformer`, head width
+16, MLP ratio 2) with softmax and with elu+1 linear attention, exported to ONNX and timed on a hardware
+profile (default `x86-cpu-ort`: one pinned core, ONNX Runtime, the interleaved reference protocol, which
+ranks by the ratio to a fixed reference network and so survives the machine's drift), for each token count
+and width. The crossover is the first token count where the linear block is faster.
+
+Search comparison (`--search DATASET ...`, e.g. `mnist5k rotten-tomatoes`): per data set one supernet
+with `attention_choices` [softmax, linear] is trained (sandwich rule, `--epochs`), then four searches of
+`--trials` distinct networks each run on it with measured latency (one measurement store, so a network
+two searches meet is timed once; `nas.search.restricted`): softmax in every block, linear in every
+block, mixed, and softmax with one MLP ratio for every block. Reported: each front's hypervolume against
+one shared reference point and its lowest latency at matched accuracies; attention: softmax vs linear vs
+mixed; Mix'n'Match: per-block widths (the softmax search) vs uniform widths.
+
+    .venv/bin/python scripts/bench_attention.py > benchmarks/attention/latency.json   # a few minutes
+    .venv/bin/python scripts/bench_attention.py --tokens 16 64 --embed 64 --search mnist5k --epochs 5 --trials 24
+
+Prints one JSON object (progress on stderr); `--out FOLDER` keeps the supernets and measurements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+HEAD_DIM, MLP_RATIO = 16, 2.0
+KINDS = ("softmax", "linear")
+# Small spaces for the search comparison, so a supernet trains in minutes on a CPU; --space-args replaces them.
+SEARCH_SPACES = {
+    "images": ("vit", {"depth_choices": [1, 2], "embed_dim_choices": [32, 48], "num_heads_choices": [1, 2],
+                       "mlp_ratio_choices": [1.0, 2.0, 3.0], "stem_channels": 16}),
+    "tokens": ("text_encoder", {"depth_choices": [1, 2], "embed_dim_choices": [32, 48], "num_heads_choices": [1, 2],
+                                "mlp_ratio_choices": [1.0, 2.0, 3.0]}),
+}
+
+
+def block_latencies(backend, tokens_list: list[int], embeds: list[int], folder: Path) -> list[dict]:
+    import torch
+
+    from nas.models.onnx_export import export_onnx
+    from search_spaces.transformer import BlockShape, TransformerBlock, block_costs
+
+    rows = []
+    for embed in embeds:
+        for tokens in tokens_list:
+            row = {"embed_dim": embed, "heads": embed // HEAD_DIM, "head_dim": HEAD_DIM, "tokens": tokens}
+            for kind in KINDS:
+                shape = BlockShape(embed_dim=embed, num_heads=embed // HEAD_DIM, head_dim=HEAD_DIM,
+                                   mlp_hidden=int(MLP_RATIO * embed), attention=kind)
+                torch.manual_seed(0)
+                path = export_onnx(TransformerBlock(shape).eval(), (tokens, embed),
+                                   folder / f"{kind}-{embed}-{tokens}.onnx")
+                measurement = backend.measure(str(path), (tokens, embed))
+                row[f"{kind}_ms"] = measurement.median_ms
+                row[f"{kind}_noisy"] = bool(measurement.noisy)
+                row[f"{kind}_attention_macs"] = block_costs(shape, tokens)["attention_macs"]
+            row["linear_speedup"] = row["softmax_ms"] / row["linear_ms"]
+            rows.append(row)
+            print(f"embed {embed}, {tokens} tokens: softmax {row['softmax_ms']:.3f} ms, "
+                  f"linear {row['linear_ms']:.3f} ms", file=sys.stderr)
+    return rows
+
+
+def crossovers(rows: list[dict]) -> dict[str, int | None]:
+    """Per width, the first token count from which the linear block is faster at every longer length measured."""
+    found: dict[str, int | None] = {}
+    for embed in sorted({row["embed_dim"] for row in rows}):
+        ordered = sorted((row for row in rows if row["embed_dim"] == embed), key=lambda row: row["tokens"])
+        first = None
+        for row in ordered:
+            if row["linear_ms"] < row["softmax_ms"]:
+                first = row["tokens"] if first is None else first
+            else:
+                first = None
+        found[str(embed)] = first
+    return found
+
+
+def search_comparison(dataset_name: str, profile, arguments: argparse.Namespace, folder: Path) -> dict:
+    from hw_profiles import MeasurementStore
+    from nas.data import load_dataset
+    from nas.profiling.profiler import Profiler
+    from nas.search.evaluators import MeasuredEvaluator
+    from nas.search.restricted import attention_restrictions, compare_fronts, restricted_search, width_restrictions
+    from nas.training.train import TrainingConfig, train_supernet
+    from search_spaces import create_space
+
+    dataset = load_dataset(dataset_name)
+    data_arguments = dataset.space_arguments()
+    space_name, space_arguments = SEARCH_SPACES["tokens" if "vocab_size" in data_arguments else "images"]
+    space_arguments = {**space_arguments, **(arguments.space_args or {})}
+    space = create_space(space_name, **data_arguments, **space_arguments, attention_choices=list(KINDS))
+    run = folder / dataset_name
+    run.mkdir(parents=True, exist_ok=True)
+    training = TrainingConfig(epochs=arguments.epochs, threads=arguments.threads, seed=arguments.seed)
+    state = train_supernet(space, dataset, run / "supernet.pt", training, progress=False)
+    supernet = space.build_supernet()
+    supernet.load_state_dict(state["model"])
+    supernet.eval()
+    profiler = Profiler(space, supernet, profile, MeasurementStore(run / "measurements.db"))
+    evaluator = MeasuredEvaluator(space, supernet, dataset, profiler)
+    restrictions = {r.name: r for r in attention_restrictions(space) + width_restrictions(space)}
+    restrictions.pop("per_block_widths")  # the softmax search: softmax fixed, widths per block
+    searches = {}
+    for name, restriction in restrictions.items():
+        print(f"{dataset_name}: search {name} ({arguments.trials} networks)", file=sys.stderr)
+        searches[name] = restricted_search(space, evaluator, restriction, arguments.trials, seed=arguments.seed,
+                                           sampler=arguments.sampler)
+    return {"dataset": dataset_name, "space": space.name, "space_arguments": space.arguments,
+            "tokens": _tokens(space),
+            "training": {"epochs": arguments.epochs, "history": state["history"]},
+            "trials": arguments.trials, "sampler": arguments.sampler, "seed": arguments.seed,
+            "attention": compare_fronts({name: searches[name] for name in ("softmax", "linear", "mixed")}),
+            "mix_n_match": compare_fronts({"per_block_widths": searches["softmax"],
+                                           "uniform_widths": searches["uniform_widths"]})}
+
+
+def _tokens(space) -> int:
+    shape = space.shape(space.largest())
+    return getattr(shape, "tokens", None) or shape.max_length
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profile", default="x86-cpu-ort", help="hardware profile (name or YAML path)")
+    parser.add_argument("--tokens", type=int, nargs="*", default=[16, 64, 256, 1024], help="token counts to time")
+    parser.add_argument("--embed", type=int, nargs="*", default=[64, 128], help="block widths (multiples of 16)")
+    parser.add_argument("--search", nargs="*", default=[], metavar="DATASET",
+                        help="also train a supernet per data set and compare the restricted searches' fronts")
+    parser.add_argument("--epochs", type=int, default=3, help="supernet training epochs per data set")
+    parser.add_argument("--trials", type=int, default=12, help="distinct networks each search evaluates")
+    parser.add_argument("--sampler", default="guided")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
+    parser.add_argument("--space-args", type=json.loads, default=None, help="JSON: replaces the small search spaces' "
+                                                                              "arguments")
+    parser.add_argument("--out", type=Path, default=None, help="keep supernets and measurements here")
+    args = parser.parse_args(argv)
+    if any(tokens < 1 for tokens in args.tokens) or any(embed < HEAD_DIM or embed % HEAD_DIM for embed in args.embed):
+        parser.error(f"--tokens must be positive and --embed multiples of {HEAD_DIM}")
+    if args.epochs < 1 or args.trials < 1:
+        parser.error("--epochs and --trials must be at least 1")
+
+    from hw_profiles import create_backend, load_profile
+
+    profile = load_profile(args.profile)
+    backend = create_backend(profile)
+    available, reason = backend.available()
+    if not available:
+        print(f"bench_attention: profile {profile.name!r} cannot run here: {reason}", file=sys.stderr)
+        return 2
+    report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "command": " ".join(["scripts/bench_attention.py", *(argv if argv is not None else sys.argv[1:])]),
+              "commit": _commit(), "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                                               **backend.environment()},
+              "profile": profile.name, "protocol": profile.protocol, "head_dim": HEAD_DIM, "mlp_ratio": MLP_RATIO}
+    with tempfile.TemporaryDirectory(prefix="hwnas-attention-") as temporary:
+        folder = args.out or Path(temporary)
+        report["latency"] = block_latencies(backend, args.tokens, args.embed, Path(temporary))
+        report["crossover_tokens"] = crossovers(report["latency"])
+        report["search"] = [search_comparison(name, profile, args, folder) for name in args.search]
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
