@@ -93,6 +93,7 @@ def train(run_path: str | Path, dataset: str = DEFAULT_DATASET, space: str = DEF
     try:
         with run.lock("train", exclusive=True) if rank_zero else contextlib.nullcontext(run):
             if rank_zero and not recorded and not run.checkpoint.exists():  # a killed run still knows its data
+                _write_vocabulary(run, data)
                 run.update_settings(data=record)
             if progress and rank_zero:
                 LOGGER.info(f"training {search_space!r} on {data.summary()}")
@@ -108,6 +109,15 @@ def train(run_path: str | Path, dataset: str = DEFAULT_DATASET, space: str = DEF
     return state["history"][-1] if state.get("history") else {}
 
 
+def _write_vocabulary(run: RunFolder, data: Any) -> None:
+    """A text data set tokenized here leaves its vocabulary in the run (vocab.json), which run.json's data
+    record names with its SHA-256; later verbs encode with it."""
+    from nas.data.source import VOCABULARY_FILE, vocabulary_bytes
+
+    if data.vocabulary is not None:
+        write_atomically(run.path / VOCABULARY_FILE, vocabulary_bytes(data.vocabulary))
+
+
 def _training_data(run: RunFolder, dataset: str, image_size: int | None,
                    progress: bool) -> tuple[Any, dict, bool]:
     """(data set, its run.json record, whether run.json already records it) for `train`: a run trained
@@ -121,7 +131,7 @@ def _training_data(run: RunFolder, dataset: str, image_size: int | None,
     if image_size is not None and image_size != previous.get("image_size"):
         raise HwnasError(f"--image-size {image_size}: run {run.path} was trained at image size "
                          f"{previous.get('image_size')}; leave it out or use another run folder")
-    data, record = open_source(previous, dataset)
+    data, record = open_source(previous, dataset, folder=run.path)
     return data, record, record == previous
 
 

@@ -195,7 +195,10 @@ def main() -> None:
         parser.error(f"--parts: unknown {', '.join(sorted(unknown))}; allowed: steps, data-parallel, folder")
     import torch
 
-    results: dict = {"date": time.strftime("%Y-%m-%d"), "torch": torch.__version__, "cpus": os.cpu_count(),
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    results: dict = {"command": " ".join(["python", "scripts/bench_training.py", *sys.argv[1:]]),
+                     "commit": commit.stdout.strip() or None,
+                     "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__, "cpus": os.cpu_count(),
                      "load_average_1min": round(os.getloadavg()[0], 2), "settings": vars(args)}
     if "steps" in parts:
         results["steps"] = step_throughput(args.dataset, args.batch_size, args.steps, args.random_subnets)

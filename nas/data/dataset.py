@@ -46,6 +46,8 @@ class Dataset:
     class_names: tuple[str, ...] | None = None
     # how the arrays were made from the files (image size, channels, mean/std): recorded in run.json
     preprocessing: dict[str, Any] | None = field(default=None, compare=False)
+    # word -> token id of a text data set that was tokenized here (written into the run as vocab.json)
+    vocabulary: dict[str, int] | None = field(default=None, compare=False, repr=False)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
