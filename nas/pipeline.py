@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from nas.data.source import VOCABULARY_FILE, vocabulary_bytes
 from nas.errors import HwnasError
 from nas.search.front import UNSTABLE_DIFFERENCE
 from nas.profiling.profiler import precision_arguments
@@ -93,7 +94,8 @@ def train(run_path: str | Path, dataset: str = DEFAULT_DATASET, space: str = DEF
     try:
         with run.lock("train", exclusive=True) if rank_zero else contextlib.nullcontext(run):
             if rank_zero and not recorded and not run.checkpoint.exists():  # a killed run still knows its data
-                _write_vocabulary(run, data)
+                if data.vocabulary is not None:  # tokenized here: later verbs encode with the run's vocab.json
+                    write_atomically(run.path / VOCABULARY_FILE, vocabulary_bytes(data.vocabulary))
                 run.update_settings(data=record)
             if progress and rank_zero:
                 LOGGER.info(f"training {search_space!r} on {data.summary()}")
@@ -107,15 +109,6 @@ def train(run_path: str | Path, dataset: str = DEFAULT_DATASET, space: str = DEF
                         **({"profile": profile_name} if profile_name else {}),
                         **({"init_from": str(init_from)} if init_from else {}))
     return state["history"][-1] if state.get("history") else {}
-
-
-def _write_vocabulary(run: RunFolder, data: Any) -> None:
-    """A text data set tokenized here leaves its vocabulary in the run (vocab.json), which run.json's data
-    record names with its SHA-256; later verbs encode with it."""
-    from nas.data.source import VOCABULARY_FILE, vocabulary_bytes
-
-    if data.vocabulary is not None:
-        write_atomically(run.path / VOCABULARY_FILE, vocabulary_bytes(data.vocabulary))
 
 
 def _training_data(run: RunFolder, dataset: str, image_size: int | None,

@@ -31,7 +31,3 @@ def first_inputs(inputs: Any, count: int) -> np.ndarray:
         return inputs[:count]
     return np.stack([np.asarray(inputs[index]) for index in range(min(count, len(inputs)))])
 
-
-def is_lazy(inputs: Any) -> bool:
-    """Whether `inputs` are read sample by sample (a lazy Dataset) rather than held as one array."""
-    return not isinstance(inputs, np.ndarray)
