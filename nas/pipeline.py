@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from nas.data.source import VOCABULARY_FILE, vocabulary_bytes
 from nas.errors import HwnasError
 from nas.search.front import UNSTABLE_DIFFERENCE
 from nas.profiling.profiler import precision_arguments
@@ -93,6 +94,8 @@ def train(run_path: str | Path, dataset: str = DEFAULT_DATASET, space: str = DEF
     try:
         with run.lock("train", exclusive=True) if rank_zero else contextlib.nullcontext(run):
             if rank_zero and not recorded and not run.checkpoint.exists():  # a killed run still knows its data
+                if data.vocabulary is not None:  # tokenized here: later verbs encode with the run's vocab.json
+                    write_atomically(run.path / VOCABULARY_FILE, vocabulary_bytes(data.vocabulary))
                 run.update_settings(data=record)
             if progress and rank_zero:
                 LOGGER.info(f"training {search_space!r} on {data.summary()}")
@@ -121,7 +124,7 @@ def _training_data(run: RunFolder, dataset: str, image_size: int | None,
     if image_size is not None and image_size != previous.get("image_size"):
         raise HwnasError(f"--image-size {image_size}: run {run.path} was trained at image size "
                          f"{previous.get('image_size')}; leave it out or use another run folder")
-    data, record = open_source(previous, dataset)
+    data, record = open_source(previous, dataset, folder=run.path)
     return data, record, record == previous
 
 

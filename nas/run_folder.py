@@ -3,6 +3,8 @@
     run/
       run.json            what the run is: dataset, space, hardware profile
       supernet.pt         trained supernet checkpoint (space name + arguments inside)
+      vocab.json          a text data set's vocabulary (word -> id), when training tokenized it; run.json
+                          records its SHA-256 and every later verb encodes with it
       measurements.db     real latency measurements (SQLite; may be shared between runs)
       predictor.joblib    fitted latency predictor, and predictor.json: its held-out quality
       study.db            the Optuna study (SQLite)

@@ -24,15 +24,18 @@ register_dataset = DATASETS.register
 
 @dataclass(frozen=True)
 class Dataset:
-    """Input arrays (images: (samples, channels, height, width) float32; token ids: (samples, length)
-    int64) and int64 labels, with what a space needs to know about the inputs and how to augment them."""
+    """Inputs (images: (samples, channels, height, width) float32; token ids: (samples, length) int64) and
+    int64 labels, with what a space needs to know about the inputs and how to augment them. Inputs are
+    arrays, or for an image folder too large to hold lazy `torch.utils.data.Dataset`s of samples with the
+    array's `shape` and `dtype` (nas.data.folder_images); read a split batch by batch with
+    nas.data.batches.input_batches, never as one array."""
 
     name: str
-    x_train: np.ndarray
+    x_train: Any  # np.ndarray, or a Dataset of samples decoded when read
     y_train: np.ndarray
-    x_val: np.ndarray
+    x_val: Any
     y_val: np.ndarray
-    x_test: np.ndarray
+    x_test: Any
     y_test: np.ndarray
     num_classes: int
     # space arguments that describe the inputs (None: image_size and in_channels, from the image arrays)
@@ -43,6 +46,8 @@ class Dataset:
     class_names: tuple[str, ...] | None = None
     # how the arrays were made from the files (image size, channels, mean/std): recorded in run.json
     preprocessing: dict[str, Any] | None = field(default=None, compare=False)
+    # word -> token id of a text data set that was tokenized here (written into the run as vocab.json)
+    vocabulary: dict[str, int] | None = field(default=None, compare=False, repr=False)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -1,13 +1,18 @@
 """Image folders in the torchvision `ImageFolder` convention: `root/<class>/<image>` (PNG or JPEG, any size
 and mode), or `root/train|val|test/<class>/<image>` for a fixed split of one's own.
 
-The folder becomes an ordinary `Dataset` (arrays), built by streaming: the headers are read first (size and
-mode, no decoding), the arrays are allocated once, and each image is decoded, converted, resized and
-centre-cropped straight into its row, one at a time. The per-channel mean and standard deviation of the
-training split are summed up during the same pass and applied in place, so no second copy of the data is
-made. Channels: 1 when every image is grayscale, else 3 (grayscale images then repeat their one channel).
-The image size is `image_size` when given, else the median shorter side of the images, capped at 224:
-each image's shorter side is resized to it (bilinear) and the centre square cut out.
+Loading reads the headers only (size and mode, no decoding), then makes each split a lazy
+`torch.utils.data.Dataset` (`FolderImages`, nas.data.folder_images) that decodes an image when it is read,
+in the DataLoader's workers: a folder never has to fit in memory. The per-channel mean and standard deviation
+of the training split are computed in one streamed pass (running sums; a run reopening its data uses the
+ones it recorded, and decodes nothing until it reads). Channels: 1 when every image is grayscale, else 3
+(grayscale images then repeat their one channel). The image size is `image_size` when given, else the
+median shorter side of the images, capped at 224: each image's shorter side is resized to it (bilinear)
+and the centre square cut out.
+
+A small folder, one whose decoded images take at most `cache_limit()` bytes (default 256 MiB; the
+environment variable HWNAS_IMAGE_CACHE_MB sets it, 0 keeps every folder lazy), is decoded once into
+arrays instead: the same values, computed by the same float32 operations, without decoding every epoch.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 
 from nas.data.augment import random_affine
 from nas.data.dataset import Dataset, split_indices
+from nas.data.folder_images import FolderImages, read_headers, short_reason, streamed_statistics
 from nas.errors import HwnasError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -29,7 +35,8 @@ SPLITS = ("train", "val", "test")
 MAX_DEFAULT_SIZE = 224
 IMAGE_SIZE_RANGE = (2, 1024)
 MIN_PER_CLASS = 3
-GRAYSCALE_MODES = {"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
+CACHE_ENVIRONMENT = "HWNAS_IMAGE_CACHE_MB"
+DEFAULT_CACHE_MB = 256  # a folder whose decoded images fit is decoded once, into memory
 
 
 @dataclass(frozen=True)
@@ -100,67 +107,9 @@ def list_folder(root: str | Path) -> FolderListing:
                          None if sources[0][0] is None else np.asarray(splits, dtype=np.int64))
 
 
-def _open(path: Path):
-    from PIL import Image
-
-    try:
-        return Image.open(path)
-    except Exception as error:  # noqa: BLE001 - Pillow raises many types for broken files
-        raise HwnasError(f"image {str(path)!r} cannot be read ({_reason(error)}); allowed: PNG or JPEG "
-                         f"images") from None
-
-
-def _reason(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:160] if text else type(error).__name__
-
-
-def read_headers(files: Sequence[Path]) -> tuple[np.ndarray, int]:
-    """(shorter side of each image, channels: 1 if every image is grayscale else 3), from the headers only."""
-    sides, channels = np.empty(len(files), dtype=np.int64), 1
-    for index, path in enumerate(files):
-        with _open(path) as image:
-            sides[index] = min(image.size)
-            if image.mode not in GRAYSCALE_MODES:
-                channels = 3
-    return sides, channels
-
-
 def default_image_size(sides: np.ndarray) -> int:
     """The median shorter side, capped at 224."""
     return int(min(MAX_DEFAULT_SIZE, max(IMAGE_SIZE_RANGE[0], int(np.median(sides)))))
-
-
-def decode(path: Path, size: int, channels: int) -> np.ndarray:
-    """(channels, size, size) float32 in [0, 1]: converted, shorter side resized to `size`, centre-cropped."""
-    from PIL import Image
-
-    with _open(path) as image:
-        try:
-            image.draft("L" if channels == 1 else "RGB", (size, size))  # JPEG: decode at a reduced scale
-            if image.mode.startswith("I;16") or image.mode in ("I", "F"):  # 16/32-bit grayscale: kept exact
-                scale = 1.0 if image.mode == "F" else 65535.0
-                image = Image.fromarray(np.clip(np.asarray(image, dtype=np.float32) / scale, 0, 1))
-            elif image.mode != ("L" if channels == 1 else "RGB"):
-                image = image.convert("L" if channels == 1 else "RGB")
-            width, height = image.size
-            scale = size / min(width, height)
-            resized = (max(size, round(width * scale)), max(size, round(height * scale)))
-            if resized != image.size:
-                image = image.resize(resized, Image.Resampling.BILINEAR)
-            left, top = (resized[0] - size) // 2, (resized[1] - size) // 2
-            image = image.crop((left, top, left + size, top + size))
-            array = np.asarray(image, dtype=np.float32)
-        except HwnasError:
-            raise
-        except Exception as error:  # noqa: BLE001 - truncated or corrupt image data
-            raise HwnasError(f"image {str(path)!r} cannot be decoded ({_reason(error)}); allowed: PNG or JPEG "
-                             f"images") from None
-    if image.mode != "F":
-        array = array / 255.0
-    if array.ndim == 2:
-        return np.repeat(array[None], channels, axis=0)
-    return array.transpose(2, 0, 1)
 
 
 def _split(listing: FolderListing) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -170,7 +119,7 @@ def _split(listing: FolderListing) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return split_indices(listing.labels)
     except ValueError as error:
         raise HwnasError(f"image folder {str(listing.root)!r} is too small for a stratified 70/10/20 split of "
-                         f"{len(listing.class_names)} classes ({_reason(error)}); add images or give "
+                         f"{len(listing.class_names)} classes ({short_reason(error)}); add images or give "
                          f"train/, val/ and test/ subfolders") from None
 
 
@@ -181,11 +130,25 @@ def check_image_size(image_size: int | None) -> None:
         raise HwnasError(f"--image-size must be an integer from {low} to {high}, got {image_size!r}")
 
 
+def cache_limit() -> int:
+    """Bytes of decoded images up to which a folder is held in memory (HWNAS_IMAGE_CACHE_MB, default 256)."""
+    text = os.environ.get(CACHE_ENVIRONMENT, str(DEFAULT_CACHE_MB))
+    try:
+        megabytes = float(text)
+    except ValueError:
+        megabytes = float("nan")
+    if not 0 <= megabytes <= 1 << 30:
+        raise HwnasError(f"environment variable {CACHE_ENVIRONMENT} must be a number of megabytes from 0 to "
+                         f"{1 << 30}, got {text!r}")
+    return int(megabytes * (1 << 20))
+
+
 def load_image_folder(root: str | Path, image_size: int | None = None,
                       normalisation: tuple[Sequence[float], Sequence[float]] | None = None,
-                      progress: bool = False) -> Dataset:
-    """The folder as a Dataset; `normalisation` (mean, std per channel) replaces the training split's own
-    statistics (a run reopening its data uses the ones it recorded)."""
+                      progress: bool = False, cache_bytes: int | None = None) -> Dataset:
+    """The folder as a Dataset whose splits are lazy `FolderImages`, or arrays when the decoded images take
+    at most `cache_bytes` (default `cache_limit()`). `normalisation` (mean, std per channel) replaces the
+    training split's own statistics (a run reopening its data uses the ones it recorded)."""
     from tqdm.auto import tqdm
 
     check_image_size(image_size)
@@ -193,39 +156,49 @@ def load_image_folder(root: str | Path, image_size: int | None = None,
     sides, channels = read_headers(listing.files)
     size = image_size or default_image_size(sides)
     parts = _split(listing)
-    arrays = [np.empty((len(part), channels, size, size), dtype=np.float32) for part in parts]
-    total = np.zeros(channels, dtype=np.float64)
-    squares = np.zeros(channels, dtype=np.float64)
-    bar = tqdm(total=len(listing.files), desc=f"reading {listing.root.name}", disable=not progress, unit="image")
-    for which, (part, array) in enumerate(zip(parts, arrays)):
-        for row, index in enumerate(part):
-            array[row] = decode(listing.files[index], size, channels)
-            if which == 0:
-                values = array[row].reshape(channels, -1).astype(np.float64)
-                total += values.sum(axis=1)
-                squares += (values * values).sum(axis=1)
-            bar.update()
-    bar.close()
+    splits: list = [FolderImages([listing.files[index] for index in part], size, channels) for part in parts]
+    in_memory = len(listing.files) * channels * size * size * 4 <= (cache_limit() if cache_bytes is None
+                                                                     else cache_bytes)
+    if in_memory:
+        bar = tqdm(total=len(listing.files), desc=f"reading {listing.root.name}", disable=not progress,
+                   unit="image")
+        splits = [_decoded(split, bar) for split in splits]
+        bar.close()
     if normalisation is None:
-        pixels = len(parts[0]) * size * size
-        mean = total / pixels
-        std = np.sqrt(np.maximum(squares / pixels - mean * mean, 0.0))
-        std = np.where(std > 1e-8, std, 1.0)
+        bar = tqdm(total=len(splits[0]), desc=f"statistics of {listing.root.name}",
+                   disable=not progress or in_memory, unit="image")
+        mean, std = streamed_statistics(splits[0], channels, progress=bar)
+        bar.close()
     else:
         mean, std = (np.asarray(values, dtype=np.float64) for values in normalisation)
         if mean.shape != (channels,) or std.shape != (channels,):
             raise HwnasError(f"image folder {str(listing.root)!r} now has {channels} channels, not the "
                              f"{len(mean)} its run recorded")
-    for array in arrays:  # in place: no second copy
-        array -= mean.astype(np.float32)[None, :, None, None]
-        array /= std.astype(np.float32)[None, :, None, None]
+    splits = [_normalised(split, mean, std) for split in splits]
     labels = [listing.labels[part] for part in parts]
     preprocessing = {"image_size": size, "channels": channels, "mean": [float(v) for v in mean],
                      "std": [float(v) for v in std],
                      "split": "folders" if listing.splits is not None else "stratified 70/10/20"}
-    return Dataset(listing.root.name or str(listing.root), arrays[0], labels[0], arrays[1], labels[1], arrays[2],
+    return Dataset(listing.root.name or str(listing.root), splits[0], labels[0], splits[1], labels[1], splits[2],
                    labels[2], num_classes=len(listing.class_names), augmentation=random_affine,
                    class_names=listing.class_names, preprocessing=preprocessing)
+
+
+def _decoded(split: FolderImages, bar) -> np.ndarray:
+    """Every image of `split`, decoded (not normalised) into one array."""
+    array = np.empty(split.shape, dtype=np.float32)
+    for row in range(len(split)):
+        array[row] = split[row]
+        bar.update()
+    return array
+
+
+def _normalised(split, mean: np.ndarray, std: np.ndarray):
+    if isinstance(split, FolderImages):
+        return split.normalised(mean, std)
+    split -= mean.astype(np.float32)[None, :, None, None]  # in place: no second copy
+    split /= std.astype(np.float32)[None, :, None, None]
+    return split
 
 
 def folder_digest(root: str | Path) -> str:

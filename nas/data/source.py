@@ -5,23 +5,37 @@ path, a content digest (a file: SHA-256 of its bytes; a folder: SHA-256 of its s
 file's size) and its preprocessing (image size, channels, per-channel mean and std of the training split).
 Reopening checks the digest: a changed data set is refused, and a moved one is found again through a new
 path whose digest matches (`--dataset NEW_PATH`).
+
+A text data set tokenized here (the built-in `rotten-tomatoes`) has a vocabulary: training writes it into
+the run as `vocab.json` and records its SHA-256 (`"vocabulary": {"file": "vocab.json", "digest": ...}`);
+every later verb encodes the text with that file, and refuses it in one line when it changed or is missing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from nas.data.dataset import DATASETS, Dataset
 from nas.data.folder import file_digest, folder_digest, load_image_folder
+from nas.data.text import check_vocabulary
 from nas.errors import HwnasError
+
+VOCABULARY_FILE = "vocab.json"
+MAX_VOCABULARY_BYTES = 16 << 20  # a vocabulary file larger than this is refused unread
 
 
 def describe_source(spec: str, data: Dataset) -> dict[str, Any]:
     """The run.json record of the data set `spec` (a built-in name or a path) that loaded as `data`."""
     if spec in DATASETS:
-        return {"kind": "builtin", "name": spec}
+        record: dict[str, Any] = {"kind": "builtin", "name": spec}
+        if data.vocabulary is not None:
+            digest = "sha256:" + hashlib.sha256(vocabulary_bytes(data.vocabulary)).hexdigest()
+            record["vocabulary"] = {"file": VOCABULARY_FILE, "digest": digest}
+        return record
     path = Path(spec).resolve()
     record: dict[str, Any] = {"kind": "folder" if path.is_dir() else "file", "path": str(path),
                               "digest": content_digest(path), "name": data.name}
@@ -31,6 +45,40 @@ def describe_source(spec: str, data: Dataset) -> dict[str, Any]:
     if data.class_names is not None:
         record["class_names"] = list(data.class_names)
     return record
+
+
+def vocabulary_bytes(vocabulary: dict[str, int]) -> bytes:
+    """The vocab.json a run holds: word -> id, in id order, as UTF-8 JSON."""
+    ordered = dict(sorted(vocabulary.items(), key=lambda item: item[1]))
+    return (json.dumps(ordered, ensure_ascii=False, indent=0) + "\n").encode("utf-8")
+
+
+def read_vocabulary(record: dict[str, Any], folder: Path | None) -> dict[str, int]:
+    """The run's vocab.json, checked against the SHA-256 that `record` holds; one-line HwnasError when it
+    is missing, changed or not a vocabulary."""
+    entry = record["vocabulary"]
+    if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str) or entry.get("file") != VOCABULARY_FILE:
+        raise HwnasError(f"run.json's data record has a damaged 'vocabulary' entry ({entry!r}); train the run again")
+    if folder is None:
+        raise HwnasError(f"data set {record['name']!r} was tokenized with the vocabulary of its run; open it "
+                         f"through its run folder")
+    path = Path(folder) / VOCABULARY_FILE
+    if not path.is_file():
+        raise HwnasError(f"{path} is missing: the run's data set {record['name']!r} is tokenized with it; restore it, "
+                         f"or train a new run")
+    if path.stat().st_size > MAX_VOCABULARY_BYTES:
+        raise HwnasError(f"{path} changed after the run recorded it (it is over {MAX_VOCABULARY_BYTES >> 20} MiB); "
+                         f"restore it, or train a new run")
+    content = path.read_bytes()
+    digest = "sha256:" + hashlib.sha256(content).hexdigest()
+    if digest != entry["digest"]:
+        raise HwnasError(f"{path} changed after the run recorded it (digest {_short(digest)}, recorded "
+                         f"{_short(entry['digest'])}); restore it, or train a new run")
+    try:
+        vocabulary = json.loads(content.decode("utf-8"))
+    except ValueError:
+        raise HwnasError(f"{path} is not UTF-8 JSON; restore it, or train a new run") from None
+    return check_vocabulary(vocabulary, str(path))
 
 
 def content_digest(path: str | Path) -> str:
@@ -46,9 +94,11 @@ def _short(digest: str) -> str:
     return f"{kind}:{value[:12]}"
 
 
-def open_source(record: dict[str, Any], override: str | None = None, load: bool = True) -> tuple[Dataset | None, dict]:
+def open_source(record: dict[str, Any], override: str | None = None, load: bool = True,
+                folder: str | Path | None = None) -> tuple[Dataset | None, dict]:
     """(the data set of `record`, loaded when `load`, else None after its digest is checked; the record, with
-    its new path when `override` is the moved data set). One-line HwnasError when the data set is missing or
+    its new path when `override` is the moved data set). `folder`: the run folder, which holds the
+    vocabulary of a text data set. One-line HwnasError when the data set (or its vocabulary) is missing or
     changed, or when `override` is not the recorded data set."""
     from nas.data.loading import load_dataset, load_npz
 
@@ -58,7 +108,10 @@ def open_source(record: dict[str, Any], override: str | None = None, load: bool 
         if override is not None and override != record["name"]:
             raise HwnasError(f"--dataset {override!r}: this run was trained on the built-in data set "
                              f"{record['name']!r}; leave --dataset out or use another run folder")
-        return (load_dataset(record["name"]) if load else None), record
+        if "vocabulary" not in record:
+            return (load_dataset(record["name"]) if load else None), record
+        vocabulary = read_vocabulary(record, None if folder is None else Path(folder))
+        return (DATASETS.get(record["name"])(vocabulary=vocabulary) if load else None), record
     recorded = record["path"]
     if override is not None and override in DATASETS:
         raise HwnasError(f"--dataset {override!r}: this run was trained on {recorded!r}, not a built-in data set; "

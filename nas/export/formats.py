@@ -193,9 +193,8 @@ class Float16Onnx(ExportFormat):
     def verify(self, path: Path, network: Any, dataset: Any) -> dict:
         check_onnx(path)
         torch_logits = predict_logits(float_network(network), dataset.x_test)
-        inputs = dataset.x_test.astype(np.float16) if np.issubdtype(dataset.x_test.dtype, np.floating) \
-            else dataset.x_test  # token ids stay integers
-        runtime_logits = onnxruntime_logits(path, inputs).astype(np.float32)
+        half = np.float16 if np.issubdtype(dataset.x_test.dtype, np.floating) else None  # token ids stay integers
+        runtime_logits = onnxruntime_logits(path, dataset.x_test, dtype=half).astype(np.float32)
         result = comparison(torch_logits, runtime_logits, dataset.y_test)
         scale = float(np.abs(torch_logits).max())
         precisions = operator_precisions(path)

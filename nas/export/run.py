@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from nas.data.batches import first_inputs
 from nas.errors import HwnasError
 from nas.export.network import check_options, export_network, load_entries
 from nas.export.elastic_format import BUNDLE_NAME
@@ -71,7 +72,7 @@ def export_run(run_path: str | Path, trials: str | None = None, formats: str | l
     profiler = run_profiler(run, space, supernet)
     options = ExportOptions(opset=options.opset, dynamic_batch=options.dynamic_batch,
                             batch_size=profiler.profile.batch_size,
-                            calibration=tuple(dataset.x_train[index:index + 1] for index in range(CALIBRATION_SAMPLES)))
+                            calibration=_calibration_samples(dataset.x_train))
     skipped = {f.name: reason for f in file_formats if (reason := f.unavailable(space, profiler.profile))}
     folder = Path(out) if out is not None else run.models
     folder.mkdir(parents=True, exist_ok=True)
@@ -83,6 +84,12 @@ def export_run(run_path: str | Path, trials: str | None = None, formats: str | l
     write_atomically(folder / "index.json", json.dumps(cards, indent=2, sort_keys=True))
     bundles = [f.write_bundle(folder, space, supernet, cards, networks, bundle_onnx) for f in bundle_formats]
     return cards, (bundles[0] if bundles else None)
+
+
+def _calibration_samples(inputs) -> tuple:
+    """The first CALIBRATION_SAMPLES training inputs, one sample (a batch of 1) each."""
+    first = first_inputs(inputs, CALIBRATION_SAMPLES)
+    return tuple(first[index:index + 1] for index in range(len(first)))
 
 
 def describe_selection(bundle_path: Path) -> list[str]:

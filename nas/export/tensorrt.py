@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from nas.data.batches import input_batches
 from nas.models.evaluate import predict_logits
 from nas.export.formats import (
     ACCURACY_TOLERANCE,
@@ -88,8 +89,9 @@ class TensorRTPlan(ExportFormat):
         return backend.measure_engine(path.read_bytes(), input_spec(profiler.space), str(path)), self.profile
 
 
-def plan_logits(backend: Any, plan: bytes, images: np.ndarray, label: str) -> np.ndarray:
-    """Logits of a serialized engine on `images`, run in chunks of the profile's (fixed) batch size."""
+def plan_logits(backend: Any, plan: bytes, images: Any, label: str) -> np.ndarray:
+    """Logits of a serialized engine on `images` (an array or a Dataset of samples), run in chunks of the
+    profile's (fixed) batch size."""
     import torch
 
     engine = backend.load_engine(plan, label)  # a one-line ProfileError where TensorRT cannot run
@@ -104,8 +106,7 @@ def plan_logits(backend: Any, plan: bytes, images: np.ndarray, label: str) -> np
     stream = torch.cuda.Stream(device)
     input_dtype = torch.float16 if engine.get_tensor_dtype(input_name) == tensorrt.float16 else torch.float32
     outputs = []
-    for start in range(0, len(images), batch):
-        chunk = images[start:start + batch]
+    for chunk in input_batches(images, batch):
         padded = np.concatenate([chunk, np.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)])
         source = torch.from_numpy(padded).to(device=device, dtype=input_dtype).contiguous()
         context.set_input_shape(input_name, tuple(source.shape))

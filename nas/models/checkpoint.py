@@ -172,7 +172,7 @@ def open_run(run: Any, dataset: str | None = None, load_data: bool = True):
         recorded = stored if stored in DATASETS else settings.get("dataset", stored)
         name = dataset or recorded
         return space, supernet, load_dataset(name) if load_data else None
-    data, current = open_source(record, dataset, load=load_data)
+    data, current = open_source(record, dataset, load=load_data, folder=run.path)
     if current != record:  # moved, and found again by its digest
         run.update_settings(data=current, dataset=current["path"])
     return space, supernet, data

@@ -1,4 +1,5 @@
-"""Accuracy of a network, or of a supernet under a config, on arrays."""
+"""Accuracy of a network, or of a supernet under a config, on a split read batch by batch (an array, or a
+lazy Dataset such as an image folder's: see nas.data.batches)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,19 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from nas.data.batches import first_inputs, input_batches
 from nas.models.device import module_device
 
 
-def predict_logits(forward: Callable, images: np.ndarray, batch_size: int = 500, device: Any = None) -> np.ndarray:
-    """`forward` on `images` in batches, on `device` (default CPU); fp32 logits as an array."""
+def predict_logits(forward: Callable, images: Any, batch_size: int = 500, device: Any = None) -> np.ndarray:
+    """`forward` on `images` (an array or a Dataset of samples) in batches, on `device` (default CPU); fp32
+    logits as an array."""
     import torch
 
     outputs = []
     with torch.no_grad():
-        for start in range(0, len(images), batch_size):
-            batch = torch.from_numpy(images[start:start + batch_size])
+        for chunk in input_batches(images, batch_size):
+            batch = torch.from_numpy(chunk)
             outputs.append(forward(batch if device is None else batch.to(device)).float().cpu().numpy())
     return np.concatenate(outputs)
 
@@ -28,17 +31,16 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
 CALIBRATION_BATCH_SIZE = 64
 
 
-def calibration_batches(space: Any, inputs: np.ndarray, device: Any = None) -> list:
+def calibration_batches(space: Any, inputs: Any, device: Any = None) -> list:
     """The first `space.calibration_samples` training inputs, in batches (the split is fixed, so every
     sub-network is calibrated on the same samples), on `device` (default CPU)."""
     import torch
 
-    count = min(int(space.calibration_samples), len(inputs))
-    return [torch.from_numpy(inputs[start:min(start + CALIBRATION_BATCH_SIZE, count)]).to(device or "cpu")
-            for start in range(0, count, CALIBRATION_BATCH_SIZE)]
+    first = first_inputs(inputs, int(space.calibration_samples))
+    return [torch.from_numpy(batch).to(device or "cpu") for batch in input_batches(first, CALIBRATION_BATCH_SIZE)]
 
 
-def evaluation_network(space: Any, supernet: Any, config: Mapping[str, Any], calibration_inputs: np.ndarray) -> Any:
+def evaluation_network(space: Any, supernet: Any, config: Mapping[str, Any], calibration_inputs: Any) -> Any:
     """The extracted sub-network `config`, ready to evaluate or export: the space's `calibrate` hook runs
     on a few training inputs when the space asks for it (`calibration_samples` > 0, e.g. BatchNorm
     statistics of an elastic CNN). It is built and calibrated on the supernet's device."""
@@ -49,8 +51,8 @@ def evaluation_network(space: Any, supernet: Any, config: Mapping[str, Any], cal
     return network
 
 
-def subnet_accuracy(space: Any, supernet: Any, config: Mapping[str, Any], images: np.ndarray, labels: np.ndarray,
-                    calibration_inputs: np.ndarray) -> float:
+def subnet_accuracy(space: Any, supernet: Any, config: Mapping[str, Any], images: Any, labels: np.ndarray,
+                    calibration_inputs: Any) -> float:
     """Accuracy of the sub-network `config`: through the supernet's weights directly, or, for a space that
     calibrates its sub-networks, through the calibrated extracted network."""
     if not getattr(space, "calibration_samples", 0):
@@ -59,7 +61,7 @@ def subnet_accuracy(space: Any, supernet: Any, config: Mapping[str, Any], images
     return accuracy(predict_logits(network, images, device=module_device(supernet)), labels)
 
 
-def supernet_accuracy(supernet: Any, config: Mapping[str, Any], images: np.ndarray, labels: np.ndarray) -> float:
+def supernet_accuracy(supernet: Any, config: Mapping[str, Any], images: Any, labels: np.ndarray) -> float:
     """Accuracy of the sub-network `config`, inheriting the supernet's weights (on the supernet's device)."""
     supernet.eval()
     return accuracy(predict_logits(lambda batch: supernet(batch, config), images, device=module_device(supernet)),

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from nas.data.batches import input_batches
 from nas.errors import HwnasError
 
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
@@ -102,9 +103,10 @@ def integer_kernels(path: Path, scheme_name: str) -> int:
     return sum(operators[name] for name in create_scheme(scheme_name).integer_operators())
 
 
-def onnxruntime_logits(path: Path, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Logits of the ONNX file under ONNX Runtime's CPU provider, `batch_size` images per run (or the
-    file's fixed batch size, the last batch padded with zeros)."""
+def onnxruntime_logits(path: Path, images: Any, batch_size: int = 256, dtype: Any = None) -> np.ndarray:
+    """Logits of the ONNX file under ONNX Runtime's CPU provider on `images` (an array or a Dataset of
+    samples), `batch_size` images per run (or the file's fixed batch size, the last batch padded with zeros),
+    each batch cast to `dtype` when given."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -113,8 +115,8 @@ def onnxruntime_logits(path: Path, images: np.ndarray, batch_size: int = 256) ->
     fixed = session.get_inputs()[0].shape[0]  # an int when the file has a fixed batch size
     batch_size = fixed if isinstance(fixed, int) else batch_size
     outputs = []
-    for start in range(0, len(images), batch_size):
-        chunk = images[start:start + batch_size]
+    for chunk in input_batches(images, batch_size):
+        chunk = chunk if dtype is None else chunk.astype(dtype)
         feed = chunk
         if isinstance(fixed, int) and len(chunk) < fixed:
             feed = np.concatenate([chunk, np.zeros((fixed - len(chunk), *chunk.shape[1:]), chunk.dtype)])

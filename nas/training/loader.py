@@ -1,5 +1,6 @@
-"""Training batches through `torch.utils.data`: a Dataset over the training split's arrays, read by a
-DataLoader whose sampler yields whole batches of indices.
+"""Training batches through `torch.utils.data`: a Dataset over the training split (an array, or a lazy
+Dataset of samples such as an image folder's, decoded per item), read by a DataLoader whose sampler yields
+whole batches of indices; with `--loader-workers N` the workers read (decode) the batches ahead.
 
 The epoch's order is `torch.randperm` on the training generator, drawn before the epoch's first batch,
 exactly as the loop drew it before the DataLoader existed: one process gets the same batches as before
@@ -12,21 +13,27 @@ from __future__ import annotations
 import math
 from typing import Any, Iterator
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 class TrainingArrays(Dataset):
-    """The training split's inputs and labels; an item is a whole batch (a tensor of indices)."""
+    """The training split's inputs and labels; an item is a whole batch (a tensor of indices). Inputs held as
+    an array are indexed at once; a lazy Dataset's samples are read one by one and stacked."""
 
     def __init__(self, inputs: Any, labels: Any) -> None:
-        self.inputs, self.labels = torch.from_numpy(inputs), torch.from_numpy(labels)
+        self.inputs = torch.from_numpy(inputs) if isinstance(inputs, np.ndarray) else inputs
+        self.labels = torch.from_numpy(labels)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.inputs[index], self.labels[index]
+        if isinstance(self.inputs, torch.Tensor):
+            return self.inputs[index], self.labels[index]
+        samples = np.stack([np.asarray(self.inputs[position]) for position in index.tolist()])
+        return torch.from_numpy(samples), self.labels[index]
 
 
 class ShardedBatches(Sampler):

@@ -100,8 +100,9 @@ def test_a_moved_npz_is_accepted_with_the_same_digest_and_a_changed_one_refused(
 
 
 def test_an_image_folder_trains_searches_and_exports_with_onnx_runtime_equal_to_torch(tmp_path, fast_profile, digits,
-                                                                                        write_digits):
+                                                                                        write_digits, monkeypatch):
     root = write_digits(tmp_path / "digits-folder", digits, count=400)  # PNGs, 8 and 16 pixels, RGB and grayscale
+    monkeypatch.setenv("HWNAS_IMAGE_CACHE_MB", "0")  # the lazy path of large folders: every verb decodes per item
     run = tmp_path / "run"
     cards = run_every_verb(str(run), str(root), fast_profile, "--image-size", "8")
     assert cards
