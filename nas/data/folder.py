@@ -221,7 +221,7 @@ def load_image_folder(root: str | Path, image_size: int | None = None,
         array /= std.astype(np.float32)[None, :, None, None]
     labels = [listing.labels[part] for part in parts]
     preprocessing = {"image_size": size, "channels": channels, "mean": [float(v) for v in mean],
-                     "std": [float(v) for v in std],
+                     "std": [float(v) for v in std], "pixels": "unit",
                      "split": "folders" if listing.splits is not None else "stratified 70/10/20"}
     return Dataset(listing.root.name or str(listing.root), arrays[0], labels[0], arrays[1], labels[1], arrays[2],
                    labels[2], num_classes=len(listing.class_names), augmentation=random_affine,
