@@ -23,9 +23,13 @@ MAX_METADATA_CHARS = 1 << 20  # a metadata value longer than this is refused, no
 
 
 def _version() -> str:
-    import nas
+    """The installed hwnas version (as `nas.__version__`, read here without importing the package above)."""
+    from importlib import metadata
 
-    return nas.__version__
+    try:
+        return metadata.version("hwnas")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
 
 
 def deployment_record(dataset: Any, profile: Any, fingerprint: str, folder: Path) -> dict:
