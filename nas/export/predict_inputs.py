@@ -20,6 +20,7 @@ from nas.data.preprocessing import VOCABULARY_FILE, array_ids, array_images, ima
 from nas.errors import HwnasError
 
 BATCH = 256  # inputs decoded and run at a time
+MAX_NPZ_ARRAY_BYTES = 2 << 30  # an .npz array declaring more is refused before it is read
 ALLOWED = "PNG or JPEG images, a folder of them, a .txt file (one sentence per line) or an .npz"
 KINDS = {"image": "an image", "text": "a text file", "npz": "an .npz"}
 
@@ -72,6 +73,15 @@ def _sentences(path: Path) -> Iterator[tuple[str, str]]:
         raise HwnasError(f"input {str(path)!r} is not UTF-8 text ({error.reason} at byte {error.start})") from None
 
 
+def _declared_bytes(archive: Any, key: str) -> int:
+    """The bytes the array `key` of an open .npz says it holds, read from its header (nothing is allocated)."""
+    with archive.zip.open(f"{key}.npy") as member:
+        version = np.lib.format.read_magic(member)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(member)
+    return int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+
+
 def _npz_batches(path: Path, record: dict[str, Any]) -> Iterator[tuple[list[str], np.ndarray]]:
     key = "x" if record["kind"] == "image" else "input_ids"
     try:
@@ -79,6 +89,10 @@ def _npz_batches(path: Path, record: dict[str, Any]) -> Iterator[tuple[list[str]
             if key not in archive:
                 raise HwnasError(f"input {str(path)!r} holds no array {key!r}, which a model of {record['kind']} "
                                  f"inputs reads (arrays: {', '.join(archive.files) or 'none'})")
+            for name in (key, "attention_mask"):  # a compressed archive may declare far more than its size
+                if name in archive and _declared_bytes(archive, name) > MAX_NPZ_ARRAY_BYTES:
+                    raise HwnasError(f"input {str(path)!r}: array {name!r} declares more than "
+                                     f"{MAX_NPZ_ARRAY_BYTES >> 30} GiB; split it into smaller .npz files")
             inputs = array_images(archive["x"], record, f"input {str(path)!r}") if key == "x" \
                 else array_ids(archive, record, f"input {str(path)!r}")
     except HwnasError:

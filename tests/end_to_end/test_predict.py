@@ -140,6 +140,23 @@ def test_rgb_and_larger_images_are_converted_and_a_bundle_variant_predicts_like_
     assert lines[0].split("\t") == ["input", "rank", "label", "label_name", "probability"] and len(lines) == 4
 
 
+def test_a_second_export_is_byte_identical_and_its_bundle_runs_the_embedded_onnx_files(mnist_models, test_pngs,
+                                                                                       tmp_path, capsys):
+    folder, _ = test_pngs
+    run = mnist_models.parent
+    assert main(["export", "--run", str(run), "--format", "onnx,elastic", "--bundle-onnx", "--out",
+                 str(tmp_path / "again"), "--quiet"]) == 0
+    capsys.readouterr()
+    cards = json.loads((mnist_models / "index.json").read_text())
+    for card in cards:  # the metadata changes nothing about determinism
+        assert (tmp_path / "again" / card["file"]).read_bytes() == (mnist_models / card["file"]).read_bytes()
+    for card in cards:  # a variant's embedded ONNX file predicts exactly as the file itself
+        from_file = predicted(capsys, mnist_models / card["file"], folder, tmp_path / "file.json")
+        from_bundle = predicted(capsys, tmp_path / "again" / "elastic.pt", folder, "--variant", card["config_id"],
+                                tmp_path / "bundle.json")
+        assert [r["predictions"] for r in from_bundle] == [r["predictions"] for r in from_file]
+
+
 def test_bad_inputs_give_one_line_naming_what_is_wrong(mnist_models, test_pngs, tmp_path, capsys):
     folder, _ = test_pngs
     cards = json.loads((mnist_models / "index.json").read_text())

@@ -122,3 +122,24 @@ def test_the_card_opens_with_yaml_front_matter_that_parses_to_the_hugging_face_f
     assert splits == [("test", 0.905), ("test", 0.91), ("validation", 0.9)]
     assert ("vocabulary_sha256" in front) == (kind == "text")
     assert "## Input" in text
+
+
+def test_an_npz_declaring_a_huge_array_is_refused_before_it_is_read(tmp_path):
+    import io
+    import zipfile
+    from pathlib import Path
+
+    from nas.export.predict_inputs import input_batches
+
+    header = io.BytesIO()  # a few bytes on disk that declare 100 GiB of float64
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (16_000_000, 1, 28, 28)})
+    with zipfile.ZipFile(tmp_path / "bomb.npz", "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("x.npy", header.getvalue() + bytes(1000))
+    record = {"kind": "image", "channels": 1, "image_size": 28, "pixels": "unit", "mean": [0.1], "std": [0.3]}
+    with pytest.raises(HwnasError, match="declares more than 2 GiB"):
+        list(input_batches([tmp_path / "bomb.npz"], record, Path(tmp_path)))
+    np.savez_compressed(tmp_path / "fine.npz", x=np.full((3, 28, 28), 255, dtype=np.uint8))
+    (names, batch), = input_batches([tmp_path / "fine.npz"], record, Path(tmp_path))
+    assert names == [f"{tmp_path / 'fine.npz'}[{row}]" for row in range(3)]
+    np.testing.assert_allclose(batch, (1.0 - 0.1) / 0.3, rtol=1e-6)  # integers are 8-bit pixels: / 255
