@@ -219,6 +219,18 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run", help="run folder")
     report.add_argument("--storage", default=None, metavar="URL",
                         help="the study's storage, if not the one recorded in run.json")
+    predict = verb("predict", "run an exported model (.onnx, or a variant of an elastic bundle) on raw inputs, with the "
+                              "preprocessing its file records", run=False)
+    predict.add_argument("model", help="an .onnx file written by `hwnas export`, or an elastic bundle (elastic.pt)")
+    predict.add_argument("inputs", nargs="+", metavar="INPUT",
+                         help="PNG/JPEG images, a folder of them, a .txt file (one sentence per line) or an .npz")
+    choice = predict.add_mutually_exclusive_group()
+    choice.add_argument("--variant", default=None, metavar="ID", help="bundle: the variant (its config_id)")
+    choice.add_argument("--latency-ms", type=float, default=None, help="bundle: the most accurate variant this fast")
+    predict.add_argument("--min-accuracy", type=float, default=None,
+                         help="bundle: the fastest variant this accurate (default: the most accurate variant)")
+    predict.add_argument("--out", default=None, metavar="FILE", help="write FILE.csv or FILE.json instead of printing")
+    predict.add_argument("--top", type=int, default=1, metavar="K", help="the K most probable labels (default 1)")
     spaces = verb("spaces", "list the registered search spaces and their choices", run=False)
     spaces.add_argument("--profile", default="x86-cpu-ort", help="show the precisions this profile runs")
     verb("devices", "list the hardware profiles and whether they run here", run=False)
@@ -346,6 +358,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 device=args.device)))
             if "elastic" in parse_formats(args.formats):
                 print("\n".join(describe_selection(Path(args.out or Path(args.run) / "models") / BUNDLE_NAME)))
+        elif args.verb == "predict":
+            from nas.export.predict import predict_command
+
+            print(predict_command(args.model, args.inputs, variant=args.variant, latency_ms=args.latency_ms,
+                                  min_accuracy=args.min_accuracy, out=args.out, top=args.top))
         elif args.verb == "extract":
             print(json.dumps(pipeline.extract(args.run, args.out, args.trial, args.config_file, args.dataset)))
     except (HwnasError, ConfigError, ProfileError, StoreError, PredictorError, RegistryError) as error:

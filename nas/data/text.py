@@ -67,13 +67,15 @@ def token_dropout(batch: Any, generator: Any, rate: float = TOKEN_DROPOUT) -> An
 
 
 def _token_dataset(name: str, ids: np.ndarray, labels: np.ndarray, vocab_size: int,
-                   source: str | None = None, vocabulary: dict[str, int] | None = None) -> Dataset:
+                   source: str | None = None, vocabulary: dict[str, int] | None = None,
+                   preprocessing: dict[str, Any] | None = None, class_names: tuple[str, ...] | None = None) -> Dataset:
     labels = checked_labels(source or name, labels, len(ids))
     train, val, test = split_indices(labels)
     return Dataset(name, ids[train], labels[train], ids[val], labels[val], ids[test], labels[test],
                    num_classes=int(labels.max()) + 1,
                    input_arguments={"vocab_size": int(vocab_size), "max_length": int(ids.shape[1])},
-                   augmentation=token_dropout, vocabulary=vocabulary)
+                   augmentation=token_dropout, vocabulary=vocabulary, preprocessing=preprocessing,
+                   class_names=class_names)
 
 
 def check_vocabulary(vocabulary: Any, source: str) -> dict[str, int]:
@@ -120,7 +122,14 @@ def load_rotten_tomatoes(vocabulary: dict[str, int] | None = None) -> Dataset:
         train, _, _ = split_indices(labels)
         vocabulary = build_vocabulary(tokens[index] for index in train)
     return _token_dataset("rotten-tomatoes", encode(tokens, vocabulary), labels, len(vocabulary) + 2,
-                          vocabulary=vocabulary)
+                          vocabulary=vocabulary, preprocessing=tokenizer_record(vocabulary),
+                          class_names=tuple(sorted(RT_LABELS, key=RT_LABELS.get)))
+
+
+def tokenizer_record(vocabulary: dict[str, int], max_length: int = MAX_LENGTH) -> dict[str, Any]:
+    """How sentences became token ids (what `tokenize` and `encode` do), with the vocabulary itself."""
+    return {"lowercase": True, "pattern": TOKEN_PATTERN.pattern, "max_length": max_length, "pad_id": PAD_ID,
+            "unknown_id": UNKNOWN_ID, "vocabulary": vocabulary}
 
 
 def load_token_npz(name: str, archive: Any, source: str | None = None) -> Dataset:

@@ -23,8 +23,11 @@ from them at load time, so no index is stored. File format (`torch.save` of a di
     own_checksums   {"variant/tensor": SHA-256}, checked on load
     onnx            {variant name: bytes of its standalone ONNX file} (empty unless asked for); each
                     must match its variant's onnx_sha256
+    deployment      {"preprocessing", "profile", "version"}: what the variants' input needs (as in each
+                    exported ONNX file's hwnas metadata; nas.export.deployment); absent in bundles written
+                    before it was recorded
     structure_sha256  SHA-256 of everything but the tensors (space, variants, shapes, the ONNX files'
-                    SHA-256), checked on load before anything is allocated
+                    SHA-256, the deployment record), checked on load before anything is allocated
 
 Every stored shape must be the shape the space's supernet has (worked out on torch's meta device, which
 allocates nothing), so an edited shape is refused before a mask or tensor of that size is made.
@@ -81,7 +84,8 @@ def _slices(supernet: Any, space: Any, config: Mapping[str, Any]) -> dict:
 
 
 def bundle_bytes(space: Any, supernet: Any, variants: list[Mapping[str, Any]],
-                 onnx_files: Mapping[str, bytes] | None = None, networks: Mapping[str, Any] | None = None) -> bytes:
+                 onnx_files: Mapping[str, bytes] | None = None, networks: Mapping[str, Any] | None = None,
+                 deployment: Mapping[str, Any] | None = None) -> bytes:
     """The bundle of `variants` (dicts with config, accuracy, latency_ms and the other Variant fields) as
     bytes. Every variant's slices are checked to reproduce `supernet.extract(config)` exactly.
     `networks` ({variant name: static network}) are the networks the bundle must rebuild when they are
@@ -117,6 +121,8 @@ def bundle_bytes(space: Any, supernet: Any, variants: list[Mapping[str, Any]],
               "shapes": {source: list(state[source].shape) for source in sources}, "values": values,
               "checksums": tensor_checksums(values), "own": {name: tensors for name, tensors in own.items() if tensors},
               "own_checksums": tensor_checksums(_flat(own)), "onnx": dict(onnx_files or {})}
+    if deployment is not None:
+        bundle["deployment"] = dict(deployment)
     bundle["structure_sha256"] = structure_checksum(bundle)
     buffer = io.BytesIO()
     torch.save(bundle, buffer)
@@ -145,9 +151,10 @@ def _flat(own: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def write_bundle(path: str | Path, space: Any, supernet: Any, variants: list[Mapping[str, Any]],
-                 onnx_files: Mapping[str, bytes] | None = None, networks: Mapping[str, Any] | None = None) -> Path:
+                 onnx_files: Mapping[str, bytes] | None = None, networks: Mapping[str, Any] | None = None,
+                 deployment: Mapping[str, Any] | None = None) -> Path:
     path = Path(path)
-    write_atomically(path, bundle_bytes(space, supernet, variants, onnx_files, networks))
+    write_atomically(path, bundle_bytes(space, supernet, variants, onnx_files, networks, deployment))
     return path
 
 
@@ -155,10 +162,13 @@ class ElasticModel:
     """A loaded elastic bundle: its variants, `select` by budget, and `module(variant)` to run one."""
 
     def __init__(self, space: Any, variants: list[Variant], slices: dict[str, dict], tensors: dict[str, Any],
-                 onnx_files: dict[str, bytes], where: str, own: dict[str, dict[str, Any]] | None = None) -> None:
+                 onnx_files: dict[str, bytes], where: str, own: dict[str, dict[str, Any]] | None = None,
+                 deployment: dict | None = None) -> None:
         self.space, self.variants, self._where = space, variants, where
         self._slices, self._tensors, self._onnx = slices, tensors, onnx_files
         self._own = own or {}
+        # {"preprocessing", "profile", "version"} of its exports (None: written before bundles carried it)
+        self.deployment = deployment
 
     @classmethod
     def load(cls, path: str | Path) -> "ElasticModel":
@@ -195,7 +205,8 @@ class ElasticModel:
         variants = [Variant(**{field: record.get(field) for field in Variant.__dataclass_fields__})
                     for record in records]
         onnx_files = state.get("onnx") if isinstance(state.get("onnx"), dict) else {}
-        return cls(space, variants, slices, tensors, onnx_files, where, own)
+        deployment = state.get("deployment") if isinstance(state.get("deployment"), dict) else None
+        return cls(space, variants, slices, tensors, onnx_files, where, own, deployment)
 
     def variant(self, name: str | Variant) -> Variant:
         """The variant called `name` (its config_id)."""

@@ -33,12 +33,13 @@ class ElasticBundleFormat(ExportFormat):
     description = "one bundle of all the networks (models/elastic.pt), each weight stored once"
 
     def write_bundle(self, folder: Path, space: Any, supernet: Any, cards: list[dict], networks: dict,
-                     bundle_onnx: bool = False) -> Path:
+                     bundle_onnx: bool = False, deployment: dict | None = None) -> Path:
         """Write folder/elastic.pt from the model cards; `networks`: config_id -> the network as exported
-        (BatchNorm recalibrated); `bundle_onnx`: also store each network's ONNX file in the bundle."""
+        (BatchNorm recalibrated); `bundle_onnx`: also store each network's ONNX file in the bundle;
+        `deployment`: the input's preprocessing, profile and version (nas.export.deployment)."""
         from nas.export.elastic import write_bundle
 
         variants = bundle_variants(cards)
         onnx_files = {v["name"]: (folder / f"{v['name']}.onnx").read_bytes() for v in variants} if bundle_onnx else None
         exported = {v["name"]: networks[v["name"]] for v in variants}
-        return write_bundle(folder / BUNDLE_NAME, space, supernet, variants, onnx_files, exported)
+        return write_bundle(folder / BUNDLE_NAME, space, supernet, variants, onnx_files, exported, deployment)

@@ -62,6 +62,7 @@ class ExportFormat:
     suffix = ".onnx"  # the file is models/<config_id><suffix>
     description = ""
     per_model = True  # one file per network; False: one bundle of every exported network (`write_bundle`)
+    onnx_metadata = True  # the file is ONNX: it carries the hwnas metadata_props (nas.export.deployment)
 
     def unavailable(self, space: Any, profile: Any) -> str | None:
         """Why this format cannot be made here (None: it can)."""

@@ -1,4 +1,10 @@
-"""The short markdown model card written beside each model's JSON card (the JSON holds everything)."""
+"""The short markdown model card written beside each model's JSON card (the JSON holds everything).
+
+It opens with YAML front matter in the Hugging Face model-card style (library_name, tags, the data set, a
+model-index whose metrics name their data set and split, and the hardware profile with its fingerprint),
+so an export folder can be published as it is. PyYAML writes it (safe_dump, keys in the order given), so
+one card gives the same text every time.
+"""
 
 from __future__ import annotations
 
@@ -16,10 +22,73 @@ def _milliseconds(value: Any) -> str:
     return "-" if value is None else f"{value:.4f} ms"
 
 
+TASKS = {"image": "image-classification", "text": "text-classification"}
+
+
+def front_matter(card: dict) -> dict:
+    """The card's YAML front matter as a dict (Hugging Face model-card metadata plus hwnas' own keys)."""
+    preprocessing = card.get("preprocessing") or {}
+    task = TASKS.get(preprocessing.get("kind"))
+    dataset = card.get("dataset") or preprocessing.get("dataset") or "unknown"
+
+    def result(value: Any, split: str, name: str) -> dict:
+        return {**({"task": {"type": task}} if task else {}),
+                "dataset": {"name": dataset, "type": dataset, "split": split},
+                "metrics": [{"type": "accuracy", "value": None if value is None else float(value), "name": name}]}
+
+    space = card["space"]
+    return {
+        "library_name": "hwnas",
+        "tags": ["hwnas", "onnx", "neural-architecture-search", f"space-{space['name']}", *([task] if task else [])],
+        "datasets": [dataset],
+        "metrics": ["accuracy"],
+        "model-index": [{"name": card["config_id"], "results": [
+            result(card.get("test_accuracy_onnxruntime"), "test", "test accuracy (ONNX Runtime, this file)"),
+            result(card.get("test_accuracy_torch"), "test", "test accuracy (torch)"),
+            result(card.get("val_accuracy"), "validation", "validation accuracy (supernet weights, during the search)"),
+        ]}],
+        "hardware_profile": card["hardware_profile"],
+        "profile_fingerprint": card["profile_fingerprint"],
+        "latency_ms": card.get("latency_ms"),
+        "file": card.get("file"),
+        "sha256": card.get("sha256"),
+        "hwnas_version": card.get("hwnas_version"),
+        **({"vocabulary_sha256": preprocessing["vocabulary_sha256"]} if "vocabulary_sha256" in preprocessing else {}),
+    }
+
+
+def _preprocessing_lines(preprocessing: dict) -> list[str]:
+    if not preprocessing:
+        return []
+    if preprocessing["kind"] == "image":
+        steps = [f"{preprocessing['channels']} channel(s) ({preprocessing['channel_order']}), "
+                 f"{preprocessing['image_size']}x{preprocessing['image_size']} pixels: {preprocessing['resize']}",
+                 f"pixels: {preprocessing['pixel_rule']}",
+                 f"normalised {preprocessing['normalise']} with mean {preprocessing['mean']} and std {preprocessing['std']}"]
+    elif preprocessing.get("tokenizer"):
+        steps = [f"tokens: {preprocessing['tokenizer']['rule']} (pattern `{preprocessing['tokenizer']['pattern']}`)",
+                 f"ids from `{preprocessing['vocabulary_file']}` (SHA-256 `{preprocessing['vocabulary_sha256']}`), "
+                 f"{preprocessing['unknown_id']} for an unknown word; {preprocessing['truncation']}, "
+                 f"{preprocessing['padding']} ({preprocessing['pad_id']}) up to {preprocessing['max_length']}"]
+    else:
+        steps = [f"{preprocessing['tokens']}, {preprocessing['max_length']} per sample"]
+    names = preprocessing.get("label_names")
+    steps.append(f"labels: {', '.join(f'{index} = {name}' for index, name in enumerate(names))}" if names
+                 else "labels: the class indices")
+    return ["", "## Input", "", *[f"- {step}" for step in steps],
+            "- `hwnas predict MODEL INPUT...` applies exactly this (it reads it from the file's metadata)"]
+
+
 def card_markdown(card: dict) -> str:
-    """A page for people: the config, every artifact's accuracy, latency, size and checksum."""
+    """A page for people: YAML front matter, the config, every artifact's accuracy, latency, size and
+    checksum, and what its input needs."""
+    import yaml
+
     space = card["space"]
     lines = [
+        "---",
+        yaml.safe_dump(front_matter(card), sort_keys=False, default_flow_style=False, allow_unicode=True).rstrip(),
+        "---",
         f"# Model {card['config_id']}",
         "",
         f"Space `{space['name']}` (version {space['version']}), trial {card.get('trial', '-')}; "
@@ -46,5 +115,6 @@ def card_markdown(card: dict) -> str:
             f"| {'yes' if artifact['verified'] else 'NO'} | {_milliseconds(artifact['latency_ms'])} "
             f"| {artifact['hardware_profile']} `{artifact['profile_fingerprint']}` | {artifact['file_bytes'] / 1024:.0f} "
             f"| `{artifact['sha256'][:16]}…` |")
+    lines += _preprocessing_lines(card.get("preprocessing") or {})
     lines += ["", "## Config", "", "```json", json.dumps(card["config"], indent=2), "```", ""]
     return "\n".join(lines)

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from nas.errors import HwnasError
 from nas.models.evaluate import evaluation_network
+from nas.export.deployment import annotate_onnx, model_metadata
 from nas.export.formats import ExportFormat, ExportOptions
 from nas.search.front import latency_differs
 from nas.export.model_card import card_markdown
@@ -37,9 +38,11 @@ def _latency(measurement: Any, profile: Any, fingerprint: str) -> dict:
 
 
 def export_artifact(export_format: ExportFormat, space: Any, network_of: Callable[[dict], Any], dataset: Any,
-                    config: dict, folder: Path, profiler: Any, options: ExportOptions) -> dict:
+                    config: dict, folder: Path, profiler: Any, options: ExportOptions,
+                    deployment: dict | None = None) -> dict:
     """Write, check, verify and re-time one format of one network; the artifact's part of the card.
-    `network_of(config)` is the evaluation network of a config (the formats only read it)."""
+    `network_of(config)` is the evaluation network of a config (the formats only read it); `deployment`
+    (nas.export.deployment.deployment_record) goes into an ONNX file's metadata_props."""
     artifact_config = export_format.config(space, config)
     network = network_of(artifact_config)
     config_id = space.config_id(config)
@@ -47,6 +50,8 @@ def export_artifact(export_format: ExportFormat, space: Any, network_of: Callabl
     temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:  # written aside and renamed: a crash never leaves half a file under the artifact's name
         export_format.write(network, tuple(space.input_shape), temporary, options)
+        if deployment is not None and export_format.onnx_metadata:
+            annotate_onnx(temporary, model_metadata(deployment, space, artifact_config))
         fsync_file(temporary)
         replace_durably(temporary, path)
     finally:
@@ -63,13 +68,15 @@ def export_artifact(export_format: ExportFormat, space: Any, network_of: Callabl
 
 def export_network(space: Any, supernet: Any, dataset: Any, entry: dict, folder: Path, profiler: Any,
                    formats: list[ExportFormat], skipped: dict[str, str], options: ExportOptions = ExportOptions(),
-                   networks: dict[str, Any] | None = None, calibrating_supernet: Any = None) -> dict:
+                   networks: dict[str, Any] | None = None, calibrating_supernet: Any = None,
+                   deployment: dict | None = None) -> dict:
     """Export one searched network (a trial dict: config, config_id, val_accuracy, ...) in `formats`
     (`onnx` among them; those in `skipped` are recorded with the reason) and write its model card.
     Each evaluation network (extracted, BatchNorm recalibrated where the space has it) is built once and
     kept in `networks` (by config_id), which the caller may pass to reuse them. `calibrating_supernet` (a
     copy of the supernet on another device, e.g. CUDA) runs the recalibration there; the files are written
-    from CPU copies."""
+    from CPU copies. `deployment` (the input's preprocessing, the profile, the version) goes into every
+    ONNX file and the card."""
     networks = {} if networks is None else networks
 
     def network_of(network_config: dict) -> Any:
@@ -87,7 +94,7 @@ def export_network(space: Any, supernet: Any, dataset: Any, entry: dict, folder:
             artifacts[export_format.name] = {"skipped": skipped[export_format.name]}
         else:
             artifacts[export_format.name] = export_artifact(export_format, space, network_of, dataset, config, folder,
-                                                            profiler, options)
+                                                            profiler, options, deployment)
     searched = artifacts["onnx"]
     network = network_of(config)
     card = {
@@ -116,6 +123,9 @@ def export_network(space: Any, supernet: Any, dataset: Any, entry: dict, folder:
         "dynamic_batch": options.dynamic_batch,
         "artifacts": artifacts,
     }
+    if deployment is not None:
+        card.update(dataset=deployment["preprocessing"]["dataset"], preprocessing=deployment["preprocessing"],
+                    hwnas_version=deployment["version"])
     write_atomically(Path(folder) / f"{config_id}.json", json.dumps(card, indent=2, sort_keys=True))
     write_atomically(Path(folder) / f"{config_id}.md", card_markdown(card))
     return card

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from nas.data.batches import first_inputs
 from nas.errors import HwnasError
+from nas.export.deployment import deployment_record
 from nas.export.network import check_options, export_network, load_entries
 from nas.export.elastic_format import BUNDLE_NAME
 from nas.export.formats import ExportOptions, requested_formats
@@ -78,11 +79,13 @@ def export_run(run_path: str | Path, trials: str | None = None, formats: str | l
     folder.mkdir(parents=True, exist_ok=True)
     networks: dict = {}  # config_id -> the evaluation network exported (reused by the bundle)
     calibrating = copy.deepcopy(supernet).to(target) if target.type != "cpu" else None
+    deployment = deployment_record(dataset, profiler.profile, profiler.fingerprint, folder)
     cards = [export_network(space, supernet, dataset, entry, folder, profiler, file_formats, skipped, options, networks,
-                            calibrating)
+                            calibrating, deployment)
              for entry in tqdm(entries, desc="export", disable=not progress, unit="model")]
     write_atomically(folder / "index.json", json.dumps(cards, indent=2, sort_keys=True))
-    bundles = [f.write_bundle(folder, space, supernet, cards, networks, bundle_onnx) for f in bundle_formats]
+    bundles = [f.write_bundle(folder, space, supernet, cards, networks, bundle_onnx, deployment)
+               for f in bundle_formats]
     return cards, (bundles[0] if bundles else None)
 
 

@@ -50,6 +50,7 @@ class TensorRTPlan(ExportFormat):
     """A TensorRT plan built from the fp32 graph (TensorRT picks fp16 kernels where its profile allows)."""
 
     suffix = ".plan"
+    onnx_metadata = False  # a plan has no metadata_props: its model card carries the record
     description = "a TensorRT engine (plan) of the fp32 graph, for the GPU and TensorRT that built it"
 
     def __init__(self) -> None:

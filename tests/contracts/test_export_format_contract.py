@@ -6,7 +6,9 @@ two epochs on `digits` (the shared `trained_digits_run` fixture) and a profile t
   without TensorRT) or goes through the export's own path (nas.export.network.export_artifact): the file
   is written, `verify` reports the documented keys with verified True, and the file is re-timed;
 * a bundle format (`elastic`) is written from the model cards of two exported networks, loads with
-  ElasticModel.load, and `select` picks the variant a latency budget allows.
+  ElasticModel.load, and `select` picks the variant a latency budget allows;
+* an ONNX format's file carries the hwnas metadata (the input's preprocessing, its config), and a bundle
+  the deployment record.
 
 Nothing is skipped. `check_export_format(name, run, folder)` is the whole check; tests/contracts/
 test_registry.py calls it on a throwaway format registered for the test.
@@ -21,6 +23,7 @@ import pytest
 import torch
 
 from hw_profiles import MeasurementStore, load_profile
+from nas.export.deployment import deployment_record, read_metadata
 from nas.export.elastic import ElasticModel
 from nas.export.formats import FORMATS, ExportFormat, ExportOptions, create_format
 from nas.export.network import export_artifact, export_network, sha256_of
@@ -59,9 +62,17 @@ def check_one_file(export_format: ExportFormat, space, supernet, dataset, folder
         return networks.setdefault(space.config_id(config),
                                    evaluation_network(space, supernet, config, dataset.x_train))
 
+    deployment = deployment_record(dataset, profiler.profile, profiler.fingerprint, folder)
     artifact = export_artifact(export_format, space, network_of, dataset, space.smallest(), folder, profiler,
-                               export_options(dataset))
+                               export_options(dataset), deployment)
     path = folder / artifact["file"]
+    if export_format.onnx_metadata:  # an ONNX file stands alone: its input's preprocessing is inside
+        import onnx
+
+        properties = {entry.key: entry.value for entry in onnx.load(str(path)).metadata_props}
+        metadata = read_metadata(properties, export_format.name)
+        assert metadata["preprocessing"] == deployment["preprocessing"]
+        assert metadata["config"]["config"] == export_format.config(space, space.smallest())
     assert path.name.endswith(export_format.suffix) and path.is_file()
     assert path.stat().st_size == artifact["file_bytes"] > 0 and sha256_of(path) == artifact["sha256"]
     assert VERIFY_KEYS <= set(artifact), f"{export_format.name}: verify lacks {VERIFY_KEYS - set(artifact)}"
@@ -78,9 +89,11 @@ def check_bundle(export_format: ExportFormat, space, supernet, dataset, folder: 
     cards = [export_network(space, supernet, dataset, {"config": config, "val_accuracy": 0.5}, folder, profiler,
                             [create_format("onnx")], {}, export_options(dataset), networks)
              for config in (space.smallest(), space.largest())]
-    path = export_format.write_bundle(folder, space, supernet, cards, networks)
+    deployment = deployment_record(dataset, profiler.profile, profiler.fingerprint, folder)
+    path = export_format.write_bundle(folder, space, supernet, cards, networks, False, deployment)
     assert path.is_file() and path.parent == folder
     model = ElasticModel.load(path)
+    assert model.deployment == deployment
     assert {variant.name for variant in model.variants} == {card["config_id"] for card in cards}
     fastest = min(model.variants, key=lambda variant: variant.latency_ms)
     assert model.select(latency_ms=fastest.latency_ms).latency_ms <= fastest.latency_ms

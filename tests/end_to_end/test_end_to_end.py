@@ -184,7 +184,8 @@ def test_every_format_is_written_checked_verified_and_retimed(demo_run, tmp_path
     cards = json.loads((out / "index.json").read_text())
     assert [card["trial"] for card in cards] == [1, 2]
     for card in cards:
-        assert (out / f"{card['config_id']}.md").read_text().startswith(f"# Model {card['config_id']}")
+        markdown = (out / f"{card['config_id']}.md").read_text()  # YAML front matter, then the page
+        assert markdown.startswith("---\nlibrary_name: hwnas\n") and f"\n---\n# Model {card['config_id']}\n" in markdown
         assert set(card["artifacts"]) == {"onnx", "int8", "fp16", "tensorrt"}
         assert "tensorrt cannot be imported" in card["artifacts"]["tensorrt"]["skipped"]
         for name in ("onnx", "int8", "fp16"):
@@ -202,6 +203,22 @@ def test_every_format_is_written_checked_verified_and_retimed(demo_run, tmp_path
     from nas import ElasticModel
 
     assert len(ElasticModel.load(out / "elastic.pt").variants) == 2
+    # hwnas predict on the test split as an .npz of the data set's values (digits: 0..16 / 16) reaches each
+    # file's runtime accuracy exactly; the int8 file (dynamic int8) runs one input per call, as verified
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from nas.data import split_indices
+
+    digits = load_digits()
+    _, _, test = split_indices(digits.target)
+    np.savez(tmp_path / "test.npz", x=digits.images[test] / 16.0)
+    for name in ("onnx", "int8", "fp16"):
+        artifact = cards[1]["artifacts"][name]
+        assert main(["predict", str(out / artifact["file"]), str(tmp_path / "test.npz"), "--out",
+                     str(tmp_path / "p.json")]) == 0
+        chosen = [result["predictions"][0]["label"] for result in json.loads((tmp_path / "p.json").read_text())]
+        assert float(np.mean(np.array(chosen) == digits.target[test])) == artifact["test_accuracy_runtime"], name
 
 
 def test_exports_are_byte_identical(demo_run, tmp_path):

@@ -1,5 +1,6 @@
 """Bringing one's own data: an .npz file and an image folder through every verb of the CLI, and a run that
-remembers its data (run.json: path, content digest, preprocessing), moved or changed afterwards."""
+remembers its data (run.json: path, content digest, preprocessing), moved or changed afterwards; `hwnas
+predict` on each run's own test files reaches exactly its card's accuracy."""
 
 import json
 import shutil
@@ -8,6 +9,8 @@ import numpy as np
 import pytest
 
 from nas.cli import main
+from nas.data import split_indices
+from nas.data.folder import list_folder
 
 pytestmark = pytest.mark.slow
 
@@ -71,6 +74,31 @@ def test_an_npz_run_is_reopened_by_every_verb(npz_run):
     assert (run / "subnet.pt").is_file()
 
 
+def _accuracy_of_predict(capsys, model, inputs, labels, out):
+    """The top-1 accuracy of `hwnas predict MODEL INPUTS...` (through the CLI) against `labels`."""
+    assert main(["predict", str(model), *map(str, inputs), "--out", str(out)]) == 0
+    capsys.readouterr()
+    chosen = [result["predictions"][0]["label"] for result in json.loads(out.read_text())]
+    return float((np.array(chosen) == labels).mean())
+
+
+def test_predict_on_the_npz_runs_test_rows_gives_the_cards_accuracy_and_refuses_image_files(npz_run, capsys,
+                                                                                           write_digits, digits):
+    folder, run, cards = npz_run
+    with np.load(folder / "mine.npz") as archive:
+        images, labels = archive["x"], archive["y"]
+    _, _, test = split_indices(labels)
+    np.savez(folder / "test-rows.npz", x=images[test])  # the data set's layout, raw values as stored
+    for card in cards:
+        accuracy = _accuracy_of_predict(capsys, run / "models" / card["file"], [folder / "test-rows.npz"], labels[test],
+                                        folder / "p.json")
+        assert accuracy == card["test_accuracy_onnxruntime"], card["file"]
+    png = next(write_digits(folder / "pngs", digits, count=1).rglob("*.png"))
+    assert main(["predict", str(run / "models" / cards[0]["file"]), str(png)]) == 2
+    error = capsys.readouterr().err
+    assert "raw values of an .npz" in error and len(error.strip().splitlines()) == 1
+
+
 def test_a_moved_npz_is_accepted_with_the_same_digest_and_a_changed_one_refused(npz_run, capsys):
     folder, run, _ = npz_run
     moved = folder / "elsewhere" / "renamed.npz"
@@ -100,7 +128,8 @@ def test_a_moved_npz_is_accepted_with_the_same_digest_and_a_changed_one_refused(
 
 
 def test_an_image_folder_trains_searches_and_exports_with_onnx_runtime_equal_to_torch(tmp_path, fast_profile, digits,
-                                                                                        write_digits, monkeypatch):
+                                                                                        write_digits, monkeypatch,
+                                                                                        capsys):
     root = write_digits(tmp_path / "digits-folder", digits, count=400)  # PNGs, 8 and 16 pixels, RGB and grayscale
     monkeypatch.setenv("HWNAS_IMAGE_CACHE_MB", "0")  # the lazy path of large folders: every verb decodes per item
     run = tmp_path / "run"
@@ -111,6 +140,13 @@ def test_an_image_folder_trains_searches_and_exports_with_onnx_runtime_equal_to_
     record = json.loads((run / "run.json").read_text())["data"]
     assert record["kind"] == "folder" and (record["image_size"], record["channels"]) == (8, 3)
     assert record["class_names"] == [f"digit-{label}" for label in range(10)] and len(record["mean"]) == 3
+    # the folder's own test files, by the folder's split, give exactly the card's ONNX Runtime accuracy
+    listing = list_folder(root)
+    _, _, test = split_indices(listing.labels)
+    for card in cards:
+        accuracy = _accuracy_of_predict(capsys, run / "models" / card["file"], [listing.files[i] for i in test],
+                                        listing.labels[test], tmp_path / "p.json")
+        assert accuracy == card["test_accuracy_onnxruntime"], card["file"]
     shutil.move(root, tmp_path / "moved")  # a moved folder is found again by its digest
     assert main(["export", "--run", str(run), "--out", str(tmp_path / "again"), "--dataset",
                  str(tmp_path / "moved"), "--quiet"]) == 0
