@@ -1,7 +1,7 @@
 """What a model's input needs, exactly as the training pipeline made its arrays (the preprocessing record that
 travels with every exported model), and applying that record, and nothing else, to raw inputs.
 
-Images: each file is decoded as an image folder's files are (nas.data.folder.decode: converted to the
+Images: each file is decoded as an image folder's files are (nas.data.folder_images.decode: converted to the
 record's channel count, the shorter side resized to `image_size` (bilinear) and the centre square cut out),
 its 8-bit pixels divided by 255 (16-bit ones by 65535), then each channel normalised as
 (value - mean[c]) / std[c] in float32 with the training split's mean and std. That is the arithmetic the
@@ -88,7 +88,7 @@ def read_vocabulary(path: Path, sha256: str) -> dict[str, int]:
 
 def image_arrays(paths: Sequence[Path], record: dict[str, Any]) -> np.ndarray:
     """(len(paths), C, S, S) float32: the image files as the model's input, by the record's rule."""
-    from nas.data.folder import decode
+    from nas.data.folder_images import decode
 
     if record.get("pixels") != "unit":
         raise HwnasError(f"this model was trained on the raw values of an .npz ({record.get('dataset')!r}), which no "
