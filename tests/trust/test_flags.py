@@ -87,3 +87,25 @@ def test_help_still_prints_the_usage(capsys):
         code = exit_.code
     out = capsys.readouterr().out
     assert code == 0 and out.startswith("usage: hwnas profile") and "--count" in out and "--seed" in out
+
+
+TINY_VIT = ('{"depth_choices": [1, 2], "embed_dim_choices": [48], "num_heads_choices": [1, 2], '
+            '"mlp_ratio_choices": [1.0, 2.0], "precisions": ["fp32"]}')
+
+
+@pytest.mark.parametrize("count, says", [
+    ("10000", "--count 10000: space 'vit' holds only 20 distinct networks; ask for at most 20"),
+    ("2000000", "--count must be between 8 (the predictor needs measurements to fit) and 1,000,000, got 2000000"),
+])
+def test_a_count_larger_than_the_space_is_refused_at_once(tmp_path, capsys, count, says):
+    """It used to draw 100 configs per missing network (a million draws here, about a minute) before
+    profiling the 20 networks there are."""
+    import time
+
+    run = tmp_path / "run"
+    started = time.perf_counter()
+    code = main(["profile", "--run", str(run), "--space", "vit", "--dataset", "digits", "--space-args", TINY_VIT,
+                 "--count", count, "--quiet"])
+    error = capsys.readouterr().err
+    assert code == 2 and error.count("\n") == 1 and says in error, error
+    assert time.perf_counter() - started < 20 and not (run / "measurements.db").exists()
