@@ -76,3 +76,14 @@ def test_predict_refuses_it_in_one_line(tmp_path, capsys):
     error = capsys.readouterr().err
     assert code == 2 and error.count("\n") == 1 and "space argument 'embed_dim_choices'" in error
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_table_that_is_not_csv_text_is_refused_in_one_line(tmp_path, capsys):
+    """Found by the fuzz test: a binary file (here the start of an SQLite file) given as --table ended in a
+    UnicodeDecodeError traceback."""
+    table = tmp_path / "table.csv"
+    table.write_bytes(b"SQLite format 3\x00\xfb\xff")
+    code = main(["predictor", "fit", "--space", "nb201", "--table", str(table), "--target", "cpu",
+                 "--out", str(tmp_path / "p.joblib")])
+    error = capsys.readouterr().err
+    assert code == 2 and error.count("\n") == 1 and f"table '{table}' is not" in error, error
