@@ -32,6 +32,7 @@ def outcome_is_clean(argv, capsys, run=None):
         assert lines[-1].startswith("hwnas") and ": error: " in lines[-1], (argv, error[-2000:])
     if run is not None:
         assert not [p for p in run.rglob("*") if ".tmp" in p.name], (argv, list(run.rglob("*")))
+    return code
 
 
 def verb_arguments(run, profile, data):
@@ -44,19 +45,18 @@ def verb_arguments(run, profile, data):
                   {"--batch-size": numbers, "--learning-rate": numbers, "--largest-only-fraction": numbers,
                    "--space-args": text, "--space": text, "--init-from": text, "--seed": numbers}),
         "profile": (["profile", "--run", str(run), "--profile", str(profile)],
-                    {"--count": st.sampled_from(BAD_NUMBERS + COUNTS), "--workers": numbers, "--strategy": text, "--space": text,
+                    {"--count": numbers, "--workers": numbers, "--strategy": text, "--space": text,
                      "--space-args": text, "--dataset": text}),
         "fit": (["fit", "--run", str(run)], {"--model": text}),
         "search": (["search", "--run", str(run), "--trials", "1", "--resume"],
                    {"--trials": numbers, "--latency-ms": numbers, "--sampler": text, "--storage": text}),
         "export": (["export", "--run", str(run)], {"--trials": text, "--format": text, "--opset": numbers,
-                                                   "--out": text, "--seed": numbers}),
+                                                   "--out": text}),
         "extract": (["extract", "--run", str(run), "--out", str(run / "x.pt")],
-                    {"--trial": numbers, "--config": st.sampled_from(BAD_TEXT + [str(card)]), "--seed": numbers}),
-        "measurements": (["measurements", "--run", str(run)], {"--import": text, "--export": text,
-                                                               "--seed": numbers}),
+                    {"--trial": numbers, "--config": st.sampled_from(BAD_TEXT + [str(card)])}),
+        "measurements": (["measurements", "--run", str(run)], {"--import": text, "--export": text}),
         "report": (["report", str(run)], {"--storage": text}),
-        "spaces": (["spaces"], {"--profile": text, "--seed": numbers}),
+        "spaces": (["spaces"], {"--profile": text}),
         "predictor": (["predictor", "predict", str(run / "predictor.joblib")], {"--table": text, "--out": text}),
     }
 
@@ -96,6 +96,26 @@ def test_bad_arguments_to_every_verb(fuzz_run, capsys, data):
     if "--export" in argv and "--import" in argv:
         argv = argv[:argv.index("--export")] + argv[argv.index("--export") + 2:]
     outcome_is_clean(argv + ["--quiet"] * (argv[0] not in ("report", "predictor", "measurements")), capsys, run)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_refused_seeds_and_counts(fuzz_run, capsys, data):
+    """The checks added after the first fuzz, drawn apart so the 100 draws above stay as they were:
+    --seed on the verbs that draw no random numbers, and --count above the run's space or the cap."""
+    run, profile, _ = fuzz_run
+    seedless = {"export": ["export", "--run", str(run)], "extract": ["extract", "--run", str(run), "--trial", "0",
+                                                                  "--out", str(run / "x.pt")],
+                "measurements": ["measurements", "--run", str(run), "--export", str(run / "m.csv")],
+                "spaces": ["spaces"], "devices": ["devices"], "report": ["report", str(run)]}
+    if data.draw(st.booleans()):
+        argv = seedless[data.draw(st.sampled_from(sorted(seedless)))] + ["--seed", data.draw(st.sampled_from(
+            BAD_NUMBERS + ["3"]))]
+    else:
+        argv = ["profile", "--run", str(run), "--profile", str(profile), "--quiet", "--count",
+                data.draw(st.sampled_from(COUNTS)), "--strategy", data.draw(st.sampled_from(["random", "diverse"]))]
+    assert outcome_is_clean(argv, capsys, run) == 2, argv  # each is refused, never run
 
 
 def damaged(original: bytes, how: str, where: float, junk: bytes) -> bytes:
