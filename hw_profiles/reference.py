@@ -26,6 +26,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from hw_profiles.durable_files import fsync_folder
+
 REFERENCE_INPUT_SHAPE = (32, 256)  # rows x features of the reference's one float32 input
 REFERENCE_LAYERS = 6
 REFERENCE_SEED = 0
@@ -149,6 +151,7 @@ def load_or_calibrate(fingerprint: str, run_reference: Callable[[], None] | Sequ
     finally:
         if os.path.exists(handle.name):
             os.unlink(handle.name)
+        fsync_folder(path.parent)  # the new name (and the temporary's removal) survive a power loss
     return _read(path) or record
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from pathlib import Path
 from typing import Callable
 
+from hw_profiles.durable_files import write_durably
 from hw_profiles.errors import StoreError
 from hw_profiles.store import COLUMNS, MeasurementStore
 
@@ -28,17 +28,15 @@ def export_csv(store: MeasurementStore, path: str | Path, fingerprint: str | Non
     """Write the store's measurements (optionally of one fingerprint / space) to `path`; return how many."""
     rows = store.rows(fingerprint, space)
     path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(temporary, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(COLUMNS)
-            writer.writerows(rows)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+
+    def write(handle) -> None:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        writer.writerows(rows)
+
+    try:  # atomic and durable: the folder is fsynced after the rename
+        write_durably(path, write, "w", newline="", encoding="utf-8")
     except OSError as error:
-        temporary.unlink(missing_ok=True)
         raise StoreError(f"measurements CSV '{path}': cannot write: {error.strerror or error}") from None
     return len(rows)
 

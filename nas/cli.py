@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 
 def _version() -> str:
@@ -17,6 +17,14 @@ def _version() -> str:
         return metadata.version("hwnas")
     except metadata.PackageNotFoundError:  # a source tree that was never installed
         return "0+unknown"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with every usage error in one line on stderr (`hwnas train: error: ...`) and exit 2, like
+    every other bad input; `--help` prints the usage as before. Subparsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see `{self.prog} --help`)\n")
 
 
 def _show_progress_messages() -> None:
@@ -84,25 +92,29 @@ def build_parser() -> argparse.ArgumentParser:
     from nas.profiling.strategies import STRATEGIES
     from nas.training.options import add_device_argument, add_training_arguments
 
-    parser = argparse.ArgumentParser(prog="hwnas", description=__doc__)
+    parser = OneLineParser(prog="hwnas", description=__doc__)
     parser.add_argument("--version", action="version", version=f"hwnas {_version()}")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    def verb(name: str, help_text: str, run: bool = True) -> argparse.ArgumentParser:
+    def verb(name: str, help_text: str, run: bool = True, seed: str | None = None) -> argparse.ArgumentParser:
+        """A verb's parser; only verbs that draw random numbers (`seed` says which) take --seed."""
         sub = verbs.add_parser(name, help=help_text, description=help_text)
         if run:
             sub.add_argument("--run", required=name != "demo", default="runs/demo", help="run folder")
-        sub.add_argument("--seed", type=int, default=0)
+        if seed:
+            sub.add_argument("--seed", type=int, default=0, help=f"seed of {seed} (default 0)")
         sub.add_argument("--quiet", action="store_true", help="no progress bars")
         return sub
 
-    demo = verb("demo", "train, profile, fit, search and export on the defaults (mnist5k, x86-cpu-ort)")
+    demo = verb("demo", "train, profile, fit, search and export on the defaults (mnist5k, x86-cpu-ort)",
+                seed="training, the profiled networks and the search")
     demo.add_argument("--dataset", default="mnist5k")
     demo.add_argument("--profile", default="x86-cpu-ort")
     demo.add_argument("--count", type=int, default=120, help="networks to profile for the predictor")
     add_training_arguments(demo)
     _add_search(demo, storage=False)
-    train = verb("train", "train the weight-sharing supernet (resumes from the run's checkpoint)")
+    train = verb("train", "train the weight-sharing supernet (resumes from the run's checkpoint)",
+                 seed="the initial weights, the batches and the sampled sub-networks")
     train.add_argument("--dataset", default="mnist5k",
                        help="mnist5k, digits, rotten-tomatoes (token ids), an .npz file or an image folder")
     train.add_argument("--space", default="vit", help="a registered space with a supernet, e.g. vit, mbv3, "
@@ -115,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="start from this supernet's weights, e.g. fine-tune an fp32 supernet with int8 "
                             "quantization-aware training")
     add_training_arguments(train, launcher=True)
-    profile = verb("profile", "measure sub-networks on a hardware profile (skips stored ones)")
+    profile = verb("profile", "measure sub-networks on a hardware profile (skips stored ones)",
+                   seed="the networks chosen")
     profile.add_argument("--profile", default="x86-cpu-ort", help="bundled profile name or a YAML path")
     profile.add_argument("--count", type=int, default=120, help="distinct networks to measure (default 120)")
     profile.add_argument("--strategy", default="random", choices=STRATEGIES.names(),
@@ -132,9 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="with --space on an untrained run: the data set that fixes the input shape "
                               "(default mnist5k)")
     profile.add_argument("--space-args", default=None, help="with --space on an untrained run: JSON space arguments")
-    fit = verb("fit", "fit the latency predictor on the run's measurements")
+    fit = verb("fit", "fit the latency predictor on the run's measurements", seed="the held-out split")
     fit.add_argument("--model", default="gbdt")
-    search = verb("search", "multi-objective search; the front is measured for real")
+    search = verb("search", "multi-objective search; the front is measured for real", seed="the sampler")
     _add_search(search)
     add_device_argument(search)
     export = verb("export", "export the measured front (or trials) as verified, re-timed files with model cards")
@@ -167,7 +180,6 @@ def build_parser() -> argparse.ArgumentParser:
     direction.add_argument("--export", metavar="CSV", help="write every measurement of the run's store to CSV")
     direction.add_argument("--import", dest="import_csv", metavar="CSV",
                            help="add the CSV's measurements (from another machine or run) to the run's store")
-    # Not `verb(...)`: its --seed would be shadowed by the actions' own --seed and silently ignored.
     predictor = verbs.add_parser("predictor", help="latency predictors on published benchmark tables",
                                  description="latency predictors on published benchmark tables")
     predictor_verbs = predictor.add_subparsers(dest="predictor_verb", required=True, metavar="ACTION")

@@ -21,7 +21,7 @@ from nas.errors import HwnasError
 from nas.search.front import UNSTABLE_DIFFERENCE
 from nas.profiling.profiler import precision_arguments
 from nas.models.checkpoint import open_run
-from nas.profiling.profiler import run_profiler
+from nas.profiling.profiler import check_count, run_profiler
 from nas.run_folder import (DEFAULT_DATASET, DEFAULT_PROFILE, DEFAULT_SPACE, RunFolder, checked_output_file,
                             write_atomically)
 from nas.search.driver import SearchConfig, redacted_url
@@ -128,11 +128,6 @@ def _training_data(run: RunFolder, dataset: str, image_size: int | None,
     return data, record, record == previous
 
 
-def _check_count(count: int) -> None:
-    if count < 8:
-        raise HwnasError(f"--count must be at least 8 (the predictor needs measurements to fit), got {count}")
-
-
 def profile(run_path: str | Path, profile_name: str = DEFAULT_PROFILE, count: int = 120, seed: int = 0,
             progress: bool = True, strategy: str = "random", workers: int = 1, ray_address: str | None = None,
             space: str | None = None, dataset: str | None = None, space_arguments: dict | None = None,
@@ -151,8 +146,9 @@ def profile(run_path: str | Path, profile_name: str = DEFAULT_PROFILE, count: in
 
     run = RunFolder(run_path)
     hardware = load_profile(profile_name)  # fail on a bad profile before opening anything
-    _check_count(count)
+    check_count(count)
     search_space, supernet = _profiling_supernet(run, space, dataset, profile_name, space_arguments, image_size)
+    check_count(count, search_space)
     configs = profiling_configs(search_space, count, seed, strategy)
     with run.lock("profile", exclusive=False), create_pool(hardware, workers=workers, ray_address=ray_address) as pool:
         profiler = run_profiler(run.create(), search_space, supernet, profile_name, pool=pool)
@@ -388,8 +384,10 @@ def demo(run_path: str | Path, dataset: str = DEFAULT_DATASET, profile_name: str
     bundled into models/elastic.pt)."""
     from hw_profiles import load_profile
 
+    from nas.data import load_dataset
+
     load_profile(profile_name)  # bad input fails here, before hours of training
-    _check_count(profile_count)
+    check_count(profile_count, build_space(DEFAULT_SPACE, load_dataset(dataset, image_size=image_size), profile_name))
     train(run_path, dataset=dataset, training=training, progress=progress, profile_name=profile_name,
           image_size=image_size)
     profile(run_path, profile_name, count=profile_count, seed=search_config.seed, progress=progress)

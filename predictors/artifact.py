@@ -16,7 +16,8 @@ estimator is loaded by `skops.io.loads` with an explicit list of trusted types (
 registered predictor and space classes, the encoders and priors they hold, and scikit-learn's tree
 predictor; skops trusts numpy arrays and scikit-learn's estimators itself); a file that names any other
 type is refused in one line naming it, before anything is built. Members larger than their bound are
-refused before they are read. Format 1 and 2 files (joblib pickles, whose loading runs whatever code
+refused before they are read. Every search space in the estimator is built again from its name and
+arguments, through the bounds every space checks (`predictors.artifact_spaces`). Format 1 and 2 files (joblib pickles, whose loading runs whatever code
 they carry) are refused unread, with a line saying how to refit.
 
 scikit-learn does not promise that an estimator from one version works in another, so a file from
@@ -36,6 +37,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
+from predictors.artifact_spaces import rebuild_spaces
 from predictors.errors import PredictorError
 
 FORMAT_VERSION = 3  # bump when the layout of the file changes
@@ -156,6 +158,7 @@ def load_predictor(path: str | Path) -> tuple[Any, dict[str, Any]]:
         raise PredictorError(f"predictor file {path} cannot be loaded here ({type(error).__name__}: "
                              f"{' '.join(str(error).split())[:80]}); {_versions_said(metadata)}; "
                              f"refit the predictor") from None
+    rebuild_spaces(predictor, header.get("space"), f"predictor file {path}")  # the space-argument bounds
     return predictor, metadata
 
 

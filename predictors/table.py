@@ -61,6 +61,10 @@ def _load(path: Path) -> tuple[list[str], list[dict]]:
             columns = list(reader.fieldnames or [])
     except OSError as error:
         raise PredictorError(f"table '{path}': cannot read: {error}") from None
+    except UnicodeDecodeError as error:
+        raise PredictorError(f"table '{path}' is not UTF-8 text (byte {error.start}): give a CSV file") from None
+    except csv.Error as error:
+        raise PredictorError(f"table '{path}' is not a readable CSV: {error}") from None
     return columns, rows
 
 

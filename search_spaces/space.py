@@ -159,11 +159,21 @@ class SearchSpace:
                   for key, choice in self.choices.items()}
         return self.canonical(config)
 
+    def size(self) -> int:
+        """How many distinct networks (canonical configs, one per config_id) the space holds, counted
+        without listing them (see search_spaces.cardinality); computed once."""
+        if "_size" not in self.__dict__:
+            from search_spaces.cardinality import count_networks
+
+            self.__dict__["_size"] = count_networks(self)
+        return self.__dict__["_size"]
+
     def sample_distinct(self, count: int, rng: np.random.Generator | int | None = None,
                         include: tuple[Mapping[str, Any], ...] = ()) -> list[dict[str, Any]]:
         """`include` first, then uniformly random configs: `count` distinct networks (by config_id) in all,
-        or fewer when 100 * `count` draws find no more (a space smaller than `count`)."""
+        or fewer when the space holds fewer (`size()`), or when 100 * `count` draws find no more."""
         generator = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        count = min(count, self.size())
         chosen: dict[str, dict[str, Any]] = {}
         for config in include:
             chosen.setdefault(self.config_id(config), self.canonical(config))

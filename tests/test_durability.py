@@ -18,7 +18,7 @@ def traced(code: str, folder: Path) -> list[str]:
     if shutil.which("strace") is None:
         pytest.skip("strace is not installed: the system calls cannot be observed")
     log = folder / "strace.log"
-    result = subprocess.run(["strace", "-f", "-qq", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2,openat",
+    result = subprocess.run(["strace", "-f", "-qq", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2,link,linkat,openat",
                              "-o", str(log), sys.executable, "-c", textwrap.dedent(code)],
                             capture_output=True, text=True, cwd=ROOT)
     if result.returncode != 0 and "ptrace" in result.stderr:
@@ -28,7 +28,8 @@ def traced(code: str, folder: Path) -> list[str]:
 
 
 def assert_folder_fsynced_after_rename(calls: list[str], target: Path) -> None:
-    renamed = [index for index, call in enumerate(calls) if call.startswith("rename") and f'"{target}"' in call]
+    renamed = [index for index, call in enumerate(calls)
+               if call.startswith(("rename", "link")) and f'"{target}"' in call]
     assert renamed, f"no rename onto {target}"
     later = calls[renamed[-1] + 1:]
     opened = [call.rsplit("= ", 1)[1] for call in later
@@ -69,3 +70,42 @@ def test_the_measurement_store_commits_with_synchronous_full(tmp_path):
     with MeasurementStore(tmp_path / "measurements.db") as store:
         assert store._connection.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert store._connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_the_measurements_csv_export_fsyncs_its_folder_after_the_rename(tmp_path):
+    """`hwnas measurements --export`: the file was fsynced, but not the folder after the rename."""
+    target = tmp_path / "export" / "measurements.csv"
+    target.parent.mkdir()
+    calls = traced(f"""
+        from hw_profiles import MeasurementStore
+        from hw_profiles.store_csv import export_csv
+        with MeasurementStore({str(tmp_path / "m.db")!r}) as store:
+            export_csv(store, {str(target)!r})
+    """, tmp_path)
+    assert_folder_fsynced_after_rename(calls, target)
+
+
+def test_the_tensorrt_timing_cache_is_fsynced_and_its_folder_after_the_rename(tmp_path):
+    """The tensorrt backend's timing-cache writer neither fsynced the file nor its folder (it needs no GPU)."""
+    target = tmp_path / "cache" / "timing.cache"
+    calls = traced(f"""
+        from pathlib import Path
+        from hw_profiles.backends.tensorrt_backend import _write_atomically
+        _write_atomically(Path({str(target)!r}), b"cache bytes")
+    """, tmp_path)
+    renamed = [c.startswith("rename") for c in calls].index(True)
+    assert any(call.startswith("fsync(") for call in calls[:renamed])
+    assert_folder_fsynced_after_rename(calls, target)
+
+
+def test_the_reference_baseline_fsyncs_its_folder_after_it_is_linked_into_place(tmp_path):
+    """The calibrated baseline (in $HWNAS_CACHE_DIR/reference/, shared by every run) is linked into place."""
+    calls = traced(f"""
+        import os
+        os.environ["HWNAS_CACHE_DIR"] = {str(tmp_path / "cache")!r}
+        from hw_profiles import reference
+        reference.load_or_calibrate("test-fingerprint", lambda: None)
+        print(reference.baseline_path("test-fingerprint"))
+    """, tmp_path)
+    target = next((tmp_path / "cache" / "reference").glob("*.json"))
+    assert_folder_fsynced_after_rename(calls, target)

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import os
 import platform
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hw_profiles.backends.base import Backend
 from hw_profiles.backends.registry import register_backend
+from hw_profiles.durable_files import write_durably
 from hw_profiles.errors import ProfileError
 from hw_profiles.gpu import cuda_event_timer, gpu_environment, seeded_model_input, torch_cuda_unavailable_reason
 from hw_profiles.model_input import InputSpec, as_input_spec
@@ -170,9 +170,7 @@ def _torch_dtype(torch: Any, tensorrt: Any, data_type: Any) -> Any:
 
 def _write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, prefix=path.name, suffix=".tmp") as handle:
-        handle.write(data)
-    os.replace(handle.name, path)
+    write_durably(path, lambda handle: handle.write(data))
 
 
 def _import_tensorrt() -> Any:

@@ -9,6 +9,7 @@ import numpy as np
 from nas.data.dataset import DATASETS, Dataset
 from nas.data.folder import check_image_size, load_image_folder
 from nas.data.images import image_dataset
+from nas.data.npz_limits import check_npz_size
 from nas.data.text import load_token_npz
 from nas.errors import HwnasError
 
@@ -17,6 +18,7 @@ def load_npz(path: str | Path) -> Dataset:
     """User data: an .npz with images `x` (N, H, W) or (N, C, H, W) and integer `y` (N,), or with token ids
     `input_ids` (N, L), optional `attention_mask` and integer `labels` (see nas.data.text)."""
     path = Path(path)
+    check_npz_size(path)  # a zip bomb, or a header promising more than the file holds: refused unread
     try:
         archive = np.load(path, allow_pickle=False)
         if "input_ids" in archive:

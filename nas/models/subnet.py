@@ -3,13 +3,15 @@
 The file is `torch.save` of a dict (read back with `weights_only=True`):
 
     format          "hwnas-subnet"
-    format_version  1
+    format_version  2 (1, whose checksums covered the tensors only, is refused)
     space           {"name", "version", "arguments"}: `create_space(name, **arguments)` rebuilds it
     config          the canonical config; config_id
     state_dict      the extracted network's tensors, each in storage of its own size
-    checksums       {tensor name: SHA-256 of its bytes}, checked on load
     parameters      number of parameters
     source          where it came from (run folder, trial number or config file), for people
+    checksums       {"state_dict.<tensor name>": SHA-256 of its bytes}, checked on load
+    structure_sha256  SHA-256 of everything else (format, space, config, config_id, tensor names and shapes,
+                    parameters, source), checked on load: an edited config or space is refused
 
 `load_subnet(path)` builds `space.build_network(config)` and loads the state dict: no supernet code
 runs and no supernet weights are read, and the file holds only the sub-network's own weights.
@@ -22,13 +24,13 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
-from nas.models.checkpoint import read_hwnas_file, tensor_checksums, verify_checksums
+from nas.models.checkpoint import read_hwnas_file, seal, verify_seal
 from nas.errors import HwnasError
 from nas.registry import RegistryError
 from nas.run_folder import write_atomically
 
 FORMAT = "hwnas-subnet"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sealed (`nas.models.checkpoint.seal`): the tensors and everything else checksummed
 WHAT = "sub-network checkpoint"
 
 
@@ -52,10 +54,10 @@ def subnet_bytes(space: Any, config: Mapping[str, Any], network: Any, source: Ma
     config = space.canonical(config)
     tensors = own_storage(network.state_dict())
     state = {"format": FORMAT, "format_version": FORMAT_VERSION, "space": space_record(space), "config": config,
-             "config_id": space.config_id(config), "state_dict": tensors, "checksums": tensor_checksums(tensors),
+             "config_id": space.config_id(config), "state_dict": tensors,
              "parameters": int(sum(p.numel() for p in network.parameters())), "source": dict(source)}
     buffer = io.BytesIO()
-    torch.save(state, buffer)
+    torch.save(seal(state), buffer)
     return buffer.getvalue()
 
 
@@ -68,11 +70,16 @@ def save_subnet(path: str | Path, space: Any, config: Mapping[str, Any], network
 
 def read_subnet(path: str | Path) -> dict[str, Any]:
     """The checkpoint's dict, checked; a missing, corrupt or foreign file raises a one-line HwnasError."""
+    where = f"{WHAT} {str(path)!r}"
     state = read_hwnas_file(Path(path), WHAT, FORMAT, FORMAT_VERSION, "write one with `hwnas extract`")
+    if state.get("format_version") != FORMAT_VERSION:
+        raise HwnasError(f"{where} has format version {state.get('format_version')!r}, whose checksums covered "
+                         f"its tensors only, so an edited config or space cannot be told apart; write it again "
+                         f"with `hwnas extract`")
+    verify_seal(state, where)
     missing = [key for key in ("space", "config", "state_dict") if key not in state]
     if missing or not isinstance(state["state_dict"], dict):
-        raise HwnasError(f"{WHAT} {str(path)!r} is incomplete (missing {missing or ['state_dict']})")
-    verify_checksums(state["state_dict"], state.get("checksums"), f"{WHAT} {str(path)!r}")
+        raise HwnasError(f"{where} is incomplete (missing {missing or ['state_dict']})")
     return state
 
 

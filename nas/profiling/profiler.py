@@ -211,6 +211,20 @@ def input_spec(space: Any) -> Any:
     return InputSpec(tuple(space.input_shape), dtype=space.input_dtype, low=low, high=high)
 
 
+MAXIMUM_COUNT = 1_000_000  # networks one `profile` may be asked for
+
+
+def check_count(count: int, space: Any = None) -> None:
+    """--count: 8 to MAXIMUM_COUNT, and (given the space) no more than the networks the space holds,
+    refused before any sampling (asking for more used to spend minutes drawing configs first)."""
+    if count < 8 or count > MAXIMUM_COUNT:
+        raise HwnasError(f"--count must be between 8 (the predictor needs measurements to fit) and "
+                         f"{MAXIMUM_COUNT:,}, got {count}")
+    if space is not None and count > space.size():
+        raise HwnasError(f"--count {count}: space {space.name!r} holds only {space.size()} distinct networks; "
+                         f"ask for at most {space.size()}")
+
+
 def profiling_configs(space: Any, count: int, seed: int, strategy: str = "random") -> list[dict]:
     """`count` distinct configs chosen by `strategy` (see nas.profiling.strategies), largest and smallest first."""
     from nas.profiling.strategies import STRATEGIES

@@ -186,6 +186,59 @@ def test_sample_distinct_stops_when_the_space_is_smaller_than_asked():
     assert len(tiny.sample_distinct(10, 0)) == 2
 
 
+def enumerable(space, limit=5000):
+    """`space`, or a copy whose choices keep their first two values, then (from the last key back) one,
+    until every combination of values can be listed (at most `limit`)."""
+    import copy
+    import math
+
+    from search_spaces.space import Choice
+
+    if math.prod(len(choice.values) for choice in space.choices.values()) <= limit:
+        return space
+    small = copy.copy(space)
+    small.__dict__.pop("_size", None)
+    small.choices = {key: Choice(key, choice.values[:2], choice.help) for key, choice in space.choices.items()}
+    for key in reversed(list(small.choices)):
+        if math.prod(len(choice.values) for choice in small.choices.values()) <= limit:
+            break
+        small.choices[key] = Choice(key, small.choices[key].values[:1], small.choices[key].help)
+    return small
+
+
+def test_size_counts_every_distinct_network(space):
+    """`size()` (counted, not listed) equals the number of config ids among every combination of values,
+    on the space or on a copy with fewer values per choice (depths, collapsing values and dead blocks kept)."""
+    import itertools
+
+    small = enumerable(space)
+    keys = list(small.choices)
+    listed = {small.config_id(dict(zip(keys, values)))
+              for values in itertools.product(*(small.choices[key].values for key in keys))}
+    assert small.size() == len(listed) and isinstance(small.size(), int)
+    assert isinstance(space.size(), int) and space.size() >= small.size()
+
+
+def test_size_of_the_published_spaces():
+    """NAS-Bench-201: 5 operations on 6 edges; once-for-all MobileNetV3: 25 resolutions and, per stage of
+    2-4 blocks, 3 kernels x 3 expand ratios per block (the OFA paper's 2 x 10^19 networks per resolution)."""
+    assert create_space("nb201").size() == 5 ** 6
+    assert create_space("ofa_mbv3").size() == 25 * (9 ** 2 + 9 ** 3 + 9 ** 4) ** 5
+    assert create_space("vit").size() == 3 * sum(9 ** depth for depth in (1, 2, 3, 4))
+
+
+def test_sample_distinct_asks_no_more_than_the_space_holds():
+    """Asking for more networks than the space holds returns them all, without 100 draws per missing one."""
+    import time
+
+    space = create_space("vit", image_size=8, depth_choices=[1, 2], embed_dim_choices=[48],
+                         num_heads_choices=[1, 2], mlp_ratio_choices=[1.0, 2.0])
+    started = time.perf_counter()
+    configs = space.sample_distinct(10_000, 0)  # drew 1,000,000 configs (about a minute) before giving up
+    assert len(configs) == space.size() == 4 + 4 ** 2 == len({space.config_id(config) for config in configs})
+    assert time.perf_counter() - started < 5
+
+
 # Every check above that takes one space, in order; `check_space` runs them on each variant of a space.
 SPACE_CHECKS = (
     test_sample_is_canonical_valid_and_json,
@@ -195,6 +248,7 @@ SPACE_CHECKS = (
     test_unknown_key_and_value_are_rejected_with_allowed_values,
     test_distributions_cover_every_choice,
     test_sample_distinct_gives_distinct_canonical_configs_included_first,
+    test_size_counts_every_distinct_network,
 )
 
 

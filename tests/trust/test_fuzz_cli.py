@@ -12,6 +12,8 @@ from nas.cli import main
 
 BAD_NUMBERS = ["-1", "0", "nan", "inf", "-inf", "x", "", "1e400", "2.5", "0x10"]
 BAD_TEXT = ["", "null", "[]", "{", '{"depth": 99}', "../missing", "/", "\x00"[:0] + "é", "a" * 300]
+COUNTS = ["100000", "1000000", "99999999"]  # above the run's space (22,140 networks), and above the cap
+FORGED_SHAPES = [(2 ** 40,), (45, 8, 8000), (10 ** 5, 10 ** 5), (0, 8, 8), (45, 8, 8, 1, 1), (-1, 8, 8)]
 RUNS = {"count": 0}
 
 
@@ -30,6 +32,7 @@ def outcome_is_clean(argv, capsys, run=None):
         assert lines[-1].startswith("hwnas") and ": error: " in lines[-1], (argv, error[-2000:])
     if run is not None:
         assert not [p for p in run.rglob("*") if ".tmp" in p.name], (argv, list(run.rglob("*")))
+    return code
 
 
 def verb_arguments(run, profile, data):
@@ -95,6 +98,26 @@ def test_bad_arguments_to_every_verb(fuzz_run, capsys, data):
     outcome_is_clean(argv + ["--quiet"] * (argv[0] not in ("report", "predictor", "measurements")), capsys, run)
 
 
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_refused_seeds_and_counts(fuzz_run, capsys, data):
+    """The checks added after the first fuzz, drawn apart so the 100 draws above stay as they were:
+    --seed on the verbs that draw no random numbers, and --count above the run's space or the cap."""
+    run, profile, _ = fuzz_run
+    seedless = {"export": ["export", "--run", str(run)], "extract": ["extract", "--run", str(run), "--trial", "0",
+                                                                  "--out", str(run / "x.pt")],
+                "measurements": ["measurements", "--run", str(run), "--export", str(run / "m.csv")],
+                "spaces": ["spaces"], "devices": ["devices"], "report": ["report", str(run)]}
+    if data.draw(st.booleans()):
+        argv = seedless[data.draw(st.sampled_from(sorted(seedless)))] + ["--seed", data.draw(st.sampled_from(
+            BAD_NUMBERS + ["3"]))]
+    else:
+        argv = ["profile", "--run", str(run), "--profile", str(profile), "--quiet", "--count",
+                data.draw(st.sampled_from(COUNTS)), "--strategy", data.draw(st.sampled_from(["random", "diverse"]))]
+    assert outcome_is_clean(argv, capsys, run) == 2, argv  # each is refused, never run
+
+
 def damaged(original: bytes, how: str, where: float, junk: bytes) -> bytes:
     cut = int(len(original) * where)
     return {"truncate": original[:cut], "flip": original[:cut] + bytes([original[cut % max(1, len(original))] ^ 0xFF])
@@ -133,23 +156,45 @@ def test_damaged_files_are_refused_in_one_line(fuzz_run, capsys, tmp_path_factor
     shutil.copytree(run, copy)
     shutil.copy(profile, profile_copy)
     target = {"models/card": card(copy), "profile": profile_copy}.get(name, copy / name)
-    if name == "predictor.joblib" and how != "truncate":
-        how = "truncate"  # a pickle is code: only cut it short here (its loader is being replaced by skops)
     target.write_bytes(damaged(target.read_bytes(), how, where, junk))
     outcome_is_clean(FILES[name](copy, profile_copy, data), capsys, copy)
 
 
 @settings(max_examples=40, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(how=st.sampled_from(["truncate", "flip", "replace", "splice"]), where=st.floats(0, 1),
-       junk=st.binary(max_size=64))
-def test_damaged_npz_is_refused_in_one_line(complete_run, capsys, tmp_path_factory, how, where, junk):
+@given(how=st.sampled_from(["truncate", "flip", "replace", "splice", "header"]), where=st.floats(0, 1),
+       junk=st.binary(max_size=64), shape=st.sampled_from(FORGED_SHAPES))
+def test_damaged_npz_is_refused_in_one_line(complete_run, capsys, tmp_path_factory, how, where, junk, shape):
     _, profile, data = complete_run
     work = tmp_path_factory.mktemp("npz")
     path = work / "data.npz"
-    path.write_bytes(damaged(data.read_bytes(), how, where, junk))
+    if how == "header":  # the images' .npy header claims another shape (numpy would allocate it first)
+        forged_header(data, path, shape)
+    else:
+        path.write_bytes(damaged(data.read_bytes(), how, where, junk))
     outcome_is_clean(["train", "--run", str(work / "run"), "--dataset", str(path), "--profile", str(profile),
                       "--epochs", "1", "--batch-size", "64", "--quiet"], capsys, work)
+
+
+def forged_header(original, path, shape):
+    """A copy of the .npz `original` whose x.npy header says `shape` (its data unchanged)."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    with zipfile.ZipFile(original) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    stream = io.BytesIO(members["x.npy"])
+    np.lib.format.read_magic(stream)  # numpy writes small arrays in format 1.0
+    _, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": np.lib.format.dtype_to_descr(dtype),
+                                                  "fortran_order": fortran, "shape": shape})
+    members["x.npy"] = header.getvalue() + stream.read()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
 
 
 def test_zz_fuzz_counts(capsys):
