@@ -8,7 +8,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from predictors.intervals import Calibration, IntervalPredictor, cross_validated_calibration, interval_quality
+from predictors.intervals import (REPORTED_COVERAGES, Calibration, IntervalPredictor, cross_validated_calibration,
+                                  interval_quality)
 from predictors.metrics import regression_quality
 from predictors.registry import create_predictor
 
@@ -26,14 +27,17 @@ def fit_calibrated(model: str, configs: list, targets: np.ndarray, seed: int | N
 
 
 def fit_and_score(model: str, train_configs: list, train_targets: np.ndarray, test_configs: Sequence,
-                  test_targets: np.ndarray, seed: int | None = 0, cv_folds: int = 5, **hyper_parameters: Any
+                  test_targets: np.ndarray, seed: int | None = 0, cv_folds: int = 5,
+                  coverages: Sequence[float] = REPORTED_COVERAGES, **hyper_parameters: Any
                   ) -> tuple[Any, Calibration | None, dict[str, float], float]:
     """(predictor fitted on the training rows, its calibration, quality on the test rows, fit seconds): the
-    errors and rank correlations of `regression_quality`, and, with a calibration, the coverage and width of
-    the 80% and 95% intervals (`interval_quality`). Nothing about the test rows reaches the fit."""
+    errors and rank correlations of `regression_quality`, and, with a calibration, the coverage and width
+    of the intervals at `coverages` (default 80% and 95%; `interval_quality`). Nothing about the test rows
+    reaches the fit."""
     predictor, calibration, _, fit_seconds = fit_calibrated(model, train_configs, train_targets, seed, cv_folds,
                                                             **hyper_parameters)
     quality = regression_quality(test_targets, predictor.predict(list(test_configs)))
     if calibration is not None:
-        quality.update(interval_quality(IntervalPredictor(predictor, calibration), list(test_configs), test_targets))
+        quality.update(interval_quality(IntervalPredictor(predictor, calibration), list(test_configs), test_targets,
+                                        coverages))
     return predictor, calibration, quality, fit_seconds

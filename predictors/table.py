@@ -97,9 +97,11 @@ def fit_on_table(space: Any, configs: list[dict], targets: np.ndarray, model: st
 
 
 def evaluate_on_table(space: Any, configs: list[dict], targets: np.ndarray, train_size: int, seed: int = 0,
-                      model: str = "gbdt", priors: Any = None, cv_folds: int = 5) -> dict[str, Any]:
-    """Fit `model` on `train_size` rows drawn with `seed`; quality (and interval coverage) on all the others."""
-    return _fit_and_score(space, configs, targets, train_size, seed, model, priors, cv_folds)[1]
+                      model: str = "gbdt", priors: Any = None, cv_folds: int = 5,
+                      coverages: tuple[float, ...] = (0.8, 0.95)) -> dict[str, Any]:
+    """Fit `model` on `train_size` rows drawn with `seed`; quality, and the coverage of intervals at
+    `coverages`, on all the others."""
+    return _fit_and_score(space, configs, targets, train_size, seed, model, priors, cv_folds, coverages)[1]
 
 
 def split_rows(rows: int, train_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -112,7 +114,8 @@ def split_rows(rows: int, train_size: int, seed: int) -> tuple[np.ndarray, np.nd
 
 
 def _fit_and_score(space: Any, configs: list[dict], targets: np.ndarray, train_size: int, seed: int,
-                   model: str, priors: Any = None, cv_folds: int = 5) -> tuple[Any, dict[str, Any]]:
+                   model: str, priors: Any = None, cv_folds: int = 5,
+                   coverages: tuple[float, ...] = (0.8, 0.95)) -> tuple[Any, dict[str, Any]]:
     """The predictor fitted on the drawn rows, and its metadata: held-out quality and interval coverage
     (the intervals calibrated by cross-validation on the training rows alone; "interval": the calibration)."""
     from predictors.held_out import fit_and_score
@@ -120,7 +123,7 @@ def _fit_and_score(space: Any, configs: list[dict], targets: np.ndarray, train_s
     train, test = split_rows(len(configs), train_size, seed)
     predictor, calibration, quality, fit_seconds = fit_and_score(
         model, [configs[i] for i in train], targets[train], [configs[i] for i in test], targets[test], seed, cv_folds,
-        space=space, priors=priors)
+        coverages, space=space, priors=priors)
     chosen = {"chosen_model": predictor.chosen_} if hasattr(predictor, "chosen_") else {}
     return predictor, {**quality, "n_train": int(train_size), "n_test": int(len(test)), "fit_seconds": fit_seconds,
                        "model": model, **chosen, "seed": seed,

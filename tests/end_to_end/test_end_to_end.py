@@ -84,7 +84,8 @@ def test_report_writes_plots_and_every_trial(demo_run):
     rows = list(csv.DictReader(open(demo_run / "report" / "trials.csv")))
     assert len(rows) >= 20 and {"trial", "state", "val_accuracy", "latency_ms", "predicted_accuracy"} <= set(rows[0])
     assert any(row["predicted_accuracy"] for row in rows)  # the guided sampler's predictions, before measuring
-    for name in ("pareto.png", "hypervolume.png"):
+    assert {"predicted_latency_low_ms", "predicted_latency_high_ms"} <= set(rows[0])  # the 90% intervals
+    for name in ("pareto.png", "hypervolume.png", "predicted_latency.png"):
         assert (demo_run / "report" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
