@@ -36,8 +36,9 @@ def fit_and_score(model: str, train_configs: list, train_targets: np.ndarray, te
     reaches the fit."""
     predictor, calibration, _, fit_seconds = fit_calibrated(model, train_configs, train_targets, seed, cv_folds,
                                                             **hyper_parameters)
-    quality = regression_quality(test_targets, predictor.predict(list(test_configs)))
+    predicted = predictor.predict(list(test_configs))
+    quality = regression_quality(test_targets, predicted)
     if calibration is not None:
         quality.update(interval_quality(IntervalPredictor(predictor, calibration), list(test_configs), test_targets,
-                                        coverages))
+                                        coverages, predicted))
     return predictor, calibration, quality, fit_seconds

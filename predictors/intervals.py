@@ -134,10 +134,21 @@ class IntervalPredictor:
         """(low_ms, high_ms), one each per config: the prediction times exp(-q) and exp(+q) (q times the
         row's scale when the calibration is scaled); (0, inf) where too few rows back that coverage."""
         predicted = self.predict(configs)
-        half_width = np.full(predicted.shape, self.calibration.half_width(coverage))
-        if self.calibration.scaled and predicted.size:
-            half_width = half_width * np.asarray(self.predictor.interval_scale(configs), dtype=np.float64)
-        with np.errstate(over="ignore"):  # an unbounded interval is (0, inf)
+        return self.around(predicted, coverage, self.scale(configs) if self.calibration.scaled else None)
+
+    def scale(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """The predictor's per-row relative spread (`interval_scale`), which a scaled calibration needs."""
+        if not len(configs):
+            return np.empty(0)
+        return np.asarray(self.predictor.interval_scale(configs), dtype=np.float64)
+
+    def around(self, predicted: np.ndarray, coverage: float, scale: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """(low_ms, high_ms) around predictions already made (`scale`: their rows' `scale`, when scaled)."""
+        half_width = np.full(np.shape(predicted), self.calibration.half_width(coverage))
+        if self.calibration.scaled:
+            half_width = half_width * scale
+        with np.errstate(over="ignore", invalid="ignore"):  # an unbounded interval is (0, inf)
             return predicted * np.exp(-half_width), predicted * np.exp(half_width)
 
 
@@ -171,14 +182,16 @@ def cross_validated_calibration(name: str, configs: list, targets: np.ndarray, f
 
 
 def interval_quality(predictor: IntervalPredictor, configs: Sequence[Mapping[str, Any]], targets: Any,
-                     coverages: Sequence[float] = REPORTED_COVERAGES) -> dict[str, float]:
+                     coverages: Sequence[float] = REPORTED_COVERAGES, predicted: Any = None) -> dict[str, float]:
     """Per coverage c (as a percentage P): `interval_coverage_P`, the share of `targets` inside their
-    interval, and `interval_width_P`, the median of (high - low) / prediction; NaN with no rows."""
+    interval, and `interval_width_P`, the median of (high - low) / prediction; NaN with no rows.
+    `predicted`: the predictions of `configs`, if already made."""
     targets = np.asarray(targets, dtype=np.float64).ravel()
-    predicted = predictor.predict(configs)
+    predicted = predictor.predict(configs) if predicted is None else np.asarray(predicted, dtype=np.float64)
+    scale = predictor.scale(configs) if predictor.calibration.scaled else None
     quality: dict[str, float] = {}
     for coverage in coverages:
-        low, high = predictor.predict_interval(configs, coverage)
+        low, high = predictor.around(predicted, coverage, scale)
         percent = f"{round(coverage * 100):d}"
         inside = (targets >= low) & (targets <= high)
         quality[f"interval_coverage_{percent}"] = float(np.mean(inside)) if targets.size else math.nan

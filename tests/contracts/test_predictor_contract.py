@@ -150,9 +150,9 @@ def test_intervals_hold_the_prediction_and_widen_with_coverage(fitted, measured,
     coverage, and the same after the predictor file is saved and loaded."""
     name, predictor = fitted
     configs, latency = measured
-    calibration, _ = cross_validated_calibration(name, configs[:TRAIN_ROWS], latency[:TRAIN_ROWS], 3, 0,
+    calibration, _ = cross_validated_calibration(name, configs[:TRAIN_ROWS], latency[:TRAIN_ROWS], 2, 0,
                                                  space=predictor.space)
-    assert calibration.count == TRAIN_ROWS and calibration.folds == 3
+    assert calibration.count == TRAIN_ROWS and calibration.folds == 2  # two folds: auto cross-validates inside each
     with_interval = IntervalPredictor(predictor, calibration)
     held_out = configs[TRAIN_ROWS:]
     predicted = predictor.predict(held_out)
