@@ -47,7 +47,12 @@ def test_demo_writes_every_artifact_and_verified_models(demo_run):
     accuracies = [card["val_accuracy"] for card in cards]
     assert latencies == sorted(latencies) and accuracies == sorted(accuracies)
     report = json.loads((demo_run / "predictor.json").read_text())
-    assert set(report["held_out"]) >= {"mape", "within_5pct", "within_10pct", "kendall_tau", "spearman"}
+    assert set(report["held_out"]) >= {"mape", "within_5pct", "within_10pct", "kendall_tau", "spearman",
+                                       "interval_coverage_80", "interval_coverage_95"}
+    from predictors import load_predictor, with_intervals
+
+    predictor = with_intervals(*load_predictor(demo_run / "predictor.joblib"), "predictor.joblib")
+    assert predictor.calibration.count == report["fitted_on"]  # cross-validated on every measurement
 
 
 def test_every_front_latency_is_a_real_measurement(demo_run):
