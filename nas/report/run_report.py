@@ -82,7 +82,8 @@ def write_report(run_path: str | Path, storage: str | None = None) -> dict[str, 
     save_png(pareto_figure(measured, front, f"{run.path.name}: {study.user_attrs.get('space', '')}", predicted),
              written["pareto"])
     save_png(hypervolume_figure(*hypervolume_curve(rows)), written["hypervolume"])
-    predicted_then_measured = [r for r in measured if r.get("predicted_latency_ms") is not None]
+    predicted_then_measured = [r for r in measured if r.get("predicted_latency_ms") is not None
+                               and r.get("latency_source") != "predicted"]  # a search on predictions measured none
     if predicted_then_measured:
         written["predicted_latency"] = folder / "predicted_latency.png"
         save_png(prediction_figure(predicted_then_measured), written["predicted_latency"])
