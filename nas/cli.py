@@ -209,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("predictor_file")
     predict.add_argument("--table", required=True)
     predict.add_argument("--out", required=True, help="CSV to write")
+    predict.add_argument("--interval", default=None, metavar="COVERAGE",
+                         help="also write 'low' and 'high' (ms): an interval meant to hold the measured latency "
+                              "with this probability, strictly between 0 and 1 (e.g. 0.9); split-conformal on the "
+                              "predictor's cross-validated log residuals")
     bench = verbs.add_parser("bench", help="searches on published benchmark tables, scored against the true front",
                              description="searches on published benchmark tables, scored against the true front")
     bench_verbs = bench.add_subparsers(dest="bench_verb", required=True, metavar="ACTION")

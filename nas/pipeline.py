@@ -186,7 +186,9 @@ def _profiling_supernet(run: RunFolder, space: str | None, dataset: str | None, 
 def fit(run_path: str | Path, model: str = "gbdt", holdout: float = 0.25, seed: int = 0,
         progress: bool = True, dataset: str | None = None) -> dict:
     """Fit the latency predictor on the run's measurements; report its quality on held-out ones."""
-    from predictors import create_predictor, regression_quality, save_predictor
+    from predictors import save_predictor
+    from predictors.held_out import fit_and_score, fit_calibrated
+    from predictors.intervals import describe_interval_quality
 
     run = RunFolder(run_path)
     space, supernet, _ = open_run(run, dataset, load_data=False)
@@ -200,19 +202,21 @@ def fit(run_path: str | Path, model: str = "gbdt", holdout: float = 0.25, seed: 
     test, train_part = [records[i] for i in order[:held_out]], [records[i] for i in order[held_out:]]
     configs = lambda rows: [r.config for r in rows]  # noqa: E731
     latencies = lambda rows: np.array([r.latency_ms for r in rows])  # noqa: E731
-    predictor = create_predictor(model, space=space).fit(configs(train_part), latencies(train_part))
-    quality = regression_quality(latencies(test), predictor.predict(configs(test)))
-    final = create_predictor(model, space=space).fit(configs(records), latencies(records))
+    # Intervals calibrated by CV on the training part, scored on the held-out part (the saved one: CV on all)
+    _, _, quality, _ = fit_and_score(model, configs(train_part), latencies(train_part), configs(test),
+                                     latencies(test), seed, space=space)
+    final, calibration, _, _ = fit_calibrated(model, configs(records), latencies(records), seed, space=space)
     report = {"model": model, "n_train": len(train_part), "n_test": len(test), "held_out": quality,
               "fitted_on": len(records), "profile": profiler.profile.name, "fingerprint": profiler.fingerprint,
               "space": space.key}
     save_predictor(final, run.predictor, metadata={k: v for k, v in report.items() if k != "held_out"} |
-                   {"held_out": quality})
+                   {"held_out": quality, "interval": calibration and calibration.to_json()})
     write_atomically(run.predictor_report, json.dumps(report, indent=2, sort_keys=True))
     if progress:
         LOGGER.info(f"latency predictor {model!r} on {len(test)} held-out measurements: MAPE {quality['mape']:.1%}, "
                     f"within 5% {quality['within_5pct']:.1%}, within 10% {quality['within_10pct']:.1%}, "
-                    f"Kendall tau {quality['kendall_tau']:.3f}, Spearman {quality['spearman']:.3f}")
+                    f"Kendall tau {quality['kendall_tau']:.3f}, Spearman {quality['spearman']:.3f}"
+                    + (f"; {describe_interval_quality(quality)}" if "interval_coverage_80" in quality else ""))
     return report
 
 

@@ -2,13 +2,15 @@
 
 Feature encoders (scikit-learn transformers), latency predictors in the scikit-learn estimator
 contract (registered by name: `gbdt`, `ridge`, `additive`, `mlp`, `ensemble`, `auto`), priors from
-other devices, their quality metrics and their saved files. Reads `search_spaces` (an encoder needs a
-space's choices and analytic costs); imports no runtime and no torch.
+other devices, their quality metrics, conformal prediction intervals for any of them, and their saved
+files. Reads `search_spaces` (an encoder needs a space's choices and analytic costs); imports no
+runtime and no torch.
 """
 
 from predictors.artifact import load_predictor, save_predictor
 from predictors.encoder import ConfigEncoder
 from predictors.errors import PredictorError
+from predictors.intervals import Calibration, IntervalPredictor, with_intervals
 from predictors.layer_encoder import LayerKindEncoder, LayerSlotEncoder
 from predictors.metrics import regression_quality
 from predictors.network_encoder import NetworkEncoder
@@ -26,9 +28,11 @@ __all__ = [
     "ANALYTIC_FEATURES",
     "AdditiveLatencyPredictor",
     "AutoLatencyPredictor",
+    "Calibration",
     "ConfigEncoder",
     "EnsembleLatencyPredictor",
     "GradientBoostingLatencyPredictor",
+    "IntervalPredictor",
     "LayerKindEncoder",
     "LayerSlotEncoder",
     "MLPLatencyPredictor",
@@ -46,4 +50,5 @@ __all__ = [
     "regression_quality",
     "register_predictor",
     "save_predictor",
+    "with_intervals",
 ]

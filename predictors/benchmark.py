@@ -8,12 +8,16 @@ baseline (gradient boosting on the one-hot config alone) is fitted on the same s
 table as priors (never the target column itself): how well a new device is predicted from a handful
 of measurements plus the devices already measured.
 
-`summarise` takes medians over seeds per column, then over columns, and `markdown` prints them.
+Each run also records `coverage`: the share of the scored rows inside their 90% interval (split-conformal,
+calibrated by cross-validation on the training rows alone; predictors.intervals), and the interval's
+median relative width. `summarise` takes medians over seeds per column, then over columns, and
+`markdown` prints them.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -25,6 +29,7 @@ from predictors.table import evaluate_on_table, split_rows
 LOGGER = logging.getLogger(__name__)
 
 METRICS = ("within_10pct", "kendall_tau", "spearman", "mape", "within_5pct")
+COVERAGE = 0.9  # the interval whose held-out coverage each run records (`coverage`, beside its median width)
 
 
 def one_hot_baseline(space: Any, configs: list, targets: np.ndarray, train: np.ndarray,
@@ -55,11 +60,14 @@ def run_column(space: Any, configs: list, matrix: np.ndarray, columns: Sequence[
     runs = []
     for size, priors in settings:
         for seed in range(seeds):
-            ours = evaluate_on_table(space, configs, targets, size, seed, model, priors)
+            ours = evaluate_on_table(space, configs, targets, size, seed, model, priors, coverages=(COVERAGE,))
+            percent = round(COVERAGE * 100)
             run = {"group": group, "column": target, "train_size": size, "priors": priors is not None, "seed": seed,
                    "model": model, "chosen_model": ours.get("chosen_model", model),
                    "fit_seconds": ours["fit_seconds"], "n_test": ours["n_test"],
-                   **{f"ours_{metric}": ours[metric] for metric in METRICS}}
+                   **{f"ours_{metric}": ours[metric] for metric in METRICS},
+                   "ours_coverage": ours.get(f"interval_coverage_{percent}", math.nan),
+                   "ours_interval_width": ours.get(f"interval_width_{percent}", math.nan)}
             if priors is None:
                 train, test = split_rows(len(configs), size, seed)
                 baseline = one_hot_baseline(space, configs, targets, train, test)
@@ -68,7 +76,8 @@ def run_column(space: Any, configs: list, matrix: np.ndarray, columns: Sequence[
             if progress:
                 LOGGER.info(f"{group} {target} n={size}{'+priors' if priors is not None else ''} seed={seed}: "
                             f"within10 {ours['within_10pct']:.3f} tau {ours['kendall_tau']:.3f} "
-                            f"rho {ours['spearman']:.3f} ({ours['fit_seconds']:.1f} s)"
+                            f"rho {ours['spearman']:.3f} {percent}% interval covers {run['ours_coverage']:.3f} "
+                            f"({ours['fit_seconds']:.1f} s)"
                             + (f", one-hot within10 {run['onehot_within_10pct']:.3f}" if priors is None else ""))
     return runs
 
@@ -118,14 +127,17 @@ def markdown(summary: dict[str, Any], model: str) -> str:
     for setting, part in summary.items():
         priors = setting.endswith("+priors")
         lines += [f"\n### {setting} training rows (median over seeds; model `{model}`)\n",
-                  "| column | within ±10% | Kendall τ | Spearman | MAPE |"
+                  f"| column | within ±10% | Kendall τ | Spearman | MAPE | {COVERAGE:.0%} interval coverage | "
+                  f"its width |"
                   + ("" if priors else " one-hot within ±10% | one-hot τ |"),
-                  "| --- | --- | --- | --- | --- |" + ("" if priors else " --- | --- |")]
+                  "| --- | --- | --- | --- | --- | --- | --- |" + ("" if priors else " --- | --- |")]
         rows = [(name, values) for name, values in part["per_column"].items()]
         rows += [(f"**median {group}**", values) for group, values in part["median_over_columns"].items() if values]
         for name, values in rows:
             line = (f"| {name} | {values['ours_within_10pct']:.3f} | {values['ours_kendall_tau']:.3f} | "
-                    f"{values['ours_spearman']:.3f} | {values['ours_mape']:.3f} |")
+                    f"{values['ours_spearman']:.3f} | {values['ours_mape']:.3f} | "
+                    f"{values.get('ours_coverage', math.nan):.3f} | "
+                    f"{values.get('ours_interval_width', math.nan):.3f} |")
             if not priors:
                 line += f" {values['onehot_within_10pct']:.3f} | {values['onehot_kendall_tau']:.3f} |"
             lines.append(line)

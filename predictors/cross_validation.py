@@ -6,7 +6,7 @@ row of a table, so that even such a predictor carries a held-out quality.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -21,14 +21,20 @@ def fold_count(wanted: int, rows: int) -> int:
     return min(int(wanted), rows // MIN_FOLD_ROWS)
 
 
+def out_of_fold_fits(name: str, configs: list, targets: np.ndarray, folds: int, seed: int | None,
+                     **hyper_parameters: Any) -> Iterator[tuple[Any, np.ndarray]]:
+    """(predictor `name` fitted without one fold, that fold's row indices), for each of `folds` shuffled folds."""
+    from sklearn.model_selection import KFold
+
+    for train, held_out in KFold(n_splits=folds, shuffle=True, random_state=seed).split(targets):
+        yield create_predictor(name, **hyper_parameters).fit([configs[i] for i in train], targets[train]), held_out
+
+
 def cross_validated_predictions(name: str, configs: list, targets: np.ndarray, folds: int, seed: int | None,
                                 **hyper_parameters: Any) -> np.ndarray:
     """Out-of-fold predictions of predictor `name`: each row predicted by a fit without its fold."""
-    from sklearn.model_selection import KFold
-
     predicted = np.empty(len(targets))
-    for train, held_out in KFold(n_splits=folds, shuffle=True, random_state=seed).split(targets):
-        model = create_predictor(name, **hyper_parameters).fit([configs[i] for i in train], targets[train])
+    for model, held_out in out_of_fold_fits(name, configs, targets, folds, seed, **hyper_parameters):
         predicted[held_out] = model.predict([configs[i] for i in held_out])
     return predicted
 

@@ -89,6 +89,12 @@ class EnsembleLatencyPredictor(RegressorMixin, BaseEstimator):
         relative = np.sqrt(spread ** 2 + self.noise_std_ ** 2)
         return mean, np.maximum(mean * relative, np.finfo(float).tiny)
 
+    def interval_scale(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """The relative spread per config (std_ms / mean_ms of `predict(return_std=True)`): the scale of a
+        normalised conformal interval (predictors.intervals)."""
+        relative = np.sqrt(self.member_std(configs) ** 2 + self.noise_std_ ** 2)
+        return np.maximum(relative, 1e-12)
+
     def member_std(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """The members' disagreement: standard deviation of their log predictions, per config."""
         log_predictions = self._log_predictions(configs)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -87,24 +86,26 @@ def fit_on_table(space: Any, configs: list[dict], targets: np.ndarray, model: st
                  cv_folds: int = 5) -> tuple[Any, dict[str, Any]]:
     """A predictor fitted on `train_size` rows drawn with `seed`, and its metadata with the held-out
     quality on the other rows; or, without `train_size`, fitted on all rows, with the quality of a
-    `cv_folds`-fold cross-validation on them (`cv_quality`)."""
-    from predictors.cross_validation import cross_validated_quality
-    from predictors.registry import create_predictor
+    `cv_folds`-fold cross-validation on them (`cv_quality`). Either way the metadata holds the interval
+    calibration ("interval", predictors.intervals), from cross-validation on the rows fitted on."""
+    from predictors.held_out import fit_calibrated
+    from predictors.metrics import regression_quality
 
     if train_size is not None:  # the predictor that was scored on the held-out rows is the one returned
-        return _fit_and_score(space, configs, targets, train_size, seed, model, priors)
-    started = time.perf_counter()
-    predictor = create_predictor(model, space=space, priors=priors).fit(configs, targets)
-    fit_seconds = time.perf_counter() - started
-    cv_quality = cross_validated_quality(model, configs, targets, cv_folds, seed, space=space, priors=priors)
+        return _fit_and_score(space, configs, targets, train_size, seed, model, priors, cv_folds)
+    predictor, calibration, predicted, fit_seconds = fit_calibrated(model, configs, targets, seed, cv_folds,
+                                                                    space=space, priors=priors)
+    cv_quality = {} if calibration is None else {**regression_quality(targets, predicted), "folds": calibration.folds}
     return predictor, {"n_train": len(configs), "seed": seed, "model": model, "fit_seconds": fit_seconds,
-                       "cv_quality": cv_quality}
+                       "cv_quality": cv_quality, "interval": None if calibration is None else calibration.to_json()}
 
 
 def evaluate_on_table(space: Any, configs: list[dict], targets: np.ndarray, train_size: int, seed: int = 0,
-                      model: str = "gbdt", priors: Any = None) -> dict[str, Any]:
-    """Fit `model` on `train_size` rows drawn with `seed`; quality on all the other rows."""
-    return _fit_and_score(space, configs, targets, train_size, seed, model, priors)[1]
+                      model: str = "gbdt", priors: Any = None, cv_folds: int = 5,
+                      coverages: tuple[float, ...] = (0.8, 0.95)) -> dict[str, Any]:
+    """Fit `model` on `train_size` rows drawn with `seed`; quality, and the coverage of intervals at
+    `coverages`, on all the others."""
+    return _fit_and_score(space, configs, targets, train_size, seed, model, priors, cv_folds, coverages)[1]
 
 
 def split_rows(rows: int, train_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -117,16 +118,18 @@ def split_rows(rows: int, train_size: int, seed: int) -> tuple[np.ndarray, np.nd
 
 
 def _fit_and_score(space: Any, configs: list[dict], targets: np.ndarray, train_size: int, seed: int,
-                   model: str, priors: Any = None) -> tuple[Any, dict[str, Any]]:
-    from predictors.metrics import regression_quality
-    from predictors.registry import create_predictor
+                   model: str, priors: Any = None, cv_folds: int = 5,
+                   coverages: tuple[float, ...] = (0.8, 0.95)) -> tuple[Any, dict[str, Any]]:
+    """The predictor fitted on the drawn rows, and its metadata: held-out quality and interval coverage
+    (the intervals calibrated by cross-validation on the training rows alone; "interval": the calibration)."""
+    from predictors.held_out import fit_and_score
 
     train, test = split_rows(len(configs), train_size, seed)
-    started = time.perf_counter()
-    predictor = create_predictor(model, space=space, priors=priors).fit([configs[i] for i in train], targets[train])
-    fit_seconds = time.perf_counter() - started
-    quality = regression_quality(targets[test], predictor.predict([configs[i] for i in test]))
+    predictor, calibration, quality, fit_seconds = fit_and_score(
+        model, [configs[i] for i in train], targets[train], [configs[i] for i in test], targets[test], seed, cv_folds,
+        coverages, space=space, priors=priors)
     chosen = {"chosen_model": predictor.chosen_} if hasattr(predictor, "chosen_") else {}
     return predictor, {**quality, "n_train": int(train_size), "n_test": int(len(test)), "fit_seconds": fit_seconds,
                        "model": model, **chosen, "seed": seed,
-                       "priors": list(getattr(priors, "columns", None) or getattr(priors, "names", None) or [])}
+                       "priors": list(getattr(priors, "columns", None) or getattr(priors, "names", None) or []),
+                       "interval": None if calibration is None else calibration.to_json()}

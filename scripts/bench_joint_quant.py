@@ -167,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     profiler = pipeline.run_profiler(run, space, supernet, args.profile)
     predictor, metadata = load_predictor(run.predictor)
+    if metadata.get("interval") is not None:  # each predicted trial then keeps its 90% interval
+        from predictors import with_intervals
+
+        predictor = with_intervals(predictor, metadata, str(run.predictor))
 
     report = {"run": str(run_path), "profile": profiler.profile.name, "protocol": profiler.profile.protocol,
               "fingerprint": profiler.fingerprint,

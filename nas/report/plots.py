@@ -1,5 +1,6 @@
-"""The plots of a run: the one Pareto plot (used by `hwnas search` and `hwnas report`) and the hypervolume
-curve. Figures are `matplotlib.figure.Figure` objects drawn off-screen: nothing switches the user's
+"""The plots of a run: the one Pareto plot (used by `hwnas search` and `hwnas report`), the hypervolume
+curve, predicted against measured latency (with the predictions' intervals) and the machine's drift.
+Figures are `matplotlib.figure.Figure` objects drawn off-screen: nothing switches the user's
 matplotlib backend (a notebook keeps its own) and no pyplot state is touched."""
 
 from __future__ import annotations
@@ -7,6 +8,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 from typing import Any, Iterable
+
+import numpy as np
 
 from nas.run_folder import write_atomically
 
@@ -48,6 +51,40 @@ def pareto_figure(measured: list[dict], front: list[dict], title: str, predicted
     axes.set_title(title, fontsize=10)
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right", fontsize=8)
+    return figure
+
+
+def prediction_figure(rows: list[dict]) -> Any:
+    """Measured latency against the latency predicted before the measurement, one point per network, with
+    its interval as a bar where one was recorded, and the diagonal. Rows carry `latency_ms` (measured),
+    `predicted_latency_ms`, and optionally `predicted_latency_low_ms` / `predicted_latency_high_ms` and
+    `predicted_latency_interval_coverage`."""
+    figure, axes = _new_figure()
+    predicted = np.array([r["predicted_latency_ms"] for r in rows], dtype=float)
+    measured = np.array([r["latency_ms"] for r in rows], dtype=float)
+    bounded = [r for r in rows if r.get("predicted_latency_low_ms") is not None
+               and r.get("predicted_latency_high_ms") is not None]
+    axes.scatter(predicted, measured, s=12, color="tab:blue", zorder=3, label=f"networks ({len(rows)})")
+    if bounded:
+        low = np.array([r["predicted_latency_low_ms"] for r in bounded], dtype=float)
+        high = np.array([r["predicted_latency_high_ms"] for r in bounded], dtype=float)
+        middle = np.array([r["predicted_latency_ms"] for r in bounded], dtype=float)
+        truth = np.array([r["latency_ms"] for r in bounded], dtype=float)
+        inside = (truth >= low) & (truth <= high)
+        coverage = bounded[0].get("predicted_latency_interval_coverage")
+        named = f"{coverage:.0%} " if isinstance(coverage, (int, float)) else ""
+        axes.vlines(middle, low, high, color="tab:blue", alpha=0.35, linewidth=1,
+                    label=f"{named}interval: {int(inside.sum())} of {len(bounded)} hold the measurement")
+    span = np.concatenate([predicted, measured])
+    axes.plot([span.min(), span.max()], [span.min(), span.max()], color="0.4", linewidth=1,
+              label="measured = predicted")
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("latency predicted before measuring (ms)")
+    axes.set_ylabel("latency measured (ms)")
+    axes.set_title("latency predictions and their intervals against the measurements", fontsize=10)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper left", fontsize=8)
     return figure
 
 

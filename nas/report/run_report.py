@@ -2,10 +2,13 @@
 
 Writes RUN/report/:
   trials.csv       every trial (every state): number, state, network, accuracy, latency, whether it was a
-                   repeat, and what the guided sampler predicted for it before it was measured
+                   repeat, and what the guided sampler predicted for it before it was measured (with the
+                   latency's 90% interval: predicted_latency_low_ms, predicted_latency_high_ms)
   pareto.png       the measured networks, the measured Pareto front, and the networks the guided
                    sampler's predictors placed on the front without measuring them (drawn apart)
   hypervolume.png  hypervolume of the measured front after each evaluation
+  predicted_latency.png  measured against predicted latency, with the intervals, for the networks whose
+                   latency was predicted before it was measured (guided sampler only)
   drift.png        the reference network's latency over the run, relative to its baseline on the machine
                    (interleaved protocol only): when the machine was too busy
 """
@@ -21,7 +24,7 @@ import numpy as np
 from nas.errors import HwnasError
 from nas.search.pareto import hypervolume, pareto_mask
 from nas.profiling.profiler import BUSY_SLOWDOWN
-from nas.report.plots import drift_figure, hypervolume_figure, pareto_figure, save_png
+from nas.report.plots import drift_figure, hypervolume_figure, pareto_figure, prediction_figure, save_png
 from nas.report.tables import write_csv
 from nas.run_folder import RunFolder
 from nas.search.driver import load_run_study
@@ -79,6 +82,11 @@ def write_report(run_path: str | Path, storage: str | None = None) -> dict[str, 
     save_png(pareto_figure(measured, front, f"{run.path.name}: {study.user_attrs.get('space', '')}", predicted),
              written["pareto"])
     save_png(hypervolume_figure(*hypervolume_curve(rows)), written["hypervolume"])
+    predicted_then_measured = [r for r in measured if r.get("predicted_latency_ms") is not None
+                               and r.get("latency_source") != "predicted"]  # a search on predictions measured none
+    if predicted_then_measured:
+        written["predicted_latency"] = folder / "predicted_latency.png"
+        save_png(prediction_figure(predicted_then_measured), written["predicted_latency"])
     drift = drift_summary(run)
     if drift is not None:
         written["drift"] = folder / "drift.png"

@@ -49,11 +49,19 @@ class MeasuredEvaluator(_SupernetAccuracy):
 
 
 class PredictedEvaluator(_SupernetAccuracy):
-    def __init__(self, space: Any, supernet: Any, dataset: Any, predictor: Any, device: Any = None) -> None:
+    """`predictor` may be a `predictors.IntervalPredictor`: each trial then keeps the latency's interval at
+    `coverage` too (`predicted_latency_low_ms`, `predicted_latency_high_ms`)."""
+
+    def __init__(self, space: Any, supernet: Any, dataset: Any, predictor: Any, device: Any = None,
+                 coverage: float = 0.9) -> None:
         super().__init__(space, supernet, dataset, device)
-        self.predictor = predictor
+        self.predictor, self.coverage = predictor, coverage
 
     def evaluate(self, config: Mapping[str, Any]) -> Evaluation:
         predicted = float(self.predictor.predict([config])[0])
-        return Evaluation(self.accuracy(config), predicted,
-                          {"latency_source": "predicted", "predicted_latency_ms": predicted})
+        attributes = {"latency_source": "predicted", "predicted_latency_ms": predicted}
+        if hasattr(self.predictor, "predict_interval"):
+            low, high = self.predictor.predict_interval([config], self.coverage)
+            attributes.update({"predicted_latency_low_ms": float(low[0]), "predicted_latency_high_ms": float(high[0]),
+                               "predicted_latency_interval_coverage": self.coverage})
+        return Evaluation(self.accuracy(config), predicted, attributes)

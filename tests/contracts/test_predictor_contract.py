@@ -2,8 +2,9 @@
 a newly registered predictor is tested without anyone listing it): `fit` returns the predictor and counts
 its rows, `predict` refuses before fitting and gives finite positive float64 latencies after, the fit is
 good on physically shaped latencies, scikit-learn's clone / get_params / set_params work, a saved
-predictor loads and predicts identically, equal networks predict equally, and bad training data is
-refused in one line.
+predictor loads and predicts identically, equal networks predict equally, bad training data is
+refused in one line, and its conformal intervals (predictors.intervals) hold the prediction and widen
+with coverage.
 
 `check_predictor(name, folder)` runs every check on one registered predictor; tests/contracts/
 test_registry.py calls it on a throwaway predictor registered for the test. The predictor tests that are
@@ -19,6 +20,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from predictors import (
+    IntervalPredictor,
     PredictorError,
     create_predictor,
     load_predictor,
@@ -26,6 +28,7 @@ from predictors import (
     regression_quality,
     save_predictor,
 )
+from predictors.intervals import cross_validated_calibration, with_intervals
 from search_spaces import create_space
 
 TRAIN_ROWS = 45  # of the 60 measured configs; the other 15 are held out
@@ -141,6 +144,29 @@ def test_equal_networks_predict_equally(fitted, measured):
     assert predictor.predict([config])[0] == predictor.predict([other])[0]
 
 
+def test_intervals_hold_the_prediction_and_widen_with_coverage(fitted, measured, tmp_path):
+    """Every predictor gets intervals without implementing them (predictors.intervals): calibrated by
+    cross-validation on its training rows, ordered low <= prediction <= high, nested and wider at higher
+    coverage, and the same after the predictor file is saved and loaded."""
+    name, predictor = fitted
+    configs, latency = measured
+    calibration, _ = cross_validated_calibration(name, configs[:TRAIN_ROWS], latency[:TRAIN_ROWS], 2, 0,
+                                                 space=predictor.space)
+    assert calibration.count == TRAIN_ROWS and calibration.folds == 2  # two folds: auto cross-validates inside each
+    with_interval = IntervalPredictor(predictor, calibration)
+    held_out = configs[TRAIN_ROWS:]
+    predicted = predictor.predict(held_out)
+    bounds = {coverage: with_interval.predict_interval(held_out, coverage) for coverage in (0.5, 0.8, 0.95)}
+    for low, high in bounds.values():
+        assert np.all(low <= predicted) and np.all(predicted <= high) and np.all(low > 0) and np.all(np.isfinite(high))
+    assert np.all(bounds[0.95][0] <= bounds[0.8][0]) and np.all(bounds[0.8][0] <= bounds[0.5][0])
+    assert np.all(bounds[0.95][1] >= bounds[0.8][1]) and np.all(bounds[0.8][1] >= bounds[0.5][1])
+    assert np.all(bounds[0.95][1] - bounds[0.95][0] > bounds[0.5][1] - bounds[0.5][0])
+    path = save_predictor(predictor, tmp_path / "with_interval.joblib", {"interval": calibration.to_json()})
+    loaded = with_intervals(*load_predictor(path), str(path))
+    np.testing.assert_array_equal(loaded.predict_interval(held_out, 0.8), bounds[0.8])
+
+
 @pytest.mark.parametrize("name", predictor_names())
 def test_bad_training_data_is_refused_in_one_line(name, space, measured):
     configs, latency = measured
@@ -169,3 +195,4 @@ def check_predictor(name: str, folder: Path) -> None:
     test_set_params_round_trips(fitted_predictor)
     test_save_load_gives_identical_predictions(fitted_predictor, data, folder)
     test_equal_networks_predict_equally(fitted_predictor, data)
+    test_intervals_hold_the_prediction_and_widen_with_coverage(fitted_predictor, data, folder)

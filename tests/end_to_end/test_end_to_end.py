@@ -47,7 +47,12 @@ def test_demo_writes_every_artifact_and_verified_models(demo_run):
     accuracies = [card["val_accuracy"] for card in cards]
     assert latencies == sorted(latencies) and accuracies == sorted(accuracies)
     report = json.loads((demo_run / "predictor.json").read_text())
-    assert set(report["held_out"]) >= {"mape", "within_5pct", "within_10pct", "kendall_tau", "spearman"}
+    assert set(report["held_out"]) >= {"mape", "within_5pct", "within_10pct", "kendall_tau", "spearman",
+                                       "interval_coverage_80", "interval_coverage_95"}
+    from predictors import load_predictor, with_intervals
+
+    predictor = with_intervals(*load_predictor(demo_run / "predictor.joblib"), "predictor.joblib")
+    assert predictor.calibration.count == report["fitted_on"]  # cross-validated on every measurement
 
 
 def test_every_front_latency_is_a_real_measurement(demo_run):
@@ -84,7 +89,8 @@ def test_report_writes_plots_and_every_trial(demo_run):
     rows = list(csv.DictReader(open(demo_run / "report" / "trials.csv")))
     assert len(rows) >= 20 and {"trial", "state", "val_accuracy", "latency_ms", "predicted_accuracy"} <= set(rows[0])
     assert any(row["predicted_accuracy"] for row in rows)  # the guided sampler's predictions, before measuring
-    for name in ("pareto.png", "hypervolume.png"):
+    assert {"predicted_latency_low_ms", "predicted_latency_high_ms"} <= set(rows[0])  # the 90% intervals
+    for name in ("pareto.png", "hypervolume.png", "predicted_latency.png"):
         assert (demo_run / "report" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -100,6 +100,44 @@ def test_guided_beats_random_and_its_front_is_measured(gold):
     predicted = [t.system_attrs[PREDICTED_ATTR] for t in guided.trials if PREDICTED_ATTR in t.system_attrs]
     assert len(predicted) == 30  # every network after the first ten was chosen on predictions
     assert guided.user_attrs[PREDICTED_FRONT_ATTR]  # for `hwnas report`
+    check_latency_intervals(guided)
+
+
+def check_latency_intervals(study):
+    """Each latency predicted before a measurement carries its 90% interval: split-conformal on the log
+    residuals of the networks predicted (and measured) before it, unbounded (None) while they are fewer than 9."""
+    import math
+
+    from predictors.intervals import Calibration
+
+    past = []
+    for trial in sorted((t for t in study.trials if PREDICTED_ATTR in t.system_attrs), key=lambda t: t.number):
+        prediction = trial.system_attrs[PREDICTED_ATTR]
+        assert prediction["latency_interval_coverage"] == 0.9
+        if len(past) < 9:
+            assert prediction["latency_low_ms"] is None and prediction["latency_high_ms"] is None
+        else:
+            half_width = Calibration.from_residuals(past[-50:]).half_width(0.9)
+            assert math.isfinite(half_width) and half_width > 0
+            assert prediction["latency_low_ms"] == pytest.approx(prediction["latency_ms"] * math.exp(-half_width))
+            assert prediction["latency_high_ms"] == pytest.approx(prediction["latency_ms"] * math.exp(half_width))
+        past.append(math.log(trial.values[1] / prediction["latency_ms"]))
+    assert len(past) > 9
+
+
+def test_the_report_draws_predicted_against_measured_latency_with_the_intervals(tmp_path):
+    from nas.report.plots import prediction_figure, save_png
+
+    rows = [{"latency_ms": 2.0 + index / 10, "predicted_latency_ms": 2.1 + index / 11,
+             "predicted_latency_low_ms": None if index < 3 else 1.8 + index / 11,
+             "predicted_latency_high_ms": None if index < 3 else 2.4 + index / 11,
+             "predicted_latency_interval_coverage": 0.9} for index in range(12)]
+    figure = prediction_figure(rows)
+    legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    inside = sum(row["predicted_latency_low_ms"] <= row["latency_ms"] <= row["predicted_latency_high_ms"]
+                 for row in rows[3:])
+    assert f"90% interval: {inside} of 9 hold the measurement" in legend
+    assert save_png(figure, tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_guided_with_a_latency_budget_reports_the_regret(gold):

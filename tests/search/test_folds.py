@@ -72,3 +72,6 @@ def test_the_predictor_bench_predicts_only_the_fold_asked_for(run_script, tmp_pa
     assert predicted == {name for name in folds["held_out"] if name.startswith("nb201/")}
     assert not predicted & set(folds["training"])
     assert report["summary"]["20"]["worst_column_within_10pct"]["column"] in predicted
+    # each run records the held-out coverage of its 90% interval (calibrated on its 20 training rows)
+    assert all(0 <= run["ours_coverage"] <= 1 and run["ours_interval_width"] > 0 for run in report["runs"])
+    assert all("ours_coverage" in values for values in report["summary"]["20"]["per_column"].values())

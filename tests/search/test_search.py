@@ -59,6 +59,21 @@ def test_a_new_study_starts_from_the_anchors_at_every_precision(joint, digits, t
     assert [t["config_id"] for t in completed_trials(study)].count(space.config_id(anchors[0])) == 1
 
 
+def test_a_search_on_predictions_keeps_each_predictions_interval(joint, digits, tmp_path):
+    from predictors import Calibration, IntervalPredictor
+
+    space, supernet = joint
+    calibration = Calibration.from_residuals(np.linspace(0.01, 0.2, 20))
+    predictor = IntervalPredictor(MacsPredictor(space), calibration)
+    trials = completed_trials(search(space, PredictedEvaluator(space, supernet, digits, predictor, coverage=0.8),
+                                     tmp_path / "study.db", trials=5, sampler="random"))
+    half_width = calibration.half_width(0.8)  # the 17th of 20 residuals
+    for trial in trials:
+        assert trial["predicted_latency_interval_coverage"] == 0.8
+        assert trial["predicted_latency_low_ms"] == pytest.approx(trial["latency_ms"] * np.exp(-half_width))
+        assert trial["predicted_latency_high_ms"] == pytest.approx(trial["latency_ms"] * np.exp(half_width))
+
+
 def test_fixed_choices_are_held_in_every_trial(joint, tmp_path):
     space, _ = joint
     fixed = tuple((key, "int8") for key in space.choices if key.endswith(".precision"))

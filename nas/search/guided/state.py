@@ -7,6 +7,7 @@ and their predictions) only save time.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -21,6 +22,7 @@ from nas.search.guided.surrogates import FeatureCache, ForestSurrogate, Predicto
 
 DEFAULT_LOG_LATENCY_SD = 0.1  # before five predicted-then-measured latencies exist
 MIN_RESIDUALS = 5
+LATENCY_COVERAGE = 0.9  # the interval recorded with every latency predicted before a measurement (trials.csv)
 
 
 class GuidedState:
@@ -231,6 +233,20 @@ class GuidedState:
         residual = [np.log(e["latency"] / e["prediction"]["latency_ms"]) for e in past]
         return max(float(np.sqrt(np.mean(np.square(residual)))), 0.01)
 
+    def _latency_interval(self, measured: dict, predicted_ms: float) -> dict:
+        """The LATENCY_COVERAGE split-conformal interval (predictors.intervals) around a latency prediction,
+        from the log residuals of the recent networks predicted before they were measured; the bounds are
+        None while those are too few to back the coverage (fewer than 9 for 90%)."""
+        from predictors.intervals import Calibration
+
+        past = [e for e in measured.values() if e["prediction"]][-self.settings.residual_window:]
+        half_width = math.inf if not past else Calibration.from_residuals(
+            [np.log(e["latency"] / e["prediction"]["latency_ms"]) for e in past]).half_width(LATENCY_COVERAGE)
+        bounded = math.isfinite(half_width)
+        return {"latency_low_ms": predicted_ms * math.exp(-half_width) if bounded else None,
+                "latency_high_ms": predicted_ms * math.exp(half_width) if bounded else None,
+                "latency_interval_coverage": LATENCY_COVERAGE}
+
     # ------------------------------------------------------------------ the choice
     def choose(self, study: Any, current: int, budget: float | None) -> tuple[dict, dict | None]:
         """(network to measure next, what was predicted for it) for trial number `current`."""
@@ -271,6 +287,7 @@ class GuidedState:
             "accuracy_score": float(self.accuracy_mean[row]), "accuracy_score_spread": float(self.accuracy_spread[row]),
             "accuracy_score_sd": float(accuracy_sd[best]), "distance": float(self.distance[row]),
             "latency_ms": float(np.exp(self.log_latency[row])), "log_latency_sd": float(latency_sd[best]),
+            **self._latency_interval(measured, float(np.exp(self.log_latency[row]))),
             "score": float(score[best]), "step": step,
             "focused": bool(focused)}
 
