@@ -158,7 +158,16 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--config", dest="config_file", metavar="FILE.json",
                         help="a config (JSON object), or a JSON object with a 'config' key such as a model card")
     extract.add_argument("--out", required=True, help="the checkpoint to write, e.g. subnet.pt")
-    for sub in (fit, search, export, extract):
+    audit = verb("audit", "train K sub-networks alone and compare with their supernet accuracy (RUN/audit.json)")
+    audit.add_argument("--subnets", type=int, default=12,
+                       help="networks to audit: the measured front first, then spread over the space by cost "
+                            "(default 12)")
+    audit.add_argument("--epochs", type=int, default=None, help="stand-alone epochs (default: the supernet's)")
+    audit.add_argument("--finetune-epochs", type=int, default=0,
+                       help="also fine-tune each network from its supernet weights for F epochs (default 0: no)")
+    audit.add_argument("--json", action="store_true", help="print audit.json's content instead of the table")
+    add_device_argument(audit)
+    for sub in (fit, search, export, extract, audit):
         sub.add_argument("--dataset", default=None, metavar="NEW_PATH", help=MOVED_DATA)
     for sub in (demo, train, profile):
         sub.add_argument("--image-size", type=int, default=None, help=IMAGE_SIZE)
@@ -346,6 +355,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 device=args.device)))
             if "elastic" in parse_formats(args.formats):
                 print("\n".join(describe_selection(Path(args.out or Path(args.run) / "models") / BUNDLE_NAME)))
+        elif args.verb == "audit":
+            from nas.audit.audit import AuditConfig, audit, format_audit
+
+            report = audit(args.run, AuditConfig(subnets=args.subnets, epochs=args.epochs, seed=args.seed,
+                                                 finetune_epochs=args.finetune_epochs, device=args.device),
+                           progress=progress, dataset=args.dataset)
+            print(json.dumps(report) if args.json else format_audit(report))
         elif args.verb == "extract":
             print(json.dumps(pipeline.extract(args.run, args.out, args.trial, args.config_file, args.dataset)))
     except (HwnasError, ConfigError, ProfileError, StoreError, PredictorError, RegistryError) as error:
