@@ -19,9 +19,8 @@ import numpy as np
 from nas.data.source import VOCABULARY_FILE, vocabulary_bytes
 from nas.errors import HwnasError
 from nas.search.front import UNSTABLE_DIFFERENCE
-from nas.profiling.profiler import precision_arguments
 from nas.models.checkpoint import open_run
-from nas.profiling.profiler import check_count, run_profiler
+from nas.profiling.profiler import check_count, precision_arguments, run_profiler
 from nas.run_folder import (DEFAULT_DATASET, DEFAULT_PROFILE, DEFAULT_SPACE, RunFolder, checked_output_file,
                             write_atomically)
 from nas.search.driver import SearchConfig, redacted_url

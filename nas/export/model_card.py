@@ -116,5 +116,17 @@ def card_markdown(card: dict) -> str:
             f"| {artifact['hardware_profile']} `{artifact['profile_fingerprint']}` | {artifact['file_bytes'] / 1024:.0f} "
             f"| `{artifact['sha256'][:16]}…` |")
     lines += _preprocessing_lines(card.get("preprocessing") or {})
+    if card.get("audit"):
+        lines += ["", audit_sentence(card["audit"])]
     lines += ["", "## Config", "", "```json", json.dumps(card["config"], indent=2), "```", ""]
     return "\n".join(lines)
+
+
+def audit_sentence(audit: dict) -> str:
+    """The model card's line from `hwnas audit`: this network trained alone against its supernet weights."""
+    tau = audit.get("kendall_tau")
+    return (f"Audit (`hwnas audit`): trained alone from scratch for {audit['standalone_epochs']} epochs, "
+            f"{_percent(audit['standalone_test_accuracy'])} test accuracy against "
+            f"{_percent(audit['inherited_test_accuracy'])} with the supernet's weights "
+            f"({audit['gap_points']:+.2f} points); Kendall tau over the {audit['networks']} audited networks: "
+            f"{'-' if tau is None else f'{tau:.3f}'}.")

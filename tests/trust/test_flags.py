@@ -48,8 +48,8 @@ def test_seed_is_refused_by_verbs_that_draw_no_random_numbers(argv, capsys, tmp_
 
 
 def test_seed_is_offered_exactly_where_it_is_used():
-    """demo, train, profile, fit and search pass it on (training, sampling, the held-out split, the sampler);
-    the predictor and bench actions pass it to their fits and searches."""
+    """demo, train, profile, fit, search and audit pass it on (training, sampling, the held-out split, the
+    sampler, the audited networks); the predictor and bench actions pass it to their fits and searches."""
     from nas.cli import build_parser
 
     def seeded(parser, prefix=""):
@@ -61,7 +61,7 @@ def test_seed_is_offered_exactly_where_it_is_used():
                 found |= seeded(sub, f"{prefix} {name}")
         return found
 
-    assert seeded(build_parser()) == {"demo", "train", "profile", "fit", "search", "predictor evaluate",
+    assert seeded(build_parser()) == {"demo", "train", "profile", "fit", "search", "audit", "predictor evaluate",
                                       "predictor fit", "bench search"}
 
 
