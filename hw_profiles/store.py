@@ -74,7 +74,7 @@ class MeasurementStore:
             # could roll the last commits back after a power loss); docs/guide/reliability.md has the cost.
             self._connection.execute("PRAGMA synchronous=FULL")
             self._create_or_check_schema()
-        except sqlite3.DatabaseError as error:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as error:  # a damaged schema's text does not decode
             self._connection.close()
             raise StoreError(f"measurement store '{self.path}': not a usable SQLite database: {error}") from None
         except StoreError:
@@ -183,7 +183,7 @@ class MeasurementStore:
         try:
             rows = self._connection.execute(f"SELECT rowid, {', '.join(COLUMNS)} FROM {TABLE}{where} ORDER BY rowid",
                                             parameters).fetchall()
-        except sqlite3.Error as error:  # a damaged file: undecodable text, a broken page
+        except (sqlite3.Error, UnicodeDecodeError) as error:  # a damaged file: undecodable text, a broken page
             raise StoreError(f"measurement store '{self.path}': cannot read its rows: {error}") from None
         return [self._checked(row[1:], row[0]) for row in rows]
 

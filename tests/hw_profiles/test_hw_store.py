@@ -83,6 +83,21 @@ def test_garbage_file_gives_store_error(tmp_path):
     assert str(path) in str(error.value) and "\n" not in str(error.value)
 
 
+def test_a_schema_whose_text_does_not_decode_gives_store_error(tmp_path):
+    """One flipped byte in the schema's SQL text (the fuzz test found it): sqlite reads the page, Python
+    cannot decode the text; one line, not a UnicodeDecodeError traceback."""
+    path = tmp_path / "m.db"
+    with MeasurementStore(path) as store:
+        store.put(*KEY, {"depth": 1}, measurement())
+    data = bytearray(path.read_bytes())
+    where = data.index(b"CREATE TABLE") + 2
+    data[where] = 0xB1  # not UTF-8 on its own
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="not a usable SQLite database") as error:
+        MeasurementStore(path)
+    assert "\n" not in str(error.value)
+
+
 def test_foreign_sqlite_database_gives_store_error(tmp_path):
     path = tmp_path / "study.db"
     with sqlite3.connect(path) as connection:
