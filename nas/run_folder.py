@@ -52,15 +52,10 @@ def write_atomically(path: Path, data: bytes | str) -> None:
 def replace_durably(temporary: Path, path: Path) -> None:
     """Rename the written (and fsynced) `temporary` over `path`, then fsync the folder so the rename itself
     is on disk (POSIX; where a folder cannot be opened, as on Windows, the rename is all there is)."""
+    from hw_profiles.durable_files import fsync_folder  # one folder fsync for both packages (nas may import hw_profiles)
+
     os.replace(temporary, path)
-    try:
-        descriptor = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    fsync_folder(path.parent)
 
 
 def fsync_file(path: Path) -> None:
