@@ -13,6 +13,30 @@ if "HWNAS_CACHE_DIR" not in os.environ:
     os.environ["HWNAS_CACHE_DIR"] = tempfile.mkdtemp(prefix="hwnas-test-cache-")
 
 
+# x86-cpu-ort timing a few runs only, fp32 only (so ONNX Runtime's accuracy must equal torch's exactly) and
+# the plain protocol: for end-to-end tests that check the path, not the latencies.
+FAST_PROFILE = """name: fast-cpu-ort
+backend: onnxruntime
+providers: [CPUExecutionProvider]
+threads: 1
+batch_size: 1
+precisions: [fp32]
+warmup_ms: 5
+warmup_runs: 3
+min_repeats: 5
+min_time_ms: 20
+protocol: plain
+"""
+
+
+@pytest.fixture(scope="session")
+def fast_profile(tmp_path_factory):
+    """The path of a profile file with FAST_PROFILE (shared by the end-to-end tests)."""
+    path = tmp_path_factory.mktemp("profile") / "fast.yaml"
+    path.write_text(FAST_PROFILE)
+    return str(path)
+
+
 @pytest.fixture(scope="session")
 def digits():
     from nas.data import load_dataset

@@ -14,32 +14,19 @@ from nas.cli import main
 
 pytestmark = pytest.mark.slow
 
-FAST_PROFILE = """name: fast-cpu-ort
-backend: onnxruntime
-providers: [CPUExecutionProvider]
-threads: 1
-batch_size: 1
-precisions: [fp32]
-warmup_ms: 5
-warmup_runs: 3
-min_repeats: 5
-min_time_ms: 20
-protocol: plain
-"""
 # 2 networks of depth 1 and 4 of depth 2: six in all
 SIX_NETWORKS = json.dumps({"depth_choices": [1, 2], "embed_dim_choices": [48], "num_heads_choices": [1],
                            "mlp_ratio_choices": [1.0, 2.0]})
 
 
 @pytest.fixture(scope="module")
-def searched_run(tmp_path_factory, digits):
+def searched_run(tmp_path_factory, digits, fast_profile):
     """(folder, run, data file): trained one epoch, searched (six trials), its front exported."""
     folder = tmp_path_factory.mktemp("audit")
     images = np.concatenate([digits.x_train, digits.x_val, digits.x_test])[:, 0]
     labels = np.concatenate([digits.y_train, digits.y_val, digits.y_test])
     np.savez(folder / "digits.npz", x=images, y=labels)
-    (folder / "fast.yaml").write_text(FAST_PROFILE)
-    run, profile = str(folder / "run"), str(folder / "fast.yaml")
+    run, profile = str(folder / "run"), fast_profile
     for step in (["train", "--run", run, "--dataset", str(folder / "digits.npz"), "--profile", profile,
                   "--space-args", SIX_NETWORKS, "--epochs", "1", "--batch-size", "64"],
                  ["search", "--run", run, "--trials", "6", "--sampler", "random"],

@@ -14,28 +14,8 @@ from nas.data.folder import list_folder
 
 pytestmark = pytest.mark.slow
 
-# x86-cpu-ort timing a few runs only, fp32 only (so ONNX Runtime's accuracy must equal torch's exactly)
-FAST_PROFILE = """name: fast-cpu-ort
-backend: onnxruntime
-providers: [CPUExecutionProvider]
-threads: 1
-batch_size: 1
-precisions: [fp32]
-warmup_ms: 5
-warmup_runs: 3
-min_repeats: 5
-min_time_ms: 20
-protocol: plain
-"""
 SMALL_VIT = json.dumps({"depth_choices": [1, 2], "embed_dim_choices": [32, 48], "num_heads_choices": [1, 2],
                         "mlp_ratio_choices": [1.0, 2.0]})
-
-
-@pytest.fixture(scope="module")
-def fast_profile(tmp_path_factory):
-    path = tmp_path_factory.mktemp("profile") / "fast.yaml"
-    path.write_text(FAST_PROFILE)
-    return str(path)
 
 
 def run_every_verb(run, dataset, profile, *train_extra):

