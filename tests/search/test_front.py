@@ -18,7 +18,8 @@ class RecordingProfiler:
         for config in configs:
             self.measured.append(config["id"])
             measurement = SimpleNamespace(iqr_ms=0.0, cv=0.0, noisy=False)
-            yield SimpleNamespace(config_id=config["id"], latency_ms=self.true_ms[config["id"]], measurement=measurement)
+            yield SimpleNamespace(config_id=config["id"], latency_ms=self.true_ms[config["id"]],
+                                  measurement=measurement)
 
 
 def trial(name: str, accuracy: float, predicted: float, low: float | None = None, high: float | None = None) -> dict:
