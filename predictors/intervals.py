@@ -30,8 +30,8 @@ from predictors.errors import PredictorError
 
 METHOD = "split-conformal-log"
 MAX_STORED = 1000  # order statistics kept in a file: beyond this many rows, every (count/1000)-th one
-REPORTED_COVERAGES = (0.8, 0.95)
-CALIBRATION_FOLDS = 5  # K of the cross-validation that calibrates an interval (see default_calibration_folds)  # what `hwnas fit` and `hwnas predictor evaluate` report on held-out rows
+REPORTED_COVERAGES = (0.8, 0.95)  # what `hwnas fit` and `hwnas predictor evaluate` report on held-out rows
+CALIBRATION_FOLDS = 5  # K of the cross-validation that calibrates an interval (see default_calibration_folds)
 
 
 def check_coverage(value: Any, name: str = "coverage") -> float:
