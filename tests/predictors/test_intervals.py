@@ -188,17 +188,3 @@ def test_evaluate_reports_held_out_interval_coverage(tmp_path, capsys):
     assert "interval" not in report  # the calibration itself belongs in a saved file
     assert report["interval_width_95"] >= report["interval_width_80"] >= 0
 
-
-def test_few_rows_are_calibrated_with_more_folds():
-    """Below SMALL_SAMPLE_ROWS rows the calibration's folds leave out 5% each (fold models close to the final
-    one); above, 5 folds. `fit_calibrated` (the path of `hwnas fit` and `predictor fit | evaluate`) follows it."""
-    from predictors.held_out import fit_calibrated
-    from predictors.intervals import SMALL_SAMPLE_ROWS, default_calibration_folds
-
-    assert default_calibration_folds(SMALL_SAMPLE_ROWS - 1) == 20 and default_calibration_folds(SMALL_SAMPLE_ROWS) == 5
-    space, configs, latency = noisy_vits(SMALL_SAMPLE_ROWS, seed=5)
-    for rows, folds in ((100, 20), (SMALL_SAMPLE_ROWS, 5), (30, 15)):  # 30 rows: at least 2 rows per fold
-        _, calibration, predicted, _ = fit_calibrated("ridge", configs[:rows], latency[:rows], space=space)
-        assert calibration.folds == folds and calibration.count == rows and predicted.shape == (rows,)
-    _, calibration, _, _ = fit_calibrated("ridge", configs[:100], latency[:100], cv_folds=5, space=space)
-    assert calibration.folds == 5  # an explicit K wins
