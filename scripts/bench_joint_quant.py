@@ -16,6 +16,10 @@ torch / ONNX Runtime accuracy parity of random mixed-precision networks.
     .venv/bin/python scripts/bench_joint_quant.py --run runs/demo      # reuse a `make demo` run
     .venv/bin/python scripts/bench_joint_quant.py --run runs/bench     # trains, profiles, fits first
 
+With `--latency-ms B` every front keeps to the budget B by the straddle rule (nas.search.front): a
+predicted trial whose 90% interval straddles B is measured before it enters the front, one whose
+interval lies wholly above B is not measured.
+
 Prints one JSON object (and writes it to <run>/bench_joint_quant.json).
 """
 
