@@ -164,12 +164,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(predict_command(args.model, args.inputs, variant=args.variant, latency_ms=args.latency_ms,
                                   min_accuracy=args.min_accuracy, out=args.out, top=args.top))
         elif args.verb == "audit":
-            from nas.audit.audit import AuditConfig, audit, format_audit
+            from nas.audit.audit import AuditConfig, audit, check_audit, format_audit
 
-            report = audit(args.run, AuditConfig(subnets=args.subnets, epochs=args.epochs, seed=args.seed,
-                                                 finetune_epochs=args.finetune_epochs, device=args.device),
-                           progress=progress, dataset=args.dataset)
-            print(json.dumps(report) if args.json else format_audit(report))
+            config = AuditConfig(subnets=args.subnets, epochs=args.epochs, seed=args.seed,
+                                 finetune_epochs=args.finetune_epochs, device=args.device)
+            if args.nproc != 1 and not options.launched_by_torchrun():  # bad input: one line here, not N
+                options.torchrun_command([], args.nproc)  # refuses --nproc < 1
+                check_audit(args.run, config, args.dataset)
+                return options.launch(sys.argv[1:] if argv is None else argv, args.nproc)
+            report = audit(args.run, config, progress=progress, dataset=args.dataset)
+            if options.is_rank_zero():
+                print(json.dumps(report) if args.json else format_audit(report))
         elif args.verb == "extract":
             print(json.dumps(pipeline.extract(args.run, args.out, args.trial, args.config_file, args.dataset)))
     except (HwnasError, ConfigError, ProfileError, StoreError, PredictorError, RegistryError) as error:

@@ -9,25 +9,26 @@ from typing import Any, Sequence
 import numpy as np
 
 from predictors.intervals import (REPORTED_COVERAGES, Calibration, IntervalPredictor, cross_validated_calibration,
-                                  interval_quality)
+                                  default_calibration_folds, interval_quality)
 from predictors.metrics import regression_quality
 from predictors.registry import create_predictor
 
 
-def fit_calibrated(model: str, configs: list, targets: np.ndarray, seed: int | None = 0, cv_folds: int = 5,
+def fit_calibrated(model: str, configs: list, targets: np.ndarray, seed: int | None = 0, cv_folds: int | None = None,
                    **hyper_parameters: Any) -> tuple[Any, Calibration | None, np.ndarray | None, float]:
     """(predictor `model` fitted on every row, its interval calibration from `cv_folds`-fold cross-validation
     on the same rows, the out-of-fold predictions, seconds the fit took); calibration and predictions are
-    None when the rows are too few for two folds."""
+    None when the rows are too few for two folds. `cv_folds` None: `default_calibration_folds` for the rows."""
     started = time.perf_counter()
     predictor = create_predictor(model, **hyper_parameters).fit(configs, targets)
     fit_seconds = time.perf_counter() - started
-    calibration, predicted = cross_validated_calibration(model, configs, targets, cv_folds, seed, **hyper_parameters)
+    folds = default_calibration_folds(len(targets)) if cv_folds is None else cv_folds
+    calibration, predicted = cross_validated_calibration(model, configs, targets, folds, seed, **hyper_parameters)
     return predictor, calibration, predicted, fit_seconds
 
 
 def fit_and_score(model: str, train_configs: list, train_targets: np.ndarray, test_configs: Sequence,
-                  test_targets: np.ndarray, seed: int | None = 0, cv_folds: int = 5,
+                  test_targets: np.ndarray, seed: int | None = 0, cv_folds: int | None = None,
                   coverages: Sequence[float] = REPORTED_COVERAGES, **hyper_parameters: Any
                   ) -> tuple[Any, Calibration | None, dict[str, float], float]:
     """(predictor fitted on the training rows, its calibration, quality on the test rows, fit seconds): the

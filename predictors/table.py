@@ -83,7 +83,7 @@ def _config(space: Any, row: dict, path: Path, line: int) -> dict:
 
 def fit_on_table(space: Any, configs: list[dict], targets: np.ndarray, model: str = "gbdt",
                  train_size: int | None = None, seed: int = 0, priors: Any = None,
-                 cv_folds: int = 5) -> tuple[Any, dict[str, Any]]:
+                 cv_folds: int | None = None) -> tuple[Any, dict[str, Any]]:
     """A predictor fitted on `train_size` rows drawn with `seed`, and its metadata with the held-out
     quality on the other rows; or, without `train_size`, fitted on all rows, with the quality of a
     `cv_folds`-fold cross-validation on them (`cv_quality`). Either way the metadata holds the interval
@@ -101,7 +101,7 @@ def fit_on_table(space: Any, configs: list[dict], targets: np.ndarray, model: st
 
 
 def evaluate_on_table(space: Any, configs: list[dict], targets: np.ndarray, train_size: int, seed: int = 0,
-                      model: str = "gbdt", priors: Any = None, cv_folds: int = 5,
+                      model: str = "gbdt", priors: Any = None, cv_folds: int | None = None,
                       coverages: tuple[float, ...] = (0.8, 0.95)) -> dict[str, Any]:
     """Fit `model` on `train_size` rows drawn with `seed`; quality, and the coverage of intervals at
     `coverages`, on all the others."""
@@ -118,7 +118,7 @@ def split_rows(rows: int, train_size: int, seed: int) -> tuple[np.ndarray, np.nd
 
 
 def _fit_and_score(space: Any, configs: list[dict], targets: np.ndarray, train_size: int, seed: int,
-                   model: str, priors: Any = None, cv_folds: int = 5,
+                   model: str, priors: Any = None, cv_folds: int | None = None,
                    coverages: tuple[float, ...] = (0.8, 0.95)) -> tuple[Any, dict[str, Any]]:
     """The predictor fitted on the drawn rows, and its metadata: held-out quality and interval coverage
     (the intervals calibrated by cross-validation on the training rows alone; "interval": the calibration)."""

@@ -6,6 +6,8 @@ demo's settings unless told otherwise; the audit resumes too, so a killed benchm
 
     .venv/bin/python scripts/bench_fidelity.py --run runs/demo                      # a `make demo` run
     .venv/bin/python scripts/bench_fidelity.py --run runs/fidelity --dataset mnist5k --subnets 12
+    .venv/bin/python scripts/bench_fidelity.py --run runs/fidelity-text --dataset rotten-tomatoes \
+        --space text_encoder --batch-size 64                                          # the text run
 
 The [fidelity] issue's targets: Kendall tau >= 0.7 over at least 12 networks, and the front's inherited
 accuracies within 1 point of stand-alone on average. `--out FILE` also writes the JSON there.
@@ -26,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def prepare(run_path: Path, dataset: str, profile_name: str, epochs: int, count: int, trials: int,
-            device: str, threads: int) -> None:
+            device: str, threads: int, space: str = "vit", batch_size: int = 32) -> None:
     """Train, profile, fit and search the run where it lacks those steps (the demo's order)."""
     from nas import pipeline
     from nas.run_folder import RunFolder
@@ -34,8 +36,8 @@ def prepare(run_path: Path, dataset: str, profile_name: str, epochs: int, count:
     from nas.training.train import TrainingConfig
 
     run = RunFolder(run_path)
-    pipeline.train(run_path, dataset=dataset, profile_name=profile_name, progress=False,
-                   training=TrainingConfig(epochs=epochs, device=device, threads=threads))
+    pipeline.train(run_path, dataset=dataset, space=space, profile_name=profile_name, progress=False,
+                   training=TrainingConfig(epochs=epochs, batch_size=batch_size, device=device, threads=threads))
     if not run.predictor.exists():
         pipeline.profile(run_path, profile_name, count=count, progress=False)
         pipeline.fit(run_path, progress=False)
@@ -51,10 +53,23 @@ def commit() -> str:
         return "unknown"
 
 
+def load_average() -> list[float] | None:
+    """The 1/5/15-minute load averages (other sessions share the machine), None where the OS has none."""
+    import os
+
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", default="runs/fidelity", help="run folder (made if it lacks a step)")
     parser.add_argument("--dataset", default="mnist5k")
+    parser.add_argument("--space", default="vit", help="space of the run, when it is trained here "
+                        "(text_encoder for rotten-tomatoes)")
+    parser.add_argument("--batch-size", type=int, default=32, help="supernet batch size, when trained here")
     parser.add_argument("--profile", default="x86-cpu-ort")
     parser.add_argument("--epochs", type=int, default=15, help="supernet epochs, when the run is trained here")
     parser.add_argument("--count", type=int, default=120, help="networks profiled for the predictor")
@@ -71,8 +86,9 @@ def main(argv: list[str] | None = None) -> dict:
     from nas.audit import AuditConfig, audit
 
     started = time.perf_counter()
+    load_before = load_average()
     prepare(Path(args.run), args.dataset, args.profile, args.epochs, args.count, args.trials, args.device,
-            args.threads)
+            args.threads, args.space, args.batch_size)
     prepared = time.perf_counter()
     report = audit(args.run, AuditConfig(subnets=args.subnets, epochs=args.audit_epochs, seed=args.seed,
                                          finetune_epochs=args.finetune_epochs, device=args.device), progress=False)
@@ -80,11 +96,12 @@ def main(argv: list[str] | None = None) -> dict:
             "standalone_test_accuracy", "gap_points", "finetuned_test_accuracy", "standalone_train_seconds")
     result = {
         "command": "python scripts/bench_fidelity.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "commit": commit(), "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "commit": commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "python": platform.python_version(), "dataset": report["dataset"], "space": report["space"],
         "supernet_epochs": report["supernet_epochs"], "standalone_epochs": report["epochs"],
         "finetune_epochs": report["finetune_epochs"], "device": report["device"],
         "summary": report["summary"], "networks": [{key: row.get(key) for key in keys} for row in report["networks"]],
+        "load_average": {"start": load_before, "end": load_average()},
         "seconds": {"prepare": round(prepared - started, 1), "audit": round(time.perf_counter() - prepared, 1)},
     }
     text = json.dumps(result, indent=2, sort_keys=True)

@@ -16,6 +16,10 @@ torch / ONNX Runtime accuracy parity of random mixed-precision networks.
     .venv/bin/python scripts/bench_joint_quant.py --run runs/demo      # reuse a `make demo` run
     .venv/bin/python scripts/bench_joint_quant.py --run runs/bench     # trains, profiles, fits first
 
+With `--latency-ms B` every front keeps to the budget B by the straddle rule (nas.search.front): a
+predicted trial whose 90% interval straddles B is measured before it enters the front, one whose
+interval lies wholly above B is not measured.
+
 Prints one JSON object (and writes it to <run>/bench_joint_quant.json).
 """
 
@@ -102,7 +106,7 @@ def _parity(space, supernet, dataset, count: int, seed: int) -> dict:
 
 
 def _search(name: str, space, supernet, dataset, predictor, profiler, folder: Path, trials: int, budget: int,
-            sampler: str, seed: int) -> dict:
+            sampler: str, seed: int, latency_ms: float | None = None) -> dict:
     from nas.models.evaluate import supernet_accuracy
     from nas.search.front import measured_front
     from nas.search.evaluators import PredictedEvaluator
@@ -116,11 +120,15 @@ def _search(name: str, space, supernet, dataset, predictor, profiler, folder: Pa
     study = run_search(open_study(storage, config, space), space, PredictedEvaluator(space, supernet, dataset, predictor),
                        config, progress=False)
     trials_done = completed_trials(study)
-    front, measured = measured_front(trials_done, profiler, None, min_models=budget, max_measured=budget,
+    # with --latency-ms, the straddle rule (nas.search.front): a trial whose 90% interval straddles the
+    # budget is measured before it enters the front; one wholly above it is not measured
+    front, measured = measured_front(trials_done, profiler, latency_ms, min_models=budget, max_measured=budget,
                                      progress=False)
     for entry in front:
         entry["test_accuracy"] = supernet_accuracy(supernet, entry["config"], dataset.x_test, dataset.y_test)
-    return {"trials": len(trials_done), "measured": len(measured), "seconds": time.perf_counter() - started,
+    return {"trials": len(trials_done), "measured": len(measured),
+            "measured_straddling": sum(m.get("budget_side") == "straddles" for m in measured),
+            "seconds": time.perf_counter() - started,
             "front": [{"config_id": e["config_id"], "latency_ms": e["latency_ms"], "val_accuracy": e["val_accuracy"],
                        "test_accuracy": e["test_accuracy"],
                        "int8_blocks": sum(e["config"].get(f"block{i}.precision") == "int8"
@@ -145,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=120, help="networks to profile if the run has no predictor")
     parser.add_argument("--trials", type=int, default=600, help="trials per search")
     parser.add_argument("--budget", type=int, default=24, help="networks measured for real per search")
+    parser.add_argument("--latency-ms", type=float, default=None,
+                        help="latency budget of the fronts: trials whose interval straddles it are measured first")
     parser.add_argument("--sampler", default="nsga2")
     parser.add_argument("--sessions", type=int, default=3, help="fresh sessions timing the largest network")
     parser.add_argument("--parity", type=int, default=8, help="random mixed-precision configs checked for parity")
@@ -175,13 +185,18 @@ def main(argv: list[str] | None = None) -> int:
     report = {"run": str(run_path), "profile": profiler.profile.name, "protocol": profiler.profile.protocol,
               "fingerprint": profiler.fingerprint,
               "space": space.key, "dataset": dataset.name, "trials": args.trials, "budget": args.budget,
-              "sampler": args.sampler, "seed": args.seed, "predictor_held_out": metadata.get("held_out")}
+              "latency_ms": args.latency_ms, "sampler": args.sampler, "seed": args.seed,
+              "predictor_held_out": metadata.get("held_out")}
     report["largest"] = _largest_speedup(space, supernet, dataset, profiler, args.sessions)
     report["parity"] = _parity(space, supernet, dataset, args.parity, args.seed)
     searches = {name: _search(name, space, supernet, dataset, predictor, profiler, run_path, args.trials,
-                              args.budget, args.sampler, args.seed) for name in SEARCHES}
+                              args.budget, args.sampler, args.seed, args.latency_ms) for name in SEARCHES}
     fronts = {name: _test_front(result["front"]) for name, result in searches.items()}
     everything = [e for front in fronts.values() for e in front]
+    if not all(fronts.values()):
+        print(f"bench_joint_quant: a search found no measured network within --latency-ms {args.latency_ms}; "
+              f"raise the budget", file=sys.stderr)
+        return 2
     reference = (min(e["test_accuracy"] for e in everything) - 0.01, 1.05 * max(e["latency_ms"] for e in everything))
     for name, result in searches.items():
         points = fronts[name]

@@ -9,6 +9,12 @@ summary (nas.audit.fidelity), RUN/report/audit.png plots one against the other.
 Every training writes its checkpoint under RUN/audit/<config_id>/ after each epoch and its result when it
 ends, in files named by a digest of the recipe: a killed audit continues where it stopped, and a finished
 network is not trained again (another --epochs or --seed trains afresh, beside the old files).
+
+Under torchrun (`hwnas audit --nproc N`, as `hwnas train`) every rank runs the audit and each stand-alone
+training is data-parallel over the ranks (the supernet's own loop, nas.training.distributed): the ranks
+train the networks one after another, each on its shard of every batch. Rank 0 alone holds the lock and
+writes (checkpoints, results, audit.json, the plot, the cards); whether a training finished before is
+rank 0's answer, so ranks on machines that do not share the run folder agree (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -48,11 +54,36 @@ def audit(run_path: str | Path, config: AuditConfig = AuditConfig(), progress: b
           dataset: str | None = None, on_network: Callable[[dict], None] | None = None) -> dict:
     """Audit the run (see the module's doc); returns what audit.json holds. `dataset`: the run's data set at a
     new path, if it moved. `on_network(row)` is called as each network's row is complete."""
+    import contextlib
+
+    from nas.models.device import resolve_device
+    from nas.training import distributed
+
+    target = distributed.rank_device(resolve_device(config.device))  # checked before the run is read
+    distributed.start(target)
+    rank_zero = distributed.rank() == 0
+    try:
+        with RunFolder(run_path).lock("audit", exclusive=False) if rank_zero else \
+                contextlib.nullcontext(RunFolder(run_path)) as run:
+            return _audit(run, config, progress and rank_zero, dataset, target, on_network)
+    finally:
+        distributed.stop()
+
+
+def check_audit(run_path: str | Path, config: AuditConfig, dataset: str | None = None) -> None:
+    """What `audit` would refuse before it trains (no trained supernet, data moved, more networks than the
+    space holds), checked in this process: `hwnas audit --nproc N` calls it before starting N processes, so
+    bad input is one line, not one per rank."""
+    from nas.export.network import load_entries
+    from nas.models.checkpoint import open_run
     from nas.models.device import resolve_device
 
-    target = resolve_device(config.device)  # checked before the run is read
-    with RunFolder(run_path).lock("audit", exclusive=False) as run:
-        return _audit(run, config, progress, dataset, target, on_network)
+    resolve_device(config.device)
+    run = RunFolder(run_path)
+    space, _, _ = open_run(run, dataset, load_data=False)
+    front_file = run.path / "front.json"
+    select_networks(space, load_entries(front_file, "search") if front_file.exists() else [], config.subnets,
+                    config.seed)
 
 
 def _audit(run: RunFolder, config: AuditConfig, progress: bool, dataset: str | None, target: Any,
@@ -87,6 +118,8 @@ def _audit(run: RunFolder, config: AuditConfig, progress: bool, dataset: str | N
               "epochs": recipe.epochs, "finetune_epochs": config.finetune_epochs, "seed": config.seed,
               "device": str(target), "front_file": front_file.exists(), "recipe": asdict(recipe),
               "networks": rows, "summary": summarize(rows)}
+    if not _rank_zero():
+        return report
     write_atomically(run.path / "audit.json", json.dumps(report, indent=2, sort_keys=True))
     save_png(audit_figure(rows, f"{space.name} on {data.name}: {len(rows)} networks, "
                                 f"{recipe.epochs} stand-alone epochs"), run.path / "report" / "audit.png")
@@ -132,14 +165,15 @@ def _trained_result(folder: Path, kind: str, identity: dict, config: dict, make_
     FOLDER/KIND-DIGEST.json when that training finished before, else trained (resuming its checkpoint)."""
     from nas.models.evaluate import accuracy, predict_logits
     from nas.models.device import module_device
+    from nas.training import distributed
     from nas.training.standalone import train_network
 
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
     result_path = folder / f"{kind}-{digest}.json"
-    if result_path.exists():
-        found = _read_result(result_path, identity)
-        if found is not None:
-            return found
+    found = _read_result(result_path, identity) if _rank_zero() and result_path.exists() else None
+    found = distributed.from_rank_zero(found, distributed.rank_device(_device(recipe)))
+    if found is not None:
+        return found
     network, state = train_network(config, make_network, identity, data, folder / f"{kind}-{digest}.pt", recipe,
                                    progress=progress)
     history = state.get("history") or [{}]
@@ -148,8 +182,22 @@ def _trained_result(folder: Path, kind: str, identity: dict, config: dict, make_
                                         data.y_test),
               "val_accuracy": history[-1].get("val_accuracy_largest"),
               "train_seconds": round(sum(epoch.get("train_seconds", 0.0) for epoch in history), 3)}
-    write_atomically(result_path, json.dumps(result, indent=2, sort_keys=True))
+    result = distributed.from_rank_zero(result, distributed.rank_device(_device(recipe)))  # one report on every rank
+    if _rank_zero():
+        write_atomically(result_path, json.dumps(result, indent=2, sort_keys=True))
     return result
+
+
+def _rank_zero() -> bool:
+    from nas.training import distributed
+
+    return distributed.rank() == 0
+
+
+def _device(recipe: Any) -> Any:
+    from nas.models.device import resolve_device
+
+    return resolve_device(recipe.device)
 
 
 def _read_result(path: Path, identity: dict) -> dict | None:

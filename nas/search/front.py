@@ -3,6 +3,13 @@
 Trials are ranked by non-domination on (accuracy, predicted latency); whole ranks are measured for
 real until the front on *measured* latency holds at least `min_models` networks (or `max_measured`
 networks were measured). Every latency reported afterwards is a measured one.
+
+With a latency budget, a trial whose predicted latency carries an interval (`predicted_latency_low_ms`,
+`predicted_latency_high_ms`: predictors.intervals) is screened by it (the straddle rule): an interval
+wholly over the budget leaves the trial out unmeasured; one that straddles the budget, or lies under it,
+keeps it, and it is measured before it can enter the front, which admits it only if its *measured*
+latency meets the budget. A trial without an interval keeps the fixed margin: predicted within
+PREDICTION_MARGIN times the budget.
 """
 
 from __future__ import annotations
@@ -21,8 +28,9 @@ def measured_front(trials: list[dict], profiler: Any, latency_ms: float | None =
     for trial in trials:
         unique.setdefault(trial["config_id"], trial)
     candidates = list(unique.values())
-    if latency_ms is not None:  # the predictor may err either way: keep a margin around the budget
-        candidates = [t for t in candidates if t["predicted_latency_ms"] <= 1.25 * latency_ms]
+    if latency_ms is not None:  # the predictor may err either way: its interval (or a margin) decides
+        candidates = [{**t, "budget_side": budget_side(t, latency_ms)} for t in candidates]
+        candidates = [t for t in candidates if t["budget_side"] != "over"]
     if not candidates:
         return [], []
     ranks = non_dominated_ranks(np.array([t["val_accuracy"] for t in candidates]),
@@ -45,6 +53,21 @@ def measured_front(trials: list[dict], profiler: Any, latency_ms: float | None =
         if len(front) >= min_models or len(measured) >= max_measured:
             break
     return front, measured
+
+
+PREDICTION_MARGIN = 1.25  # without an interval, a trial predicted within this many budgets is measured
+
+
+def budget_side(trial: dict, latency_ms: float) -> str:
+    """Where a trial's predicted latency lies against a budget: "under" (interval wholly within it),
+    "straddles" (the budget inside the interval), or "over" (interval wholly above it). A trial without a
+    bounded interval is "straddles" when predicted within PREDICTION_MARGIN budgets, else "over"."""
+    low, high = trial.get("predicted_latency_low_ms"), trial.get("predicted_latency_high_ms")
+    if low is None or high is None or not np.isfinite(high):
+        return "straddles" if trial["predicted_latency_ms"] <= PREDICTION_MARGIN * latency_ms else "over"
+    if low > latency_ms:
+        return "over"
+    return "under" if high <= latency_ms else "straddles"
 
 
 UNSTABLE_DIFFERENCE = 0.10  # a re-measurement this far (relative) from the first flags the latency as unstable

@@ -187,3 +187,4 @@ def test_evaluate_reports_held_out_interval_coverage(tmp_path, capsys):
     assert {"interval_coverage_80", "interval_coverage_95", "interval_width_80", "interval_width_95"} <= set(report)
     assert "interval" not in report  # the calibration itself belongs in a saved file
     assert report["interval_width_95"] >= report["interval_width_80"] >= 0
+
