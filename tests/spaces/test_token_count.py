@@ -104,3 +104,29 @@ def test_bad_token_count_arguments_are_refused_in_one_line(name, arguments, mess
     with pytest.raises(ConfigError, match=message) as error:
         create_space(name, **arguments)
     assert "\n" not in str(error.value)
+
+
+def test_token_data_padded_to_a_longer_length_gives_the_same_logits(tmp_path):
+    from nas.data import load_dataset
+    from nas.data.text import padded_to
+    from nas.errors import HwnasError
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "tokens.npz", input_ids=rng.integers(1, 30, size=(60, 6)), labels=np.repeat([0, 1, 2], 20))
+    data = load_dataset(str(tmp_path / "tokens.npz"))
+    longer = padded_to(data, 10)
+    assert longer.space_arguments()["max_length"] == 10 and longer.x_train.shape == (len(data.x_train), 10)
+    assert (longer.x_train[:, :6] == data.x_train).all() and (longer.x_val[:, 6:] == 0).all()
+    assert (padded_to(data, 4).x_test == data.x_test[:, :4]).all()
+    short, long = (create_space("text_encoder", **{**TEXT, **d.space_arguments()}) for d in (data, longer))
+    torch.manual_seed(0)
+    network = short.build_supernet().extract(short.largest()).eval()
+    stretched = long.build_network(long.largest()).eval()
+    state = network.state_dict()
+    state["pos_embed"] = torch.cat([state["pos_embed"], torch.randn(1, 4, 32)], dim=1)  # padding's positions
+    stretched.load_state_dict(state)
+    with torch.no_grad():
+        torch.testing.assert_close(stretched(torch.from_numpy(longer.x_val)), network(torch.from_numpy(data.x_val)),
+                                   atol=1e-5, rtol=0)
+    with pytest.raises(HwnasError, match="holds no token ids"):
+        padded_to(load_dataset("digits"), 10)
