@@ -8,8 +8,8 @@ ranks by the ratio to a fixed reference network and so survives the machine's dr
 and width. The crossover is the first token count where the linear block is faster.
 
 Search comparison (`--search DATASET ...`, e.g. `mnist5k rotten-tomatoes`): per data set one supernet
-with `attention_choices` [softmax, linear] is trained (sandwich rule from the first step, `--epochs`, on the
-first `--train-samples` training samples), at token counts above the crossover: text padded to
+with `attention_choices` [softmax, linear] is trained (`--epochs`, the first `--largest-only-fraction` of them
+the largest network alone, then the sandwich rule, on the first `--train-samples` training samples), at token counts above the crossover: text padded to
 `--max-length` ids (256: the same sentences, every network runs and is timed on 256 tokens), images with
 patches of one stem pixel (mnist5k: 14 x 14 = 196 tokens). Then four searches of
 `--trials` distinct networks each run on it with measured latency (one measurement store, so a network
@@ -118,7 +118,8 @@ def search_comparison(dataset_name: str, profile, arguments: argparse.Namespace,
     run = folder / dataset_name
     run.mkdir(parents=True, exist_ok=True)
     training = TrainingConfig(epochs=arguments.epochs, threads=arguments.threads, seed=arguments.seed,
-                              largest_only_fraction=0.0)  # few epochs: every kind and width trained throughout
+                              largest_only_fraction=arguments.largest_only_fraction,
+                              random_subnets=arguments.random_subnets)
     state = train_supernet(space, dataset, run / "supernet.pt", training, progress=False)
     supernet = space.build_supernet()
     supernet.load_state_dict(state["model"])
@@ -135,7 +136,8 @@ def search_comparison(dataset_name: str, profile, arguments: argparse.Namespace,
     return {"dataset": dataset_name, "space": space.name, "space_arguments": space.arguments,
             "tokens": _tokens(space),
             "training": {"epochs": arguments.epochs, "train_samples": len(dataset.y_train),
-                         "largest_only_fraction": 0.0, "history": state["history"]},
+                         "largest_only_fraction": training.largest_only_fraction,
+                         "random_subnets": training.random_subnets, "history": state["history"]},
             "trials": arguments.trials, "sampler": arguments.sampler, "seed": arguments.seed,
             "attention": compare_fronts({name: searches[name] for name in ("softmax", "linear", "mixed")}),
             "mix_n_match": compare_fronts({"per_block_widths": searches["softmax"],
@@ -166,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=12, help="distinct networks each search evaluates")
     parser.add_argument("--train-samples", type=int, default=0, help="train on the first N training samples (0: all)")
     parser.add_argument("--max-length", type=int, default=256, help="token data padded to this many ids")
+    parser.add_argument("--largest-only-fraction", type=float, default=0.5,
+                        help="share of the epochs that train the largest network alone (a quarter of a sandwich step)")
+    parser.add_argument("--random-subnets", type=int, default=2, help="random sub-networks per sandwich step")
     parser.add_argument("--sampler", default="guided")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
