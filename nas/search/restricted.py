@@ -50,8 +50,10 @@ def attention_restrictions(space: Any) -> list[Restriction]:
 def width_restrictions(space: Any) -> list[Restriction]:
     """Per-block MLP ratios (Mix'n'Match) against one ratio for every block, both with softmax attention. The
     uniform search samples block 0's ratio alone: the other blocks' are pinned (and tied to it on evaluation),
-    so a sampler cannot spend its asks on proposals that tie to networks already evaluated (the guided sampler
-    did: 6 distinct networks in the 200 asks of a 10-network budget, 2026-12-07)."""
+    so fewer proposals tie to networks already evaluated. Not enough for the guided sampler on every space: its
+    candidate pool holds the proposal (block 0's ratio, the pinned others), which never counts as evaluated
+    (the tied network does), so it may propose it again until the driver's ask limit (bench_attention on
+    mnist5k, 2026-12-07: 6 of 10 networks, also with the pinning); `sampler="random"` spends the budget."""
     softmax = tuple((key, "softmax") for key in block_keys(space, "attention"))
     later = tuple((key, space.choices[key].values[0]) for key in block_keys(space, "mlp_ratio")[1:])
     return [Restriction("per_block_widths", softmax), Restriction("uniform_widths", softmax + later, ("mlp_ratio",))]
