@@ -68,12 +68,19 @@ def test_uniform_widths_evaluate_one_mlp_ratio_for_every_block():
 
 
 def test_the_uniform_search_spends_the_whole_budget_with_the_guided_sampler():
-    """The sampler proposes block 0's ratio alone (the others are pinned, then tied): with every block's ratio
-    free, the guided sampler kept proposing ratios that tie to networks already evaluated and stopped at the
-    driver's ask limit with 6 of 10 networks (bench_attention on mnist5k)."""
-    space = create_space("vit", **SPACE)
-    uniform = width_restrictions(space)[1]
-    assert {key for key, _ in uniform.fixed if key.endswith(".mlp_ratio")} == {"block1.mlp_ratio", "block2.mlp_ratio"}
+    """The sampler proposes block 0's ratio alone (the others are pinned, then tied), and the guided sampler
+    counts a proposal evaluated as another (tied) network as taken: before, it kept proposing ratios that tie
+    to networks already evaluated and stopped at the driver's ask limit with 6 of 10 networks, on both spaces
+    (bench_attention on mnist5k)."""
+    for depths in ([1, 2, 3], [2, 3]):
+        space = create_space("vit", **{**SPACE, "depth_choices": depths})
+        uniform = width_restrictions(space)[1]
+        assert {key for key, _ in uniform.fixed if key.endswith(".mlp_ratio")} == {"block1.mlp_ratio",
+                                                                                  "block2.mlp_ratio"}
+        _spends_the_budget(space, uniform)
+
+
+def _spends_the_budget(space, uniform):
     evaluator = CostEvaluator(space)
     networks = restricted_search(space, evaluator, uniform, trials=10, sampler="guided")
     assert len(networks) == len(evaluator.evaluated) == 10
