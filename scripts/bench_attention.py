@@ -8,7 +8,10 @@ ranks by the ratio to a fixed reference network and so survives the machine's dr
 and width. The crossover is the first token count where the linear block is faster.
 
 Search comparison (`--search DATASET ...`, e.g. `mnist5k rotten-tomatoes`): per data set one supernet
-with `attention_choices` [softmax, linear] is trained (sandwich rule, `--epochs`), then four searches of
+with `attention_choices` [softmax, linear] is trained (`--epochs`, the first `--largest-only-fraction` of them
+the largest network alone, then the sandwich rule, on the first `--train-samples` training samples), at token counts above the crossover: text padded to
+`--max-length` ids (256: the same sentences, every network runs and is timed on 256 tokens), images with
+patches of one stem pixel (mnist5k: 14 x 14 = 196 tokens). Then four searches of
 `--trials` distinct networks each run on it with measured latency (one measurement store, so a network
 two searches meet is timed once; `nas.search.restricted`): softmax in every block, linear in every
 block, mixed, and softmax with one MLP ratio for every block. Reported: each front's hypervolume against
@@ -16,7 +19,8 @@ one shared reference point and its lowest latency at matched accuracies; attenti
 mixed; Mix'n'Match: per-block widths (the softmax search) vs uniform widths.
 
     .venv/bin/python scripts/bench_attention.py > benchmarks/attention/latency.json   # a few minutes
-    .venv/bin/python scripts/bench_attention.py --tokens 16 64 --embed 64 --search mnist5k --epochs 5 --trials 24
+    .venv/bin/python scripts/bench_attention.py --tokens 64 256 --embed 64 --search mnist5k rotten-tomatoes \
+        --epochs 2 --train-samples 3000 --trials 12
 
 Prints one JSON object (progress on stderr); `--out FOLDER` keeps the supernets and measurements.
 """
@@ -24,8 +28,10 @@ Prints one JSON object (progress on stderr); `--out FOLDER` keeps the supernets 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -38,10 +44,11 @@ sys.path.insert(0, str(ROOT))
 HEAD_DIM, MLP_RATIO = 16, 2.0
 KINDS = ("softmax", "linear")
 # Small spaces for the search comparison, so a supernet trains in minutes on a CPU; --space-args replaces them.
+# Two or three blocks, so per-block MLP ratios (Mix'n'Match) differ from one ratio for all.
 SEARCH_SPACES = {
-    "images": ("vit", {"depth_choices": [1, 2], "embed_dim_choices": [32, 48], "num_heads_choices": [1, 2],
-                       "mlp_ratio_choices": [1.0, 2.0, 3.0], "stem_channels": 16}),
-    "tokens": ("text_encoder", {"depth_choices": [1, 2], "embed_dim_choices": [32, 48], "num_heads_choices": [1, 2],
+    "images": ("vit", {"depth_choices": [2, 3], "embed_dim_choices": [32, 48], "num_heads_choices": [1, 2],
+                       "mlp_ratio_choices": [1.0, 2.0, 3.0], "stem_channels": 16, "patch_size": 1}),
+    "tokens": ("text_encoder", {"depth_choices": [2, 3], "embed_dim_choices": [32, 48], "num_heads_choices": [1, 2],
                                 "mlp_ratio_choices": [1.0, 2.0, 3.0]}),
 }
 
@@ -91,6 +98,7 @@ def crossovers(rows: list[dict]) -> dict[str, int | None]:
 def search_comparison(dataset_name: str, profile, arguments: argparse.Namespace, folder: Path) -> dict:
     from hw_profiles import MeasurementStore
     from nas.data import load_dataset
+    from nas.data.text import padded_to
     from nas.profiling.profiler import Profiler
     from nas.search.evaluators import MeasuredEvaluator
     from nas.search.restricted import attention_restrictions, compare_fronts, restricted_search, width_restrictions
@@ -98,13 +106,20 @@ def search_comparison(dataset_name: str, profile, arguments: argparse.Namespace,
     from search_spaces import create_space
 
     dataset = load_dataset(dataset_name)
+    if "vocab_size" in dataset.space_arguments():
+        dataset = padded_to(dataset, arguments.max_length)
+    if arguments.train_samples:
+        dataset = dataclasses.replace(dataset, x_train=dataset.x_train[:arguments.train_samples],
+                                      y_train=dataset.y_train[:arguments.train_samples])
     data_arguments = dataset.space_arguments()
     space_name, space_arguments = SEARCH_SPACES["tokens" if "vocab_size" in data_arguments else "images"]
     space_arguments = {**space_arguments, **(arguments.space_args or {})}
     space = create_space(space_name, **data_arguments, **space_arguments, attention_choices=list(KINDS))
     run = folder / dataset_name
     run.mkdir(parents=True, exist_ok=True)
-    training = TrainingConfig(epochs=arguments.epochs, threads=arguments.threads, seed=arguments.seed)
+    training = TrainingConfig(epochs=arguments.epochs, threads=arguments.threads, seed=arguments.seed,
+                              largest_only_fraction=arguments.largest_only_fraction,
+                              random_subnets=arguments.random_subnets)
     state = train_supernet(space, dataset, run / "supernet.pt", training, progress=False)
     supernet = space.build_supernet()
     supernet.load_state_dict(state["model"])
@@ -120,7 +135,9 @@ def search_comparison(dataset_name: str, profile, arguments: argparse.Namespace,
                                            sampler=arguments.sampler)
     return {"dataset": dataset_name, "space": space.name, "space_arguments": space.arguments,
             "tokens": _tokens(space),
-            "training": {"epochs": arguments.epochs, "history": state["history"]},
+            "training": {"epochs": arguments.epochs, "train_samples": len(dataset.y_train),
+                         "largest_only_fraction": training.largest_only_fraction,
+                         "random_subnets": training.random_subnets, "history": state["history"]},
             "trials": arguments.trials, "sampler": arguments.sampler, "seed": arguments.seed,
             "attention": compare_fronts({name: searches[name] for name in ("softmax", "linear", "mixed")}),
             "mix_n_match": compare_fronts({"per_block_widths": searches["softmax"],
@@ -149,6 +166,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="also train a supernet per data set and compare the restricted searches' fronts")
     parser.add_argument("--epochs", type=int, default=3, help="supernet training epochs per data set")
     parser.add_argument("--trials", type=int, default=12, help="distinct networks each search evaluates")
+    parser.add_argument("--train-samples", type=int, default=0, help="train on the first N training samples (0: all)")
+    parser.add_argument("--max-length", type=int, default=256, help="token data padded to this many ids")
+    parser.add_argument("--largest-only-fraction", type=float, default=0.5,
+                        help="share of the epochs that train the largest network alone (a quarter of a sandwich step)")
+    parser.add_argument("--random-subnets", type=int, default=2, help="random sub-networks per sandwich step")
     parser.add_argument("--sampler", default="guided")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
@@ -158,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if any(tokens < 1 for tokens in args.tokens) or any(embed < HEAD_DIM or embed % HEAD_DIM for embed in args.embed):
         parser.error(f"--tokens must be positive and --embed multiples of {HEAD_DIM}")
-    if args.epochs < 1 or args.trials < 1:
-        parser.error("--epochs and --trials must be at least 1")
+    if args.epochs < 1 or args.trials < 1 or args.max_length < 1 or args.train_samples < 0:
+        parser.error("--epochs, --trials and --max-length must be at least 1, --train-samples at least 0")
 
     from hw_profiles import create_backend, load_profile
 
@@ -173,12 +195,13 @@ def main(argv: list[str] | None = None) -> int:
               "command": " ".join(["scripts/bench_attention.py", *(argv if argv is not None else sys.argv[1:])]),
               "commit": _commit(), "machine": {"platform": platform.platform(), "processor": platform.processor(),
                                                **backend.environment()},
-              "profile": profile.name, "protocol": profile.protocol, "head_dim": HEAD_DIM, "mlp_ratio": MLP_RATIO}
+              "load_average_start": os.getloadavg(), "profile": profile.name, "protocol": profile.protocol, "head_dim": HEAD_DIM, "mlp_ratio": MLP_RATIO}
     with tempfile.TemporaryDirectory(prefix="hwnas-attention-") as temporary:
         folder = args.out or Path(temporary)
         report["latency"] = block_latencies(backend, args.tokens, args.embed, Path(temporary))
         report["crossover_tokens"] = crossovers(report["latency"])
         report["search"] = [search_comparison(name, profile, args, folder) for name in args.search]
+    report["load_average_end"] = os.getloadavg()
     print(json.dumps(report, indent=2))
     return 0
 

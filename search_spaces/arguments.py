@@ -24,6 +24,7 @@ MAXIMUM = {
     "mlp_ratio_choices": 8.0,  # [4.0]
     "vocab_size": 262_144,  # [8000]
     "max_length": 4096,  # [64]
+    "max_length_choices": 4096,  # [256]
     "width_mult": 4.0,  # [1.0]
     "resolution_choices": 1024,  # [224]
     "kernel_size_choices": 15,  # [7]

@@ -5,6 +5,12 @@ Token and position embeddings, then the elastic blocks shared with the `vit` spa
 width), per-block feed-forward width (first-k hidden units, nested) and, with more than one precision,
 per-block precision of the four linear layers. The keys are the `vit` space's. The input is a sequence
 of `max_length` int64 token ids, 0 being padding (masked in attention and pooling).
+
+**Sequence length as a choice** (`max_length_choices`, each at most `max_length`): the config key
+`max_length` is how many tokens the network reads; it keeps the first that many ids of its input (a Slice
+in the exported model) and runs every block on them, with the first that many learnt positions. The input
+stays `max_length` ids, so data, export and profiling are unchanged, and a profile times the blocks at the
+chosen length. Off by default (no key, no recorded argument: every config_id and space key stays the same).
 """
 
 from __future__ import annotations
@@ -16,9 +22,12 @@ from search_spaces.arguments import (
     positive_int,
     precisions_argument,
     recorded_precision_arguments,
+    sorted_choices,
 )
+from search_spaces.errors import ConfigError
 from search_spaces.attention import DEFAULT_ATTENTION, attention_argument, recorded_attention_arguments
 from search_spaces.registry import register_space
+from search_spaces.space import Choice
 from search_spaces.text_encoder_network import PAD_ID, TextEncoderNetwork, TextEncoderShape, TextEncoderSupernet
 from search_spaces.transformer_space import TransformerSpace, stack_arguments, stack_costs
 
@@ -40,6 +49,7 @@ class TextEncoderSpace(TransformerSpace):
         precisions: Sequence[str] = ("fp32",),
         int8_scheme: str = "ort-dynamic",
         attention_choices: Sequence[str] = DEFAULT_ATTENTION,
+        max_length_choices: Sequence[int] | None = None,
     ) -> None:
         positive_int("vocab_size", vocab_size, minimum=PAD_ID + 2)
         positive_int("max_length", max_length)
@@ -47,11 +57,20 @@ class TextEncoderSpace(TransformerSpace):
         stack = stack_arguments(head_dim, depth_choices, embed_dim_choices, num_heads_choices, mlp_ratio_choices)
         checked_precisions = precisions_argument(precisions, int8_scheme)
         attention_kinds = attention_argument(attention_choices)
+        self.lengths = length_argument(max_length_choices, max_length)
         super().__init__(vocab_size=vocab_size, max_length=max_length, num_classes=num_classes, **stack,
                          **recorded_precision_arguments(checked_precisions, int8_scheme),
-                         **recorded_attention_arguments(attention_kinds))
+                         **recorded_attention_arguments(attention_kinds),
+                         **({} if max_length_choices is None else {"max_length_choices": list(self.lengths)}))
         self._set_stack(stack, checked_precisions, int8_scheme, attention_kinds)
+        if len(self.lengths) > 1:
+            self.choices = {"max_length": Choice("max_length", self.lengths, f"tokens read (the first of the input's "
+                                                 f"{max_length}); every block runs on them"), **self.choices}
         check_parameter_count(self)
+
+    def tokens(self, config: Mapping[str, Any]) -> int:
+        """How many tokens the network of a canonical config reads."""
+        return config.get("max_length", self.lengths[-1])
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -67,7 +86,7 @@ class TextEncoderSpace(TransformerSpace):
 
     def shape(self, config: Mapping[str, Any]) -> TextEncoderShape:
         config = self.canonical(config)
-        return TextEncoderShape(vocab_size=self.arguments["vocab_size"], max_length=self.arguments["max_length"],
+        return TextEncoderShape(vocab_size=self.arguments["vocab_size"], max_length=self.tokens(config),
                                 embed_dim=config["embed_dim"], blocks=self.block_shapes(config),
                                 num_classes=self.arguments["num_classes"])
 
@@ -78,7 +97,8 @@ class TextEncoderSpace(TransformerSpace):
         return TextEncoderNetwork(self.shape(config))
 
     def cost_features(self, config: Mapping[str, Any]) -> dict[str, float]:
-        """Costs at full length (the timed input has no padding); the embedding lookups cost no MACs."""
+        """Costs at the length read (the timed input has no padding); the embedding lookups cost no MACs. With
+        length choices, also `tokens` (so a latency model sees the length itself)."""
         shape = self.shape(config)
         tokens, embed, classes = shape.max_length, shape.embed_dim, shape.num_classes
         totals = stack_costs(shape.blocks, tokens)
@@ -88,4 +108,17 @@ class TextEncoderSpace(TransformerSpace):
         totals["params"] += shape.vocab_size * embed + tokens * embed + 2 * embed + (embed + 1) * classes
         totals["activation_elements"] += tokens * embed
         return {"macs": linear_macs + totals["attention_macs"], "linear_macs": linear_macs, **totals,
-                "fp32_linear_macs": block_fp32 + head_macs, **self.attention_features(shape.blocks, tokens)}
+                "fp32_linear_macs": block_fp32 + head_macs, **self.attention_features(shape.blocks, tokens),
+                **({"tokens": float(tokens)} if len(self.lengths) > 1 else {})}
+
+
+def length_argument(values: Sequence[int] | None, max_length: int) -> tuple[int, ...]:
+    """The space argument `max_length_choices`, checked (ascending, each at most the input's `max_length`);
+    None: the input's length alone."""
+    if values is None:
+        return (max_length,)
+    lengths = sorted_choices("max_length_choices", values, int)
+    if lengths[-1] > max_length:
+        raise ConfigError(f"space argument 'max_length_choices' must hold lengths of at most max_length "
+                          f"({max_length}: the input's length), got {list(lengths)}")
+    return lengths

@@ -3,7 +3,8 @@
 Its blocks are `search_spaces.transformer`'s, the same elastic blocks as the ViT's. Token id 0 is
 padding: attention leaves padding keys out (`search_spaces.attention`, for every attention kind) and the
 mean pooling skips them, so appending padding never changes the logits. One input (the ids), so the exported model
-has one int64 input of shape (batch, max_length).
+has one int64 input of shape (batch, input length); a network that reads fewer tokens (the space's `max_length`
+choice) keeps the first `shape.max_length` of them.
 """
 
 from __future__ import annotations
@@ -35,14 +36,16 @@ class TextEncoderShape:
     """The active size of a whole encoder."""
 
     vocab_size: int  # token ids are 0 (padding) .. vocab_size - 1
-    max_length: int  # tokens per sequence
+    max_length: int  # tokens the network reads per sequence (the first of its input)
     embed_dim: int
     blocks: tuple[BlockShape, ...]
     num_classes: int
 
 
 def text_forward(ids: Tensor, params: Mapping[str, Tensor], shape: TextEncoderShape) -> Tensor:
-    """Logits for token ids (batch, max_length)."""
+    """Logits for token ids (batch, input length >= shape.max_length): the first `shape.max_length` are read."""
+    if ids.shape[1] > shape.max_length:
+        ids = ids[:, :shape.max_length]
     keep = (ids != PAD_ID).to(params["pos_embed"].dtype)  # (batch, tokens): 1 for real tokens
     x = F.embedding(ids, params["token_embed.weight"]) + params["pos_embed"]
     x = blocks_forward(x, params, shape.blocks, keep)
@@ -70,6 +73,9 @@ class TextEncoderNetwork(PrecisionBlocksMixin, TransformerNetworkParts, nn.Modul
 
 class TextEncoderSupernet(TransformerSupernetMixin, TextEncoderNetwork):
     """The largest encoder; `forward(ids, config)` runs any sub-network of its space on weight slices."""
+
+    def _positions(self, shape: TextEncoderShape) -> int:
+        return shape.max_length  # the first positions: a network reading fewer tokens has fewer
 
     def _front_slices(self, shape: TextEncoderShape) -> dict[str, WeightSlice]:
         return {"token_embed.weight": prefix_slice("token_embed.weight",

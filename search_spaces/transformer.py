@@ -179,6 +179,10 @@ class TransformerSupernetMixin:
         """The family's token embedding (patches, token ids) at `shape`'s width: set by each family."""
         raise NotImplementedError
 
+    def _positions(self, shape: Any) -> int:
+        """How many of the learnt positions the static network of `shape` holds (all, unless the family says)."""
+        return self.pos_embed.shape[1]
+
     def _whole_slices(self) -> dict[str, WeightSlice]:
         """Tensors that are not elastic, taken whole (a conv stem, say); none by default."""
         return {}
@@ -187,7 +191,7 @@ class TransformerSupernetMixin:
         """Where each elastic parameter of the static network of `shape` lies in the largest weights."""
         embed = shape.embed_dim
         ends = {
-            "pos_embed": prefix_slice("pos_embed", (1, self.pos_embed.shape[1], embed)),
+            "pos_embed": prefix_slice("pos_embed", (1, self._positions(shape), embed)),
             "norm.weight": prefix_slice("norm.weight", (embed,)),
             "norm.bias": prefix_slice("norm.bias", (embed,)),
             "head.weight": prefix_slice("head.weight", (self.head.weight.shape[0], embed)),

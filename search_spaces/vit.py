@@ -6,6 +6,14 @@ units, nested) and, when the space is built with more than one precision, per-bl
 linear layers (`block{i}.precision`: int8 as the space's `int8_scheme` executes it, or fp32). A small
 convolutional stem (two 3x3 convolutions with BatchNorm, the second strided)
 before the patch embedding makes ViTs train well on small data sets.
+
+**Resolution as a choice** (`resolution_choices`, sides in pixels), so the token count varies: the
+network resizes its input (bilinear, as the `mbv3` space does) to the config's `resolution` before the
+stem, giving (resolution / stem_stride / patch_size)^2 tokens, and interpolates its learnt position grid
+(the largest resolution's, shared by every resolution) to the smaller grid. The input stays
+`image_size`, so a profile times the exported model at the chosen token count. The stem's BatchNorm
+statistics depend on the resolution, so each extracted network re-estimates them (`calibration_samples`).
+Off by default (no key, no recorded argument: every config_id and space key stays the same).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from search_spaces.arguments import (
     positive_int,
     precisions_argument,
     recorded_precision_arguments,
+    sorted_choices,
 )
 from search_spaces.errors import ConfigError
 from search_spaces.layer_cost import LayerCost
@@ -27,6 +36,7 @@ from search_spaces.attention import (
     recorded_attention_arguments,
 )
 from search_spaces.registry import register_space
+from search_spaces.space import Choice
 from search_spaces.transformer import block_costs
 from search_spaces.transformer_space import TransformerSpace, stack_arguments, stack_costs
 from search_spaces.vit_network import ViTNetwork, ViTShape, ViTSupernet
@@ -39,6 +49,21 @@ BLOCK_LAYERS = ("qkv", "attention", "proj", "mlp")  # per-layer slots of a block
 def attention_kind_costs(block, tokens: int) -> float:
     """Elements of the attention's own intermediates (softmax: the scores; linear: phi(Q), phi(K), the state)."""
     return ATTENTION_KINDS[block.attention].costs(tokens, block.num_heads, block.head_dim)["activation_elements"]
+
+
+RESOLUTION_CALIBRATION_SAMPLES = 512  # training images that re-estimate the stem's BatchNorm per network
+
+
+def resolution_argument(values: Sequence[int] | None, image_size: int, divisor: int) -> tuple[int, ...]:
+    """The space argument `resolution_choices`, checked (ascending, each a multiple of stem_stride x
+    patch_size, so it gives a whole token grid); None: the image size alone."""
+    if values is None:
+        return (image_size,)
+    resolutions = sorted_choices("resolution_choices", values, int)
+    if any(resolution % divisor for resolution in resolutions):
+        raise ConfigError(f"space argument 'resolution_choices' must hold multiples of stem_stride x patch_size "
+                          f"({divisor}), got {list(resolutions)}")
+    return resolutions
 
 
 @register_space("vit")
@@ -64,6 +89,7 @@ class ViTSpace(TransformerSpace):
         precisions: Sequence[str] = ("fp32",),
         int8_scheme: str = "ort-dynamic",
         attention_choices: Sequence[str] = DEFAULT_ATTENTION,
+        resolution_choices: Sequence[int] | None = None,
     ) -> None:
         for name, value in [("image_size", image_size), ("in_channels", in_channels), ("num_classes", num_classes),
                             ("patch_size", patch_size)]:
@@ -78,12 +104,25 @@ class ViTSpace(TransformerSpace):
         stack = stack_arguments(head_dim, depth_choices, embed_dim_choices, num_heads_choices, mlp_ratio_choices)
         checked_precisions = precisions_argument(precisions, int8_scheme)
         attention_kinds = attention_argument(attention_choices)
+        self.resolutions = resolution_argument(resolution_choices, image_size, stem_stride * patch_size)
         super().__init__(image_size=image_size, in_channels=in_channels, num_classes=num_classes,
                          patch_size=patch_size, stem_channels=stem_channels, stem_stride=stem_stride, **stack,
                          **recorded_precision_arguments(checked_precisions, int8_scheme),
-                         **recorded_attention_arguments(attention_kinds))
+                         **recorded_attention_arguments(attention_kinds),
+                         **({} if resolution_choices is None else {"resolution_choices": list(self.resolutions)}))
         self._set_stack(stack, checked_precisions, int8_scheme, attention_kinds)
+        if len(self.resolutions) > 1:
+            self.choices = {"resolution": Choice("resolution", self.resolutions, f"side the {image_size}-pixel input "
+                                                 f"is resized to (tokens: (side / {stem_stride * patch_size})^2)"),
+                            **self.choices}
+            if stem_channels:
+                self.calibration_samples = RESOLUTION_CALIBRATION_SAMPLES
         check_parameter_count(self)
+
+    def grid(self, config: Mapping[str, Any]) -> int:
+        """Tokens per side of the network of a canonical config."""
+        arguments = self.arguments
+        return config.get("resolution", self.resolutions[-1]) // arguments["stem_stride"] // arguments["patch_size"]
 
     # ------------------------------------------------------------------ networks
     @property
@@ -94,11 +133,14 @@ class ViTSpace(TransformerSpace):
     def shape(self, config: Mapping[str, Any]) -> ViTShape:
         config = self.canonical(config)
         arguments = self.arguments
-        side = arguments["image_size"] // arguments["stem_stride"] // arguments["patch_size"]
+        side, resolution = self.grid(config), config.get("resolution", self.resolutions[-1])
+        largest = self.resolutions[-1] // arguments["stem_stride"] // arguments["patch_size"]
         return ViTShape(in_channels=arguments["in_channels"], stem_channels=arguments["stem_channels"],
                         stem_stride=arguments["stem_stride"], patch_size=arguments["patch_size"], tokens=side * side,
                         embed_dim=config["embed_dim"], blocks=self.block_shapes(config),
-                        num_classes=arguments["num_classes"])
+                        num_classes=arguments["num_classes"],
+                        input_side=None if resolution == arguments["image_size"] else resolution,
+                        position_side=None if largest == side else largest)
 
     def build_supernet(self) -> ViTSupernet:
         return ViTSupernet(self)
@@ -108,7 +150,7 @@ class ViTSpace(TransformerSpace):
 
     def cost_features(self, config: Mapping[str, Any]) -> dict[str, float]:
         shape = self.shape(config)
-        size, tokens, embed = self.arguments["image_size"], shape.tokens, shape.embed_dim
+        size, tokens, embed = shape.input_side or self.arguments["image_size"], shape.tokens, shape.embed_dim
         stem_out, stride = shape.stem_channels or shape.in_channels, shape.stem_stride
         stem_params = 9 * shape.stem_channels * (shape.in_channels + shape.stem_channels) + 4 * shape.stem_channels
         stem_macs = size * size * 9 * shape.stem_channels * (shape.in_channels + shape.stem_channels / stride ** 2)
@@ -116,7 +158,7 @@ class ViTSpace(TransformerSpace):
         totals = stack_costs(shape.blocks, tokens)
         head_macs = embed * shape.num_classes
         totals["params"] += (stem_params + patch_macs // tokens + embed
-                             + tokens * embed + 2 * embed + (embed + 1) * shape.num_classes)
+                             + shape.positions * embed + 2 * embed + (embed + 1) * shape.num_classes)
         linear_macs = totals["qkv_macs"] + totals["proj_macs"] + totals["mlp_macs"] + head_macs
         block_fp32 = totals.pop("block_fp32_linear_macs")
         return {
@@ -128,6 +170,7 @@ class ViTSpace(TransformerSpace):
             "fp32_linear_macs": block_fp32 + head_macs,  # the head always runs fp32
             **{name: totals[name] for name in ("int8_blocks", "num_blocks", "total_heads", "total_mlp_hidden")},
             **self.attention_features(shape.blocks, tokens),
+            **({"tokens": float(tokens)} if len(self.resolutions) > 1 else {}),
         }
 
     def layer_costs(self, config: Mapping[str, Any]) -> list[LayerCost]:
@@ -140,8 +183,9 @@ class ViTSpace(TransformerSpace):
         stem_out = shape.stem_channels or shape.in_channels
         stem_params = (9 * shape.stem_channels * (shape.in_channels + shape.stem_channels) + 4 * shape.stem_channels
                        + stem_out * shape.patch_size ** 2 * embed + embed)  # convolutions, BatchNorms, patch embedding
+        side = shape.input_side or self.arguments["image_size"]
         layers = [LayerCost("stem", "stem", macs=costs["conv_macs"], params=float(stem_params), activation_bytes=4.0 * (
-            self.arguments["image_size"] ** 2 * shape.in_channels + tokens * embed))]
+            side ** 2 * shape.in_channels + tokens * embed))]
         for index in range(self.max_depth):
             if index >= len(shape.blocks):
                 layers.extend(LayerCost(f"block{index}.{name}", f"{name}.{self.precisions[0]}" if name != "attention"

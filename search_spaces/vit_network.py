@@ -38,6 +38,31 @@ class ViTShape:
     embed_dim: int  # residual stream width
     blocks: tuple[BlockShape, ...]  # one per active block
     num_classes: int
+    input_side: int | None = None  # side the input is resized to before the stem (None: as given)
+    position_side: int | None = None  # side of the learnt position grid, resized to the tokens' (None: theirs)
+
+    @property
+    def positions(self) -> int:
+        """Learnt positions the network holds."""
+        return self.position_side ** 2 if self.position_side else self.tokens
+
+
+def resized_input(images: Tensor, shape: ViTShape) -> Tensor:
+    """The images at the network's resolution (bilinear), or as given."""
+    if shape.input_side is None or images.shape[-1] == shape.input_side:
+        return images
+    return F.interpolate(images, size=(shape.input_side, shape.input_side), mode="bilinear", align_corners=False)
+
+
+def token_positions(pos_embed: Tensor, shape: ViTShape) -> Tensor:
+    """The learnt positions at the token grid: the position grid resized (bilinear) where it is larger."""
+    if shape.position_side is None:
+        return pos_embed
+    side, grid = shape.position_side, int(round(shape.tokens ** 0.5))
+    embed = pos_embed.shape[-1]
+    grid_first = pos_embed.reshape(1, side, side, embed).permute(0, 3, 1, 2)
+    resized = F.interpolate(grid_first, size=(grid, grid), mode="bilinear", align_corners=False)
+    return resized.permute(0, 2, 3, 1).reshape(1, grid * grid, embed)
 
 
 class ConvStem(nn.Sequential):
@@ -54,7 +79,7 @@ class ConvStem(nn.Sequential):
 def vit_forward(features: Tensor, params: Mapping[str, Tensor], shape: ViTShape) -> Tensor:
     """Logits for the stem's output `features` (batch, channels, height, width)."""
     x = F.conv2d(features, params["patch_embed.weight"], params["patch_embed.bias"], stride=shape.patch_size)
-    x = x.flatten(2).transpose(1, 2) + params["pos_embed"]
+    x = x.flatten(2).transpose(1, 2) + token_positions(params["pos_embed"], shape)
     x = blocks_forward(x, params, shape.blocks)
     x = F.layer_norm(x, (shape.embed_dim,), params["norm.weight"], params["norm.bias"], LAYER_NORM_EPS)
     return F.linear(x.mean(dim=1), params["head.weight"], params["head.bias"])
@@ -72,10 +97,10 @@ class ViTNetwork(PrecisionBlocksMixin, TransformerNetworkParts, nn.Module):
         self.stem = ConvStem(shape.in_channels, shape.stem_channels, shape.stem_stride) if shape.stem_channels \
             else nn.Identity()
         self.patch_embed = nn.Conv2d(patch_in, shape.embed_dim, shape.patch_size, stride=shape.patch_size)
-        self._make_stack(shape.tokens, shape.embed_dim, shape.blocks, shape.num_classes)
+        self._make_stack(shape.positions, shape.embed_dim, shape.blocks, shape.num_classes)
 
     def forward(self, images: Tensor) -> Tensor:
-        return vit_forward(self.stem(images), dict(self.named_parameters()), self.shape)
+        return vit_forward(self.stem(resized_input(images, self.shape)), dict(self.named_parameters()), self.shape)
 
 
 class ViTSupernet(TransformerSupernetMixin, ViTNetwork):
@@ -93,7 +118,7 @@ class ViTSupernet(TransformerSupernetMixin, ViTNetwork):
 
     def forward(self, images: Tensor, config: Mapping[str, Any] | None = None) -> Tensor:
         shape = self.shape if config is None else self.space.shape(config)
-        return vit_forward(self.stem(images), self.sliced_parameters(shape), shape)
+        return vit_forward(self.stem(resized_input(images, shape)), self.sliced_parameters(shape), shape)
 
     @torch.no_grad()
     def extract(self, config: Mapping[str, Any]) -> ViTNetwork:

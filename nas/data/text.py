@@ -132,6 +132,28 @@ def tokenizer_record(vocabulary: dict[str, int], max_length: int = MAX_LENGTH) -
             "unknown_id": UNKNOWN_ID, "vocabulary": vocabulary}
 
 
+def padded_to(dataset: Dataset, length: int) -> Dataset:
+    """`dataset` (token ids) with every sequence padded with PAD_ID, or cut, to `length` ids: the same sentences
+    as longer inputs (a network then runs, and is timed, on `length` tokens; padding changes no logit)."""
+    import dataclasses
+
+    if dataset.input_arguments is None or "max_length" not in dataset.input_arguments:
+        raise HwnasError(f"dataset {dataset.name!r} holds no token ids to pad")
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        raise HwnasError(f"the padded length must be a positive integer, got {length!r}")
+
+    def resized(ids: np.ndarray) -> np.ndarray:
+        out = np.full((len(ids), length), PAD_ID, dtype=np.int64)
+        kept = min(length, ids.shape[1])
+        out[:, :kept] = ids[:, :kept]
+        return out
+
+    preprocessing = None if dataset.preprocessing is None else {**dataset.preprocessing, "max_length": length}
+    return dataclasses.replace(dataset, x_train=resized(dataset.x_train), x_val=resized(dataset.x_val),
+                               x_test=resized(dataset.x_test), preprocessing=preprocessing,
+                               input_arguments={**dataset.input_arguments, "max_length": length})
+
+
 def load_token_npz(name: str, archive: Any, source: str | None = None) -> Dataset:
     """User token data: `input_ids` (N, L) integers >= 0, optional `attention_mask` (N, L) of 0/1, `labels`
     (N,). Id 0 is padding: masked positions are set to it, and a real token may not use it."""

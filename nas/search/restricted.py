@@ -48,9 +48,16 @@ def attention_restrictions(space: Any) -> list[Restriction]:
 
 
 def width_restrictions(space: Any) -> list[Restriction]:
-    """Per-block MLP ratios (Mix'n'Match) against one ratio for every block, both with softmax attention."""
+    """Per-block MLP ratios (Mix'n'Match) against one ratio for every block, both with softmax attention. The
+    uniform search samples block 0's ratio alone: the other blocks' are pinned (and tied to it on evaluation),
+    so fewer proposals tie to networks already evaluated. The guided sampler's pool holds the proposal, not the
+    tied network, so it counts each completed trial's `projected_from` proposal as taken (else it proposed it
+    again until the driver's ask limit: 6 of 10 networks on mnist5k). Inside scripts/bench_attention.py's
+    sequence of searches the uniform one still stopped at 6 of 10 (2026-12-07, not explained; alone, on the
+    same supernet and seed, it reaches 10)."""
     softmax = tuple((key, "softmax") for key in block_keys(space, "attention"))
-    return [Restriction("per_block_widths", softmax), Restriction("uniform_widths", softmax, ("mlp_ratio",))]
+    later = tuple((key, space.choices[key].values[0]) for key in block_keys(space, "mlp_ratio")[1:])
+    return [Restriction("per_block_widths", softmax), Restriction("uniform_widths", softmax + later, ("mlp_ratio",))]
 
 
 class TiedEvaluator:

@@ -26,10 +26,13 @@ SMALL_ARGUMENTS = {
                      "depth_choices": [1, 2]},
 }
 # Variants of a space the contract also covers: with precision choices (fp32 and int8 per block) and, for the
-# transformers, with the attention kind as a per-block choice (softmax or linear).
+# transformers, with the attention kind as a per-block choice (softmax or linear) and with the token count as
+# a choice (the vit's input resolution, the text encoder's length), with both attention kinds.
 VARIANTS = {name: [{}, {"precisions": ["fp32", "int8"]}] for name in ("vit", "mbv3", "text_encoder")}
 for _name in ("vit", "text_encoder"):
     VARIANTS[_name].append({"attention_choices": ["softmax", "linear"]})
+VARIANTS["vit"].append({"resolution_choices": [4, 8, 12], "attention_choices": ["softmax", "linear"]})
+VARIANTS["text_encoder"].append({"max_length_choices": [4, 8, 12], "attention_choices": ["softmax", "linear"]})
 
 
 def example_inputs(space, count):

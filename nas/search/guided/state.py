@@ -116,6 +116,8 @@ class GuidedState:
                 measured.setdefault(self.space.config_id(config), {
                     "config": config, "accuracy": float(trial.values[0]), "latency": float(trial.values[1]),
                     "prediction": trial.system_attrs.get(PREDICTED_ATTR)})
+                if "projected_from" in trial.user_attrs:  # the proposal, evaluated as another network, is taken
+                    pending.add(trial.user_attrs["projected_from"])
             elif trial.state in (TrialState.RUNNING, TrialState.WAITING):
                 params = trial.system_attrs.get("fixed_params", trial.params)
                 if chosen_fully(self.space, self.fixed, params):
