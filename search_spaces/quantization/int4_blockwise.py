@@ -92,7 +92,7 @@ def quantize_onnx(source: Path, target: Path, int4_weights: Mapping[str, object]
     import onnx
     from onnx import helper, numpy_helper
 
-    from search_spaces.quantization.ort_dynamic import linear_nodes
+    from search_spaces.quantization.onnx_nodes import linear_nodes
 
     model = onnx.load(str(source))
     names = linear_nodes(model, int4_weights, source)
