@@ -15,8 +15,9 @@ Each search's front is measured for real (at most `--budget` networks, by non-do
 objectives on predicted latency), its networks' test accuracies taken, and scored by the hypervolume in
 (test accuracy, measured latency, size) against one reference point per seed, and at matched accuracy
 (within 0.5 points of the best fp32 network's test accuracy) by the smallest and the fastest network it
-found. The script also times the largest network at each precision (fresh sessions, in turns) and checks
-the torch / ONNX Runtime accuracy parity of random mixed-precision networks.
+found. The script also times the largest network at each precision (fresh sessions, in turns), reports
+each block's sensitivity (validation loss increase of the largest network with only that block at a low
+precision) and checks the torch / ONNX Runtime accuracy parity of random mixed-precision networks.
 
     .venv/bin/python scripts/bench_joint_quant.py --run runs/race --profile x86-cpu-ort-int4 --seeds 0 1 2
 
@@ -100,6 +101,30 @@ def _parity(space, supernet, dataset, count: int, seed: int) -> dict:
                          "torch": torch_accuracy, "onnxruntime": runtime_accuracy,
                          "difference_points": 100 * abs(torch_accuracy - runtime_accuracy)})
     return {"configs": rows, "max_difference_points": max(row["difference_points"] for row in rows)}
+
+
+def _sensitivity(space, supernet, dataset) -> dict:
+    """Per block and low precision: the validation loss increase (and accuracy drop, points) of the largest
+    network when only that block runs at that precision, the others at fp32."""
+    import torch
+
+    from nas.models.evaluate import predict_logits
+
+    def measured(config):
+        logits = predict_logits(lambda batch: supernet(batch, config), dataset.x_val)
+        loss = torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(dataset.y_val))
+        return float(loss), float((logits.argmax(1) == dataset.y_val).mean())
+
+    supernet.eval()
+    base = space.at_precision(space.largest(), "fp32")
+    base_loss, base_accuracy = measured(base)
+    rows = {}
+    for index in range(base["depth"]):
+        for precision in [p for p in space.precisions if p != "fp32"]:
+            loss, correct = measured({**base, f"block{index}.precision": precision})
+            rows[f"block{index}.{precision}"] = {"loss_increase": loss - base_loss,
+                                                 "accuracy_drop_points": 100 * (base_accuracy - correct)}
+    return {"fp32_val_loss": base_loss, "fp32_val_accuracy": base_accuracy, "blocks": rows}
 
 
 def _study(space, supernet, dataset, predictor, storage: Path, trials: int, sampler: str, seed: int,
@@ -257,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
               "sampler": args.sampler, "seeds": args.seeds, "searches": list(names),
               "predictor_held_out": metadata.get("held_out")}
     report["largest"] = _largest(space, supernet, dataset, profiler, args.sessions) if args.sessions else None
+    report["sensitivity"] = _sensitivity(space, supernet, dataset)
     report["parity"] = _parity(space, supernet, dataset, args.parity, args.seeds[0]) if args.parity else None
     races = [_race(space, supernet, dataset, predictor, profiler, run_path, names, args, seed) for seed in args.seeds]
     report["races"], report["summary"] = races, _summary(races, names)
