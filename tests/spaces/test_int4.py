@@ -101,3 +101,16 @@ def test_int4_arguments_are_checked():
         create_space("mbv3", precisions=["int4", "fp32"])
     assert create_space("vit", precisions=["int8", "fp32"]).key == create_space("vit", precisions=["fp32", "int8"]).key
     assert "int4_block_size" not in create_space("vit", precisions=["int8", "fp32"]).arguments
+
+
+def test_the_searched_onnx_format_counts_int4_kernels_for_the_card(tmp_path, digits):
+    from nas.export.formats import ExportOptions, create_format
+
+    space = create_space("vit", **digits.space_arguments(), precisions=["fp32", "int8", "int4"])
+    config = {**space.smallest(), "block0.precision": "int4"}
+    network = space.build_supernet().eval().extract(config)
+    searched = create_format("onnx")
+    path = searched.write(network, space.input_shape, tmp_path / "m.onnx", ExportOptions())
+    result = searched.verify(path, network, digits)
+    assert result["int4_layers"] == result["int4_kernels"] == 4 and result["int8_layers"] == 0
+    assert result["verified"] and result["max_abs_logit_difference"] <= 1e-4  # int4 alone: logits agree
