@@ -15,18 +15,21 @@ import yaml
 from hw_profiles.backends import backend_names, create_backend
 from hw_profiles.errors import ProfileError
 
-ALLOWED_PRECISIONS = ("fp32", "fp16", "int8")
+ALLOWED_PRECISIONS = ("fp32", "fp16", "int8", "int4")
 # How a runtime executes int8 layers; each has a quantization scheme of the same name registered in
 # search_spaces.quantization (a test checks they agree; hw_profiles imports no other package).
 INT8_SCHEMES = ("ort-dynamic", "trt-qdq")
+# How a runtime executes int4 (weight-only, block-wise) layers: ONNX Runtime's MatMulNBits contrib kernel
+# (search_spaces.quantization.int4_blockwise.SCHEME; a test checks they agree).
+INT4_SCHEMES = ("ort-matmulnbits",)
 PROFILES_DIR = Path(__file__).with_name("profiles")  # bundled profiles: profiles/NAME.yaml
 PROFILE_SUFFIXES = (".yaml", ".yml")
 # Fields that change a timing; with the backend's environment() they make the fingerprint.
-TIMING_FIELDS = ("backend", "providers", "threads", "batch_size", "precisions", "int8_scheme", "protocol",
-                 "reference_sha256")
+TIMING_FIELDS = ("backend", "providers", "threads", "batch_size", "precisions", "int8_scheme", "int4_scheme",
+                 "protocol", "reference_sha256")
 # Left out of the fingerprint when None, so profiles that do not use them keep the fingerprints they had:
 # int8_scheme without int8; reference_sha256 under the plain protocol (whose milliseconds are raw).
-OPTIONAL_TIMING_FIELDS = ("int8_scheme", "protocol", "reference_sha256")
+OPTIONAL_TIMING_FIELDS = ("int8_scheme", "int4_scheme", "protocol", "reference_sha256")
 PROTOCOLS = ("interleaved", "plain")
 MAX_SESSIONS = 16  # sessions of one candidate per measurement (each holds a copy of the model)
 REQUIRED_FIELDS = ("name", "backend")
@@ -43,6 +46,7 @@ class HardwareProfile:
     batch_size: int = 1  # batch dimension of the timed input
     precisions: tuple[str, ...] = ("fp32",)  # precisions the search may choose: fp32, fp16, int8
     int8_scheme: str | None = None  # how the runtime executes int8 (required with int8): "ort-dynamic", "trt-qdq"
+    int4_scheme: str | None = None  # how the runtime executes int4 (required with int4): "ort-matmulnbits"
     warmup_ms: float = 200  # warm up at least this long (and at most 10x this long) ...
     warmup_runs: int = 10  # ... and at least this many runs
     min_repeats: int = 50  # timed runs: at least this many ...
@@ -265,6 +269,12 @@ def _int8_scheme(value: Any) -> str | None:
     return value
 
 
+def _int4_scheme(value: Any) -> str | None:
+    if value is not None and value not in INT4_SCHEMES:
+        raise _Invalid(f"must be one of {list(INT4_SCHEMES)}")
+    return value
+
+
 def _protocol(value: Any) -> str | None:
     if value is not None and value not in PROTOCOLS:
         raise _Invalid(f"must be one of {list(PROTOCOLS)}")
@@ -295,6 +305,7 @@ _FIELD_CHECKS: dict[str, Callable[[Any], Any]] = {
     "batch_size": _positive_int,
     "precisions": _list_of(_precision, f"precisions from {list(ALLOWED_PRECISIONS)}"),
     "int8_scheme": _int8_scheme,
+    "int4_scheme": _int4_scheme,
     "warmup_ms": _milliseconds,
     "warmup_runs": _integer_between(0, MAX_COUNT),
     "min_repeats": _integer_between(1, MAX_COUNT),
@@ -321,6 +332,9 @@ def _validated(values: dict[str, Any], source: str) -> dict[str, Any]:
     if "int8" in checked.get("precisions", ()) and "int8_scheme" in checked and checked["int8_scheme"] is None:
         raise ProfileError(f"profile '{source}': field 'int8_scheme' is required when 'precisions' include int8; "
                            f"known schemes: {list(INT8_SCHEMES)}")
+    if "int4" in checked.get("precisions", ()) and checked.get("int4_scheme") is None:
+        raise ProfileError(f"profile '{source}': field 'int4_scheme' is required when 'precisions' include int4; "
+                           f"known schemes: {list(INT4_SCHEMES)}")
     cores, threads = checked.get("cores"), checked.get("threads", 1)
     if cores is not None and len(cores) < threads:
         raise ProfileError(

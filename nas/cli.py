@@ -34,7 +34,7 @@ def _search_config(args: argparse.Namespace):
 
     return SearchConfig(trials=args.trials, sampler=args.sampler, seed=args.seed, latency_ms=args.latency_ms,
                         storage=getattr(args, "storage", None), resume=getattr(args, "resume", False),
-                        focus=args.focus)
+                        focus=args.focus, objectives=args.objectives, size_mb=args.size_mb)
 
 
 def _space_arguments(text: str | None) -> dict | None:
@@ -83,7 +83,7 @@ def _bench_search(args: argparse.Namespace, progress: bool) -> dict:
 
     config = _search_config(args)
     table = load_benchmark(create_space(args.space), args.accuracy_table, args.accuracy_column,
-                           args.latency_table, args.latency_column)
+                           args.latency_table, args.latency_column, args.size_table, args.size_column)
     check_budget(table, config.latency_ms)
     return bench_search(table, config, storage=args.storage, progress=progress)
 

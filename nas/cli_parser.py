@@ -33,6 +33,10 @@ def _add_search(parser: argparse.ArgumentParser, storage: bool = True,
                              "counts its earlier ones)")
     parser.add_argument("--sampler", default="guided", choices=sampler_names(), help=describe_samplers())
     parser.add_argument("--latency-ms", type=float, default=None, help="hard latency budget in ms")
+    parser.add_argument("--objectives", default="accuracy,latency",
+                        help="accuracy,latency (default) or accuracy,latency,size: size is the deployed ONNX "
+                             "file's MB (the guided sampler searches two objectives: use nsga2, tpe or random)")
+    parser.add_argument("--size-mb", type=float, default=None, help="hard budget on the deployed file's size in MB")
     parser.add_argument("--no-focus", dest="focus", action="store_false",
                         help="guided only: spread the picks over the whole front. By default three picks in four "
                              "favour networks predicted above the median accuracy and below the 90th-percentile "
@@ -210,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench_search.add_argument("--accuracy-column", required=True, metavar="COLUMN")
     bench_search.add_argument("--latency-table", required=True, metavar="CSV")
     bench_search.add_argument("--latency-column", required=True, metavar="COLUMN")
+    bench_search.add_argument("--size-table", default=None, metavar="CSV",
+                              help="the networks' file sizes in MB, for --objectives accuracy,latency,size or --size-mb")
+    bench_search.add_argument("--size-column", default=None, metavar="COLUMN")
     _add_search(bench_search, storage_default="in memory")
     bench_search.add_argument("--seed", type=int, default=0)
     bench_search.add_argument("--quiet", action="store_true", help="no progress bar")

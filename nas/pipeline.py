@@ -236,7 +236,7 @@ def search(run_path: str | Path, config: SearchConfig = SearchConfig(), progress
 
 def _search(run: RunFolder, config: SearchConfig, progress: bool, dataset: str | None, target: Any) -> list[dict]:
     from nas.search.evaluators import MeasuredEvaluator
-    from nas.search.front import confirm_front, front_of_trials
+    from nas.search.front import confirm_front, front_of_trials, no_front_error
     from nas.report.plots import pareto_figure, save_png
     from nas.report.tables import flatten, write_csv
     from nas.search.driver import completed_trials, open_study, run_search, storage_url
@@ -254,13 +254,12 @@ def _search(run: RunFolder, config: SearchConfig, progress: bool, dataset: str |
     storage = storage_url(config.storage or run.study)
     study = open_study(storage, config, space,
                        prior_latencies=tuple((r.config, r.latency_ms) for r in profiler.records()))
-    study = run_search(study, space, MeasuredEvaluator(space, supernet, dataset, profiler, target), config, progress=progress)
+    evaluator = MeasuredEvaluator(space, supernet, dataset, profiler, target, with_size=config.with_size)
+    study = run_search(study, space, evaluator, config, progress=progress)
     trials = completed_trials(study)
-    front = front_of_trials(trials, config.latency_ms)
+    front = front_of_trials(trials, config.latency_ms, config.size_mb, config.objectives)
     if not front:
-        fastest = min((t["latency_ms"] for t in trials), default=float("nan"))
-        raise HwnasError(f"no searched network meets the latency budget of {config.latency_ms} ms; "
-                         f"the fastest measured network takes {fastest:.4f} ms")
+        raise no_front_error(trials, config.latency_ms, config.size_mb)
     front = confirm_front(front, profiler, progress=progress)
     write_csv(run.trials_csv, [flatten(t) for t in trials])
     write_csv(run.pareto_csv, [flatten(m) for m in front])

@@ -1,24 +1,25 @@
-"""Joint architecture + per-block precision search against architecture-only searches at all-fp32 and
-at all-int8, on one trained mixed-precision supernet, timed for real on ONNX Runtime (one pinned thread).
+"""The fair race: joint architecture x per-block precision search against architecture-only searches at one
+precision, and against searching first and quantizing after, on one trained mixed-precision supernet.
 
-Three searches with the same number of trials, the same sampler and seed, the same latency predictor
-and the same measurement budget (networks timed for real from each search's front):
+Searches with the same sampler, seed, latency predictor, number of trials and measurement budget, three
+objectives (validation accuracy, predicted latency, deployed file size; `nas.models.file_size`):
 
-* `joint`: architecture and every block's precision;
-* `fp32`:  architecture only, every block fp32;
-* `int8`:  architecture only, every block int8.
+* `joint`: architecture and every block's precision (the space's: fp32, int8 and, with a profile that
+  runs it, int4);
+* `fp32`, `int8`, `int4`: architecture only, every block at that precision;
+* `sequential`: half the trials search the architecture at fp32; the other half are split between the
+  networks of that search's front, each searching only its blocks' precisions (the way tools that quantize
+  after searching work).
 
-Each front is scored by its hypervolume in (test accuracy, measured latency) against one reference point
-shared by the three, and by the fastest measured latency that reaches a range of test accuracies. The
-script also times the largest network at all-fp32 and all-int8 in several fresh sessions and checks the
-torch / ONNX Runtime accuracy parity of random mixed-precision networks.
+Each search's front is measured for real (at most `--budget` networks, by non-domination in the three
+objectives on predicted latency), its networks' test accuracies taken, and scored by the hypervolume in
+(test accuracy, measured latency, size) against one reference point per seed, and at matched accuracy
+(within 0.5 points of the best fp32 network's test accuracy) by the smallest and the fastest network it
+found. The script also times the largest network at each precision (fresh sessions, in turns), reports
+each block's sensitivity (validation loss increase of the largest network with only that block at a low
+precision) and checks the torch / ONNX Runtime accuracy parity of random mixed-precision networks.
 
-    .venv/bin/python scripts/bench_joint_quant.py --run runs/demo      # reuse a `make demo` run
-    .venv/bin/python scripts/bench_joint_quant.py --run runs/bench     # trains, profiles, fits first
-
-With `--latency-ms B` every front keeps to the budget B by the straddle rule (nas.search.front): a
-predicted trial whose 90% interval straddles B is measured before it enters the front, one whose
-interval lies wholly above B is not measured.
+    .venv/bin/python scripts/bench_joint_quant.py --run runs/race --profile x86-cpu-ort-int4 --seeds 0 1 2
 
 Prints one JSON object (and writes it to <run>/bench_joint_quant.json).
 """
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -36,54 +38,50 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-SEARCHES = ("joint", "fp32", "int8")
+DIRECTIONS = ("maximize", "minimize", "minimize")  # test accuracy, latency, size
+MATCHED_POINTS = 0.005  # "matched accuracy": within half a point of the best fp32 network
 
 
-def _prepare(run_path: Path, profile_name: str, count: int) -> None:
+def _prepare(run_path: Path, profile_name: str, count: int, epochs: int) -> None:
     """Train, profile and fit the run if it lacks those steps (each resumes what exists)."""
     from nas import pipeline
     from nas.run_folder import RunFolder
+    from nas.training.train import TrainingConfig
 
     run = RunFolder(run_path)
     if not run.checkpoint.exists():
-        pipeline.train(run_path, profile_name=profile_name, progress=False)
+        pipeline.train(run_path, profile_name=profile_name, training=TrainingConfig(epochs=epochs), progress=False)
     if not run.predictor.exists():
         pipeline.profile(run_path, profile_name, count=count, progress=False)
         pipeline.fit(run_path, progress=False)
 
 
-def _largest_speedup(space, supernet, dataset, profiler, sessions: int) -> dict:
-    """Largest network at all-fp32 vs all-int8: medians of `sessions` fresh ONNX Runtime sessions each,
-    taken in turns (fp32, int8, fp32, ...) so that a slow spell of this shared machine hits both alike."""
+def _largest(space, supernet, dataset, profiler, sessions: int) -> dict:
+    """The largest network at each precision: medians of `sessions` fresh sessions taken in turns, file
+    sizes, test accuracy under torch and ONNX Runtime."""
     from hw_profiles.in_turns import session_medians_in_turns
     from nas.models.evaluate import accuracy, predict_logits
-    from nas.models.onnx_export import export_onnx, integer_kernels, onnxruntime_logits
+    from nas.models.onnx_export import export_onnx, onnxruntime_logits
 
     result = {}
     with tempfile.TemporaryDirectory(prefix="hwnas-bench-") as folder:
-        networks, paths = {}, {}
-        for precision in ("fp32", "int8"):
-            networks[precision] = supernet.extract(space.at_precision(space.largest(), precision))
-            paths[precision] = export_onnx(networks[precision], space.input_shape, Path(folder) / f"{precision}.onnx")
+        networks = {precision: supernet.extract(space.at_precision(space.largest(), precision))
+                    for precision in space.precisions}
+        paths = {precision: export_onnx(network, space.input_shape, Path(folder) / f"{precision}.onnx")
+                 for precision, network in networks.items()}
         medians = session_medians_in_turns(profiler.backend, paths, space.input_shape, sessions)
         for precision, path in paths.items():
-            network = networks[precision]
             result[precision] = {
-                "session_medians_ms": medians[precision],
-                "median_ms": float(np.median(medians[precision])),
-                "test_accuracy_torch": accuracy(predict_logits(network, dataset.x_test), dataset.y_test),
+                "session_medians_ms": medians[precision], "median_ms": float(np.median(medians[precision])),
+                "size_mb": path.stat().st_size / 1e6,
+                "test_accuracy_torch": accuracy(predict_logits(networks[precision], dataset.x_test), dataset.y_test),
                 "test_accuracy_onnxruntime": accuracy(onnxruntime_logits(path, dataset.x_test, batch_size=1),
-                                                      dataset.y_test),
-                "integer_kernels": integer_kernels(path, space.int8_scheme),
-            }
-    result["speedup"] = result["fp32"]["median_ms"] / result["int8"]["median_ms"]
-    result["accuracy_drop_points"] = 100 * (result["fp32"]["test_accuracy_torch"]
-                                            - result["int8"]["test_accuracy_torch"])
+                                                      dataset.y_test)}
     return result
 
 
 def _parity(space, supernet, dataset, count: int, seed: int) -> dict:
-    """Torch vs ONNX Runtime test accuracy of random configs that mix fp32 and int8 blocks."""
+    """Torch vs ONNX Runtime test accuracy of random configs that mix precisions."""
     from nas.models.evaluate import accuracy, predict_logits
     from nas.models.onnx_export import export_onnx, onnxruntime_logits
 
@@ -92,130 +90,217 @@ def _parity(space, supernet, dataset, count: int, seed: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="hwnas-parity-") as folder:
         while len(rows) < count:
             config = space.sample(rng)
-            network = supernet.extract(config)
-            int8_layers = len(network.int8_weights())
-            if not 0 < int8_layers < 4 * config["depth"]:
+            if len({space.block_precision(config, i) for i in range(config["depth"])}) < 2:
                 continue  # mixed only
+            network = supernet.extract(config)
             path = export_onnx(network, space.input_shape, Path(folder) / "model.onnx")
             torch_accuracy = accuracy(predict_logits(network, dataset.x_test), dataset.y_test)
             runtime_accuracy = accuracy(onnxruntime_logits(path, dataset.x_test, batch_size=1), dataset.y_test)
-            rows.append({"config_id": space.config_id(config), "int8_layers": int8_layers,
+            rows.append({"config_id": space.config_id(config), "precisions": [space.block_precision(config, i)
+                                                                              for i in range(config["depth"])],
                          "torch": torch_accuracy, "onnxruntime": runtime_accuracy,
                          "difference_points": 100 * abs(torch_accuracy - runtime_accuracy)})
     return {"configs": rows, "max_difference_points": max(row["difference_points"] for row in rows)}
 
 
-def _search(name: str, space, supernet, dataset, predictor, profiler, folder: Path, trials: int, budget: int,
-            sampler: str, seed: int, latency_ms: float | None = None) -> dict:
-    from nas.models.evaluate import supernet_accuracy
-    from nas.search.front import measured_front
-    from nas.search.evaluators import PredictedEvaluator
+def _sensitivity(space, supernet, dataset) -> dict:
+    """Per block and low precision: the validation loss increase (and accuracy drop, points) of the largest
+    network when only that block runs at that precision, the others at fp32."""
+    import torch
+
+    from nas.models.evaluate import predict_logits
+
+    def measured(config):
+        logits = predict_logits(lambda batch: supernet(batch, config), dataset.x_val)
+        loss = torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(dataset.y_val))
+        return float(loss), float((logits.argmax(1) == dataset.y_val).mean())
+
+    supernet.eval()
+    base = space.at_precision(space.largest(), "fp32")
+    base_loss, base_accuracy = measured(base)
+    rows = {}
+    for index in range(base["depth"]):
+        for precision in [p for p in space.precisions if p != "fp32"]:
+            loss, correct = measured({**base, f"block{index}.precision": precision})
+            rows[f"block{index}.{precision}"] = {"loss_increase": loss - base_loss,
+                                                 "accuracy_drop_points": 100 * (base_accuracy - correct)}
+    return {"fp32_val_loss": base_loss, "fp32_val_accuracy": base_accuracy, "blocks": rows}
+
+
+def _study(space, supernet, dataset, predictor, storage: Path, trials: int, sampler: str, seed: int,
+           fixed: tuple) -> list[dict]:
+    """Completed trials of one fresh three-objective study on predicted latency."""
     from nas.search.driver import SearchConfig, completed_trials, open_study, run_search
+    from nas.search.evaluators import PredictedEvaluator
 
-    fixed = () if name == "joint" else tuple((key, name) for key in space.precision_keys)
-    storage = folder / f"study-{name}.db"
-    storage.unlink(missing_ok=True)  # a fresh study: the three searches start equal
-    started = time.perf_counter()
-    config = SearchConfig(trials=trials, sampler=sampler, seed=seed, fixed=fixed)  # searched on predicted latency
-    study = run_search(open_study(storage, config, space), space, PredictedEvaluator(space, supernet, dataset, predictor),
-                       config, progress=False)
-    trials_done = completed_trials(study)
-    # with --latency-ms, the straddle rule (nas.search.front): a trial whose 90% interval straddles the
-    # budget is measured before it enters the front; one wholly above it is not measured
-    front, measured = measured_front(trials_done, profiler, latency_ms, min_models=budget, max_measured=budget,
-                                     progress=False)
-    for entry in front:
-        entry["test_accuracy"] = supernet_accuracy(supernet, entry["config"], dataset.x_test, dataset.y_test)
-    return {"trials": len(trials_done), "measured": len(measured),
-            "measured_straddling": sum(m.get("budget_side") == "straddles" for m in measured),
-            "seconds": time.perf_counter() - started,
-            "front": [{"config_id": e["config_id"], "latency_ms": e["latency_ms"], "val_accuracy": e["val_accuracy"],
-                       "test_accuracy": e["test_accuracy"],
-                       "int8_blocks": sum(e["config"].get(f"block{i}.precision") == "int8"
-                                          for i in range(e["config"]["depth"])),
-                       "depth": e["config"]["depth"]} for e in front]}
+    storage.unlink(missing_ok=True)  # a fresh study: every search starts equal
+    config = SearchConfig(trials=trials, sampler=sampler, seed=seed, fixed=fixed, objectives="accuracy,latency,size")
+    evaluator = PredictedEvaluator(space, supernet, dataset, predictor, with_size=True)
+    return completed_trials(run_search(open_study(storage, config, space), space, evaluator, config, progress=False))
 
 
-def _test_front(entries: list[dict]) -> list[dict]:
-    """The members of a front that stay non-dominated in (test accuracy, measured latency)."""
-    from nas.search.pareto import pareto_mask
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Non-domination ranks in (accuracy up, latency down, size down)."""
+    from nas.search.objectives import pareto_mask_nd
 
-    if not entries:
-        return []
-    mask = pareto_mask(np.array([e["test_accuracy"] for e in entries]), np.array([e["latency_ms"] for e in entries]))
-    return sorted((e for e, keep in zip(entries, mask) if keep), key=lambda e: e["latency_ms"])
+    ranks, remaining, rank = np.full(len(values), -1), np.arange(len(values)), 0
+    while len(remaining):
+        front = pareto_mask_nd(values[remaining], DIRECTIONS)
+        ranks[remaining[front]] = rank
+        remaining, rank = remaining[~front], rank + 1
+    return ranks
+
+
+def _search_trials(name: str, space, supernet, dataset, predictor, folder: Path, trials: int, sampler: str,
+                   seed: int) -> list[dict]:
+    arguments = (space, supernet, dataset, predictor)
+    if name == "joint":
+        return _study(*arguments, folder / "study-joint.db", trials, sampler, seed, ())
+    at_fp32 = tuple((key, "fp32") for key in space.precision_keys)
+    if name != "sequential":
+        return _study(*arguments, folder / f"study-{name}.db", trials, sampler, seed,
+                      tuple((key, name) for key in space.precision_keys))
+    first = _study(*arguments, folder / "study-sequential-arch.db", trials // 2, sampler, seed, at_fp32)
+    values = np.array([[t["val_accuracy"], t["latency_ms"], t["size_mb"]] for t in first])
+    front = [t for t, rank in zip(first, _ranks(values)) if rank == 0]
+    each = max(1, (trials - trials // 2) // len(front))
+    found = list(first)
+    for index, entry in enumerate(front):  # the architecture fixed; only its blocks' precisions searched
+        architecture = tuple((key, value) for key, value in entry["config"].items()
+                             if key not in space.precision_keys)
+        live = [key for key in space.precision_keys if int(key[5:key.index(".")]) < entry["config"]["depth"]]
+        dead = tuple((key, "fp32") for key in space.precision_keys if key not in live)
+        found += _study(*arguments, folder / f"study-sequential-{index}.db", min(each, 3 ** len(live)), sampler,
+                        seed, architecture + dead)
+    return found
+
+
+def _measured_front(trials: list[dict], profiler, supernet, dataset, budget: int,
+                    latency_ms: float | None = None) -> tuple[list[dict], int]:
+    """Measure the trials' networks rank by rank (three objectives, predicted latency) up to `budget`; the
+    front of the measured ones in (test accuracy, measured latency, size). With a latency budget, the
+    straddle rule (nas.search.front.budget_side): a trial whose predicted interval lies wholly above the
+    budget is not measured, the others are, and only a measured latency within the budget enters the front."""
+    from nas.models.evaluate import supernet_accuracy
+    from nas.search.front import budget_side
+    from nas.search.objectives import pareto_mask_nd
+
+    unique = list({t["config_id"]: t for t in trials}.values())
+    if latency_ms is not None:
+        unique = [t for t in unique
+                  if budget_side({"predicted_latency_ms": t["latency_ms"], **t}, latency_ms) != "over"]
+    if not unique:
+        return [], 0
+    ranks = _ranks(np.array([[t["val_accuracy"], t["latency_ms"], t["size_mb"]] for t in unique]))
+    chosen = [t for _, t in sorted(zip(ranks, range(len(unique))), key=lambda pair: pair[0])][:budget]
+    chosen = [unique[index] for index in chosen]
+    measured = []
+    for found in profiler.measure_all([t["config"] for t in chosen], progress=False):
+        trial = next(t for t in chosen if t["config_id"] == found.config_id)
+        measured.append({"config_id": trial["config_id"], "config": trial["config"], "size_mb": trial["size_mb"],
+                         "val_accuracy": trial["val_accuracy"], "predicted_latency_ms": trial["latency_ms"],
+                         "latency_ms": found.latency_ms,
+                         "test_accuracy": supernet_accuracy(supernet, trial["config"], dataset.x_test,
+                                                            dataset.y_test)})
+    feasible = [m for m in measured if latency_ms is None or m["latency_ms"] <= latency_ms]
+    if not feasible:
+        return [], len(measured)
+    values = np.array([[m["test_accuracy"], m["latency_ms"], m["size_mb"]] for m in feasible])
+    front = [m for m, keep in zip(feasible, pareto_mask_nd(values, DIRECTIONS)) if keep]
+    return sorted(front, key=lambda m: m["latency_ms"]), len(measured)
+
+
+def _describe(space, entry: dict) -> dict:
+    precisions = [space.block_precision(entry["config"], i) for i in range(entry["config"]["depth"])]
+    return {**{key: entry[key] for key in ("config_id", "latency_ms", "size_mb", "test_accuracy", "val_accuracy")},
+            "depth": entry["config"]["depth"], "embed_dim": entry["config"]["embed_dim"], "precisions": precisions}
+
+
+def _race(space, supernet, dataset, predictor, profiler, folder: Path, names: tuple, args, seed: int) -> dict:
+    from nas.search.objectives import hypervolume_nd
+
+    searches = {}
+    for name in names:
+        started = time.perf_counter()
+        trials = _search_trials(name, space, supernet, dataset, predictor, folder, args.trials, args.sampler, seed)
+        front, measured = _measured_front(trials, profiler, supernet, dataset, args.budget, args.latency_ms)
+        searches[name] = {"trials": len({t["config_id"] for t in trials}), "measured": measured,
+                          "seconds": time.perf_counter() - started, "front": [_describe(space, e) for e in front]}
+    everything = [e for result in searches.values() for e in result["front"]]
+    reference = (min(e["test_accuracy"] for e in everything) - 0.01, 1.05 * max(e["latency_ms"] for e in everything),
+                 1.05 * max(e["size_mb"] for e in everything))
+    best_fp32 = max(e["test_accuracy"] for e in searches["fp32"]["front"]) if "fp32" in searches else None
+    for result in searches.values():
+        points = np.array([[e["test_accuracy"], e["latency_ms"], e["size_mb"]] for e in result["front"]])
+        result["hypervolume"] = hypervolume_nd(points, DIRECTIONS, reference)
+        matched = [e for e in result["front"] if best_fp32 is not None and e["test_accuracy"] >= best_fp32
+                   - MATCHED_POINTS - 1e-9]
+        result["matched_smallest"] = min(matched, key=lambda e: (e["size_mb"], e["latency_ms"])) if matched else None
+        result["matched_fastest"] = min(matched, key=lambda e: (e["latency_ms"], e["size_mb"])) if matched else None
+    return {"seed": seed, "reference_point": reference, "best_fp32_test_accuracy": best_fp32, "searches": searches}
+
+
+def _summary(races: list[dict], names: tuple) -> dict:
+    """Per search: hypervolumes by seed; joint minus each other, paired by seed (mean, sd, wins)."""
+    volumes = {name: [race["searches"][name]["hypervolume"] for race in races] for name in names}
+    summary = {"hypervolume": volumes}
+    if "joint" in names:
+        for name in names:
+            if name == "joint":
+                continue
+            differences = [j - o for j, o in zip(volumes["joint"], volumes[name])]
+            summary[f"joint_minus_{name}"] = {
+                "differences": differences, "mean": statistics.mean(differences),
+                "sd": statistics.stdev(differences) if len(differences) > 1 else None,
+                "joint_at_least_as_large": sum(d >= 0 for d in differences), "seeds": len(differences)}
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", default="runs/bench-joint-quant", help="run folder with a mixed-precision supernet")
-    parser.add_argument("--profile", default="x86-cpu-ort")
+    parser.add_argument("--profile", default="x86-cpu-ort-int4")
+    parser.add_argument("--epochs", type=int, default=15, help="training epochs if the run has no supernet")
     parser.add_argument("--count", type=int, default=120, help="networks to profile if the run has no predictor")
-    parser.add_argument("--trials", type=int, default=600, help="trials per search")
+    parser.add_argument("--trials", type=int, default=600, help="trials per search (predicted latency)")
     parser.add_argument("--budget", type=int, default=24, help="networks measured for real per search")
     parser.add_argument("--latency-ms", type=float, default=None,
-                        help="latency budget of the fronts: trials whose interval straddles it are measured first")
-    parser.add_argument("--sampler", default="nsga2")
+                        help="latency budget of the fronts: a trial whose predicted interval lies wholly above it "
+                             "is not measured, one that straddles it is measured before it may enter the front")
+    parser.add_argument("--sampler", default="nsga2", help="a sampler that takes three objectives")
     parser.add_argument("--sessions", type=int, default=3, help="fresh sessions timing the largest network")
     parser.add_argument("--parity", type=int, default=8, help="random mixed-precision configs checked for parity")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--searches", default=None, help="comma-separated subset (default: all the space allows)")
     args = parser.parse_args(argv)
 
     from predictors import load_predictor
 
     from nas import pipeline
-    from nas.search.pareto import hypervolume
     from nas.run_folder import RunFolder, write_atomically
 
     run_path = Path(args.run)
-    _prepare(run_path, args.profile, args.count)
+    _prepare(run_path, args.profile, args.count, args.epochs)
     run = RunFolder(run_path)
     space, supernet, dataset = pipeline.open_run(run)
-    if "int8" not in getattr(space, "precisions", ()) or "fp32" not in space.precisions:
-        print(f"bench_joint_quant: {run.checkpoint} is a {space!r} supernet; it needs fp32 and int8 precisions "
-              f"(train it with a profile that declares int8)", file=sys.stderr)
+    if len(getattr(space, "precisions", ())) < 2:
+        print(f"bench_joint_quant: {run.checkpoint} is a {space!r} supernet with one precision; train it with a "
+              f"profile that declares several (x86-cpu-ort-int4)", file=sys.stderr)
         return 2
+    names = ("joint", *space.precisions[::-1], "sequential")
+    if args.searches:
+        names = tuple(name for name in args.searches.split(",") if name in names)
     profiler = pipeline.run_profiler(run, space, supernet, args.profile)
     predictor, metadata = load_predictor(run.predictor)
-    if metadata.get("interval") is not None:  # each predicted trial then keeps its 90% interval
-        from predictors import with_intervals
-
-        predictor = with_intervals(predictor, metadata, str(run.predictor))
-
-    report = {"run": str(run_path), "profile": profiler.profile.name, "protocol": profiler.profile.protocol,
-              "fingerprint": profiler.fingerprint,
+    report = {"run": str(run_path), "profile": profiler.profile.name, "fingerprint": profiler.fingerprint,
               "space": space.key, "dataset": dataset.name, "trials": args.trials, "budget": args.budget,
-              "latency_ms": args.latency_ms, "sampler": args.sampler, "seed": args.seed,
+              "latency_ms": args.latency_ms, "sampler": args.sampler, "seeds": args.seeds, "searches": list(names),
               "predictor_held_out": metadata.get("held_out")}
-    report["largest"] = _largest_speedup(space, supernet, dataset, profiler, args.sessions)
-    report["parity"] = _parity(space, supernet, dataset, args.parity, args.seed)
-    searches = {name: _search(name, space, supernet, dataset, predictor, profiler, run_path, args.trials,
-                              args.budget, args.sampler, args.seed, args.latency_ms) for name in SEARCHES}
-    fronts = {name: _test_front(result["front"]) for name, result in searches.items()}
-    everything = [e for front in fronts.values() for e in front]
-    if not all(fronts.values()):
-        print(f"bench_joint_quant: a search found no measured network within --latency-ms {args.latency_ms}; "
-              f"raise the budget", file=sys.stderr)
-        return 2
-    reference = (min(e["test_accuracy"] for e in everything) - 0.01, 1.05 * max(e["latency_ms"] for e in everything))
-    for name, result in searches.items():
-        points = fronts[name]
-        result["hypervolume"] = hypervolume(np.array([e["test_accuracy"] for e in points]),
-                                            np.array([e["latency_ms"] for e in points]), reference)
-    # accuracies every front reaches: from the highest of their lowest to the lowest of their highest
-    low = max(min(e["test_accuracy"] for e in front) for front in fronts.values())
-    high = min(max(e["test_accuracy"] for e in front) for front in fronts.values())
-    matched = []
-    for target in np.linspace(low, high, 5) if high >= low else []:
-        row = {"test_accuracy_at_least": float(target)}
-        for name, front in fronts.items():
-            row[f"{name}_ms"] = min(e["latency_ms"] for e in front if e["test_accuracy"] >= target - 1e-9)
-        matched.append(row)
-    report["reference_point"] = {"test_accuracy": reference[0], "latency_ms": reference[1]}
-    report["searches"] = searches
-    report["latency_at_matched_accuracy"] = matched
-    report["joint_has_largest_hypervolume"] = all(
-        searches["joint"]["hypervolume"] >= searches[name]["hypervolume"] for name in SEARCHES)
+    report["largest"] = _largest(space, supernet, dataset, profiler, args.sessions) if args.sessions else None
+    report["sensitivity"] = _sensitivity(space, supernet, dataset)
+    report["parity"] = _parity(space, supernet, dataset, args.parity, args.seeds[0]) if args.parity else None
+    races = [_race(space, supernet, dataset, predictor, profiler, run_path, names, args, seed) for seed in args.seeds]
+    report["races"], report["summary"] = races, _summary(races, names)
     text = json.dumps(report, indent=2)
     write_atomically(run_path / "bench_joint_quant.json", text)
     print(text)

@@ -75,19 +75,23 @@ def _shown(values: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def precisions_argument(values: Sequence[str], int8_scheme: str) -> tuple[str, ...]:
-    """The space's precisions, fewest bits first; an unknown precision or int8 scheme is refused."""
-    if isinstance(values, str) or not values or any(value not in PRECISIONS for value in values):
-        raise ConfigError(f"space argument 'precisions' must be a non-empty list from {list(PRECISIONS)}, "
-                          f"got {values!r}")
+def precisions_argument(values: Sequence[str], int8_scheme: str,
+                        allowed: Sequence[str] = ("int8", "fp32")) -> tuple[str, ...]:
+    """The space's precisions, fewest bits first; a precision outside `allowed` (what the family's blocks can
+    run) or an unknown int8 scheme is refused."""
+    allowed = [precision for precision in PRECISIONS if precision in allowed]
+    if isinstance(values, str) or not values or any(value not in allowed for value in values):
+        raise ConfigError(f"space argument 'precisions' must be a non-empty list from {allowed}, got {values!r}")
     if "int8" in values:
         create_scheme(int8_scheme)  # an unknown scheme fails here, naming the known ones
     return tuple(precision for precision in PRECISIONS if precision in values)
 
 
-def recorded_precision_arguments(precisions: tuple[str, ...], int8_scheme: str) -> dict[str, Any]:
+def recorded_precision_arguments(precisions: tuple[str, ...], int8_scheme: str,
+                                 int4_block_size: int = 32) -> dict[str, Any]:
     """What a space records of its precisions: nothing for fp32 only, so its key (and every measurement and
-    checkpoint made before precisions existed) stays the same."""
+    checkpoint made before precisions existed) stays the same; the int4 block size only with int4."""
     if precisions == ("fp32",):
         return {}
-    return {"precisions": list(precisions), **({"int8_scheme": int8_scheme} if "int8" in precisions else {})}
+    return {"precisions": list(precisions), **({"int8_scheme": int8_scheme} if "int8" in precisions else {}),
+            **({"int4_block_size": int4_block_size} if "int4" in precisions else {})}

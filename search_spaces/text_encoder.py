@@ -26,6 +26,7 @@ from search_spaces.arguments import (
 )
 from search_spaces.errors import ConfigError
 from search_spaces.attention import DEFAULT_ATTENTION, attention_argument, recorded_attention_arguments
+from search_spaces.quantization import int4_blockwise
 from search_spaces.registry import register_space
 from search_spaces.space import Choice
 from search_spaces.text_encoder_network import PAD_ID, TextEncoderNetwork, TextEncoderShape, TextEncoderSupernet
@@ -48,6 +49,7 @@ class TextEncoderSpace(TransformerSpace):
         mlp_ratio_choices: Sequence[float] = (1.0, 2.0, 3.0),
         precisions: Sequence[str] = ("fp32",),
         int8_scheme: str = "ort-dynamic",
+        int4_block_size: int = int4_blockwise.DEFAULT_BLOCK_SIZE,
         attention_choices: Sequence[str] = DEFAULT_ATTENTION,
         max_length_choices: Sequence[int] | None = None,
     ) -> None:
@@ -55,14 +57,15 @@ class TextEncoderSpace(TransformerSpace):
         positive_int("max_length", max_length)
         positive_int("num_classes", num_classes)
         stack = stack_arguments(head_dim, depth_choices, embed_dim_choices, num_heads_choices, mlp_ratio_choices)
-        checked_precisions = precisions_argument(precisions, int8_scheme)
+        checked_precisions = precisions_argument(precisions, int8_scheme, self.trainable_precisions)
+        int4_block_size = int4_blockwise.block_size_argument(int4_block_size)
         attention_kinds = attention_argument(attention_choices)
         self.lengths = length_argument(max_length_choices, max_length)
         super().__init__(vocab_size=vocab_size, max_length=max_length, num_classes=num_classes, **stack,
-                         **recorded_precision_arguments(checked_precisions, int8_scheme),
+                         **recorded_precision_arguments(checked_precisions, int8_scheme, int4_block_size),
                          **recorded_attention_arguments(attention_kinds),
                          **({} if max_length_choices is None else {"max_length_choices": list(self.lengths)}))
-        self._set_stack(stack, checked_precisions, int8_scheme, attention_kinds)
+        self._set_stack(stack, checked_precisions, int8_scheme, attention_kinds, int4_block_size)
         if len(self.lengths) > 1:
             self.choices = {"max_length": Choice("max_length", self.lengths, f"tokens read (the first of the input's "
                                                  f"{max_length}); every block runs on them"), **self.choices}
@@ -105,10 +108,11 @@ class TextEncoderSpace(TransformerSpace):
         head_macs = embed * classes
         linear_macs = totals["qkv_macs"] + totals["proj_macs"] + totals["mlp_macs"] + head_macs
         block_fp32 = totals.pop("block_fp32_linear_macs")
+        int4 = self.int4_features(totals)
         totals["params"] += shape.vocab_size * embed + tokens * embed + 2 * embed + (embed + 1) * classes
         totals["activation_elements"] += tokens * embed
         return {"macs": linear_macs + totals["attention_macs"], "linear_macs": linear_macs, **totals,
-                "fp32_linear_macs": block_fp32 + head_macs, **self.attention_features(shape.blocks, tokens),
+                "fp32_linear_macs": block_fp32 + head_macs, **int4, **self.attention_features(shape.blocks, tokens),
                 **({"tokens": float(tokens)} if len(self.lengths) > 1 else {})}
 
 

@@ -7,7 +7,7 @@ same arithmetic, an extracted network reproduces the supernet's output under its
 Elastic dimensions of a block: the embedding width (first-k channels), the number of attention heads
 (first-k heads of a fixed head width) and the MLP hidden width (first-k hidden units, MatFormer-style
 nested feed-forward). A block also has a precision: its four linear layers (QKV, projection, MLP up and
-down) run at fp32 or, fake-quantized, as the block's int8 scheme executes them; and an attention kind
+down) run at fp32 or, fake-quantized, as the block's int8 scheme (or int4's MatMulNBits) executes them; and an attention kind
 (`search_spaces.attention`: softmax or linear), which changes the arithmetic between QKV and the
 projection but no weight, so every kind shares the block's weights.
 """
@@ -37,8 +37,9 @@ class BlockShape:
     num_heads: int  # attention heads
     head_dim: int  # width of one head (fixed per space)
     mlp_hidden: int  # hidden units of the feed-forward layer
-    precision: str = "fp32"  # of the block's linear layers: "fp32" or "int8"
+    precision: str = "fp32"  # of the block's linear layers: "fp32", "int8" or "int4"
     int8_scheme: str = "ort-dynamic"  # how int8 layers are executed (search_spaces.quantization)
+    int4_block_size: int = 32  # int4 layers: weights per scale along the input (MatMulNBits' block_size)
     attention: str = "softmax"  # the attention kind (search_spaces.attention), always fp32
 
     @property
@@ -55,7 +56,7 @@ def block_forward(x: Tensor, params: dict[str, Tensor], shape: BlockShape, key_m
 
     def linear(inputs: Tensor, name: str) -> Tensor:
         return precision_linear(inputs, params[f"{name}.weight"], params[f"{name}.bias"], shape.precision,
-                                shape.int8_scheme)
+                                shape.int8_scheme, shape.int4_block_size)
 
     batch, tokens, _ = x.shape
     hidden = F.layer_norm(x, (shape.embed_dim,), params["norm1.weight"], params["norm1.bias"], LAYER_NORM_EPS)

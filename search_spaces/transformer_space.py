@@ -33,14 +33,15 @@ class TransformerSpace(PrecisionChoices, SearchSpace):
     """Base of the transformer spaces: `SearchSpace.__init__` with the recorded arguments, then `_set_stack`."""
 
     supports_precisions = True
+    trainable_precisions = ("int4", "int8", "fp32")
 
     attention_kinds: tuple[str, ...] = ("softmax",)  # the kinds a block may run, ascending
 
     def _set_stack(self, stack: Mapping[str, Any], precisions: tuple[str, ...], int8_scheme: str,
-                   attention_kinds: tuple[str, ...] = ("softmax",)) -> None:
+                   attention_kinds: tuple[str, ...] = ("softmax",), int4_block_size: int = 32) -> None:
         """Set the choices from `stack_arguments(...)` (after `SearchSpace.__init__`); `attention_kinds` from
         `attention_argument`."""
-        self._set_precisions(precisions, int8_scheme)
+        self._set_precisions(precisions, int8_scheme, int4_block_size)
         self.attention_kinds = attention_kinds
         self.head_dim, self.max_depth = stack["head_dim"], max(stack["depth_choices"])
         self.choices = {
@@ -72,6 +73,7 @@ class TransformerSpace(PrecisionChoices, SearchSpace):
             BlockShape(embed_dim=embed, num_heads=config[f"block{i}.num_heads"], head_dim=self.head_dim,
                        mlp_hidden=int(round(config[f"block{i}.mlp_ratio"] * embed)),
                        precision=self.block_precision(config, i), int8_scheme=self.int8_scheme,
+                       int4_block_size=self.int4_block_size,
                        attention=config.get(f"block{i}.attention", self.attention_kinds[0]))
             for i in range(config["depth"]))
 
@@ -84,6 +86,12 @@ class TransformerSpace(PrecisionChoices, SearchSpace):
         return {"linear_attention_macs": float(sum(block_costs(block, tokens)["attention_macs"] for block in linear)),
                 "linear_attention_blocks": len(linear)}
 
+    def int4_features(self, totals: dict[str, float]) -> dict[str, float]:
+        """Pop `stack_costs`' int4 counts from `totals`; return them where the space offers int4 (elsewhere
+        the feature names, and the predictors fitted on them, stay as they were)."""
+        features = {name: totals.pop(name) for name in ("int4_linear_macs", "int4_blocks")}
+        return features if "int4" in self.precisions else {}
+
     @property
     def layer_attention_kinds(self) -> tuple[str, ...]:
         """The `LayerCost.kind` of each attention kind the space's blocks may run."""
@@ -95,7 +103,7 @@ def stack_costs(blocks: Sequence[BlockShape], tokens: int) -> dict[str, float]:
     a latency model uses (blocks, heads, MLP units)."""
     totals = {"qkv_macs": 0.0, "attention_macs": 0.0, "proj_macs": 0.0, "mlp_macs": 0.0,
               "params": 0.0, "activation_elements": 0.0}
-    linear_macs = {"int8": 0.0, "fp32": 0.0}
+    linear_macs = {"int4": 0.0, "int8": 0.0, "fp32": 0.0}
     for block in blocks:
         costs = block_costs(block, tokens)
         for name, value in costs.items():
@@ -103,5 +111,6 @@ def stack_costs(blocks: Sequence[BlockShape], tokens: int) -> dict[str, float]:
         linear_macs[block.precision] += costs["qkv_macs"] + costs["proj_macs"] + costs["mlp_macs"]
     return {**totals, "int8_linear_macs": linear_macs["int8"], "block_fp32_linear_macs": linear_macs["fp32"],
             "int8_blocks": sum(block.precision == "int8" for block in blocks), "num_blocks": len(blocks),
+            "int4_linear_macs": linear_macs["int4"], "int4_blocks": sum(block.precision == "int4" for block in blocks),
             "total_heads": sum(block.num_heads for block in blocks),
             "total_mlp_hidden": sum(block.mlp_hidden for block in blocks)}

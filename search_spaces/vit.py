@@ -35,6 +35,7 @@ from search_spaces.attention import (
     attention_argument,
     recorded_attention_arguments,
 )
+from search_spaces.quantization import int4_blockwise
 from search_spaces.registry import register_space
 from search_spaces.space import Choice
 from search_spaces.transformer import block_costs
@@ -42,7 +43,8 @@ from search_spaces.transformer_space import TransformerSpace, stack_arguments, s
 from search_spaces.vit_network import ViTNetwork, ViTShape, ViTSupernet
 
 
-BYTES_PER_ELEMENT = {"fp32": 4, "fp16": 2, "int8": 1}  # of a linear layer's input at its precision
+# of a linear layer's input at its precision (int4 is weight-only: its input stays fp32)
+BYTES_PER_ELEMENT = {"fp32": 4, "fp16": 2, "int8": 1, "int4": 4}
 BLOCK_LAYERS = ("qkv", "attention", "proj", "mlp")  # per-layer slots of a block; attention runs fp32
 
 
@@ -88,6 +90,7 @@ class ViTSpace(TransformerSpace):
         mlp_ratio_choices: Sequence[float] = (1.0, 2.0, 3.0),
         precisions: Sequence[str] = ("fp32",),
         int8_scheme: str = "ort-dynamic",
+        int4_block_size: int = int4_blockwise.DEFAULT_BLOCK_SIZE,
         attention_choices: Sequence[str] = DEFAULT_ATTENTION,
         resolution_choices: Sequence[int] | None = None,
     ) -> None:
@@ -102,15 +105,16 @@ class ViTSpace(TransformerSpace):
             raise ConfigError(f"space argument 'patch_size' = {patch_size} must divide the stem's output size "
                               f"{image_size // stem_stride} (image_size {image_size} / stem_stride {stem_stride})")
         stack = stack_arguments(head_dim, depth_choices, embed_dim_choices, num_heads_choices, mlp_ratio_choices)
-        checked_precisions = precisions_argument(precisions, int8_scheme)
+        checked_precisions = precisions_argument(precisions, int8_scheme, self.trainable_precisions)
+        int4_block_size = int4_blockwise.block_size_argument(int4_block_size)
         attention_kinds = attention_argument(attention_choices)
         self.resolutions = resolution_argument(resolution_choices, image_size, stem_stride * patch_size)
         super().__init__(image_size=image_size, in_channels=in_channels, num_classes=num_classes,
                          patch_size=patch_size, stem_channels=stem_channels, stem_stride=stem_stride, **stack,
-                         **recorded_precision_arguments(checked_precisions, int8_scheme),
+                         **recorded_precision_arguments(checked_precisions, int8_scheme, int4_block_size),
                          **recorded_attention_arguments(attention_kinds),
                          **({} if resolution_choices is None else {"resolution_choices": list(self.resolutions)}))
-        self._set_stack(stack, checked_precisions, int8_scheme, attention_kinds)
+        self._set_stack(stack, checked_precisions, int8_scheme, attention_kinds, int4_block_size)
         if len(self.resolutions) > 1:
             self.choices = {"resolution": Choice("resolution", self.resolutions, f"side the {image_size}-pixel input "
                                                  f"is resized to (tokens: (side / {stem_stride * patch_size})^2)"),
@@ -161,6 +165,7 @@ class ViTSpace(TransformerSpace):
                              + shape.positions * embed + 2 * embed + (embed + 1) * shape.num_classes)
         linear_macs = totals["qkv_macs"] + totals["proj_macs"] + totals["mlp_macs"] + head_macs
         block_fp32 = totals.pop("block_fp32_linear_macs")
+        int4 = self.int4_features(totals)
         return {
             "macs": stem_macs + patch_macs + linear_macs + totals["attention_macs"],
             "linear_macs": linear_macs,
@@ -169,6 +174,7 @@ class ViTSpace(TransformerSpace):
                                                "activation_elements", "int8_linear_macs")},
             "fp32_linear_macs": block_fp32 + head_macs,  # the head always runs fp32
             **{name: totals[name] for name in ("int8_blocks", "num_blocks", "total_heads", "total_mlp_hidden")},
+            **int4,
             **self.attention_features(shape.blocks, tokens),
             **({"tokens": float(tokens)} if len(self.resolutions) > 1 else {}),
         }

@@ -68,6 +68,7 @@ class Variant:
     parameters: int | None = None
     hardware_profile: str | None = None
     profile_fingerprint: str | None = None
+    size_mb: float | None = None  # its standalone ONNX file's size (None in bundles written before sizes)
 
 
 def slice_sources(supernet: Any) -> dict[str, Any]:
@@ -218,21 +219,41 @@ class ElasticModel:
         raise HwnasError(f"{self._where} has no variant {name!r}; its variants: "
                          f"{', '.join(v.name for v in self.variants)}")
 
-    def select(self, latency_ms: float | None = None, min_accuracy: float | None = None) -> Variant:
+    def select(self, latency_ms: float | None = None, min_accuracy: float | None = None,
+               size_mb: float | None = None) -> Variant:
         """The best variant that fits: with `latency_ms`, the most accurate one at most that slow (and at
         least `min_accuracy` accurate, if given); with `min_accuracy` alone, the fastest one at least that
-        accurate. Ties go to the faster, then the more accurate. None fits: a one-line HwnasError naming
-        the fastest (for a latency budget) or the most accurate variant (for an accuracy floor)."""
-        if latency_ms is None and min_accuracy is None:
-            raise HwnasError("select needs a latency budget (latency_ms=...) or an accuracy floor (min_accuracy=...)")
-        fits = [v for v in self.variants if (latency_ms is None or v.latency_ms <= latency_ms)
+        accurate. Ties go to the faster, then the more accurate. `size_mb` also keeps only variants whose
+        file is at most that large (alone: the most accurate of them). None fits: a one-line HwnasError
+        naming the fastest (for a latency budget), the smallest (for a size budget) or the most accurate
+        variant (for an accuracy floor)."""
+        if latency_ms is None and min_accuracy is None and size_mb is None:
+            raise HwnasError("select needs a latency budget (latency_ms=...), a size budget (size_mb=...) or an "
+                             "accuracy floor (min_accuracy=...)")
+        if size_mb is not None:
+            unknown = [v.name for v in self.variants if v.size_mb is None]
+            if unknown:
+                raise HwnasError(f"{self._where} records no file size for variant {unknown[0]}; re-export it to "
+                                 f"select by size")
+            fitting = [v for v in self.variants if v.size_mb <= size_mb]
+            if not fitting:
+                smallest = min(self.variants, key=lambda v: v.size_mb)
+                raise HwnasError(f"no variant's file is within {size_mb} MB: the smallest, {smallest.name}, is "
+                                 f"{smallest.size_mb:.4f} MB")
+            if latency_ms is None and min_accuracy is None:
+                return min(fitting, key=lambda v: (-v.accuracy, v.latency_ms))
+            return self._select_among(fitting, latency_ms, min_accuracy)
+        return self._select_among(self.variants, latency_ms, min_accuracy)
+
+    def _select_among(self, variants: list, latency_ms: float | None, min_accuracy: float | None) -> Variant:
+        fits = [v for v in variants if (latency_ms is None or v.latency_ms <= latency_ms)
                 and (min_accuracy is None or v.accuracy >= min_accuracy)]
         if fits:
             if latency_ms is not None:
                 return min(fits, key=lambda v: (-v.accuracy, v.latency_ms))
             return min(fits, key=lambda v: (v.latency_ms, -v.accuracy))
-        fastest = min(self.variants, key=lambda v: v.latency_ms)
-        best = max(self.variants, key=lambda v: v.accuracy)
+        fastest = min(variants, key=lambda v: v.latency_ms)
+        best = max(variants, key=lambda v: v.accuracy)
         profile = fastest.hardware_profile or "its profile"
         if latency_ms is not None and fastest.latency_ms > latency_ms:
             raise HwnasError(f"no variant runs within {latency_ms} ms on {profile}: the fastest, {fastest.name}, "

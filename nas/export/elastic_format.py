@@ -20,7 +20,8 @@ def bundle_variants(cards: list[dict]) -> list[dict]:
             "accuracy": card["test_accuracy_torch"], "val_accuracy": card["val_accuracy"],
             "latency_ms": card["latency_ms"], "latency_iqr_ms": card["latency_iqr_ms"],
             "hardware_profile": card["hardware_profile"], "profile_fingerprint": card["profile_fingerprint"],
-            "parameters": card["parameters"], "onnx_sha256": card["sha256"]})
+            "parameters": card["parameters"], "onnx_sha256": card["sha256"],
+            **({"size_mb": card["size_mb"]} if "size_mb" in card else {})})
     return sorted(variants.values(), key=lambda variant: variant["latency_ms"])
 
 

@@ -7,7 +7,7 @@ file's bytes on the run profile's worker pool). `nas.export.network` runs every 
 same steps.
 
 - ``onnx``: the network as searched: float layers in fp32, the config's int8 layers quantized by its
-  scheme (what profiling timed). Always written; the model card's top-level fields describe it.
+  scheme, its int4 layers as MatMulNBits (what profiling timed). Always written; the model card's top-level fields describe it.
 - ``int8``: the same architecture with every precision choice at int8 (the space's scheme).
 - ``fp16``: the network with every layer (its int8 layers too) and its input and output in float16.
 - ``tensorrt``: a TensorRT plan of the fp32 graph, built by the tensorrt backend (nas.export.tensorrt).
@@ -30,6 +30,7 @@ from nas.models.onnx_export import (
     check_onnx,
     export_onnx,
     integer_kernels,
+    nbits_kernels,
     onnxruntime_logits,
     operator_precisions,
 )
@@ -108,9 +109,13 @@ def _int8_layers(network: Any) -> int:
     return len(network.int8_weights()) if hasattr(network, "int8_weights") else 0
 
 
+def _int4_layers(network: Any) -> int:
+    return len(network.int4_weights()) if hasattr(network, "int4_weights") else 0
+
+
 def float_network(network: Any) -> Any:
-    """`network` with its int8 layers at fp32 (same weights): what a float graph exports."""
-    return network.as_fp32() if _int8_layers(network) else network
+    """`network` with its int8 and int4 layers at fp32 (same weights): what a float graph exports."""
+    return network.as_fp32() if _int8_layers(network) or _int4_layers(network) else network
 
 
 def _onnx_options(options: ExportOptions) -> dict:
@@ -145,9 +150,13 @@ class SearchedOnnx(ExportFormat):
             else:  # the accuracies are reported, not judged: this CPU's kernel is not the scheme's arithmetic
                 extra["runtime_reference"] = (f"not exact: {network.int8_scheme} uses full-range int8 weights and "
                                               f"this CPU has no VNNI/AMX, so ONNX Runtime's kernel saturates")
-        else:
+        else:  # fp32 and int4 (float activations: MatMulNBits dequantizes as the fake quantization does)
             verified = result["max_abs_logit_difference"] <= LOGIT_TOLERANCE and result["prediction_agreement"] == 1
+        int4_layers = _int4_layers(network)
+        int4_kernels = nbits_kernels(path) if int4_layers else 0
+        verified = verified and int4_kernels == int4_layers
         return {**result, **extra, "int8_layers": int8_layers, "integer_kernels": kernels,
+                **({"int4_layers": int4_layers, "int4_kernels": int4_kernels} if int4_layers else {}),
                 "verified": bool(verified)}
 
 

@@ -108,6 +108,8 @@ def export_network(space: Any, supernet: Any, dataset: Any, entry: dict, folder:
         "test_accuracy_onnxruntime": searched["test_accuracy_runtime"],
         **{key: searched[key] for key in ("max_abs_logit_difference", "prediction_agreement", "int8_layers",
                                           "integer_kernels", "verified", "file", "file_bytes", "sha256")},
+        **{key: searched[key] for key in ("int4_layers", "int4_kernels") if key in searched},
+        "size_mb": searched["file_bytes"] / 1e6,  # the deployed file (nas.models.file_size computes it from the config)
         # Re-timed now: the median of the exact file above on the run's profile (not the stored one).
         **{key: searched[key] for key in ("latency_ms", "latency_iqr_ms", "latency_cv", "latency_runs",
                                           "latency_noisy", "hardware_profile", "profile_fingerprint")},

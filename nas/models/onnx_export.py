@@ -1,8 +1,8 @@
 """Export of a static network to ONNX, and the checks every exported file goes through.
 
-A network with int8 layers is exported at fp32 first and then rewritten by its quantization scheme, so
-the file ONNX Runtime loads runs integer kernels for exactly those layers (`integer_kernels` counts them
-in the runtime's optimized graph).
+A network with int8 (or int4) layers is exported at fp32 first and then rewritten by its quantization
+scheme (int4: one MatMulNBits node per layer), so the file ONNX Runtime loads runs integer kernels for
+exactly those layers (`integer_kernels` and `nbits_kernels` count them in the runtime's optimized graph).
 """
 
 from __future__ import annotations
@@ -31,17 +31,24 @@ def export_onnx(network: Any, input_shape: tuple[int, ...], path: Path, opset: i
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     int8_weights = network.int8_weights() if hasattr(network, "int8_weights") else {}
-    if not int8_weights:
+    int4_weights = network.int4_weights() if hasattr(network, "int4_weights") else {}
+    if not int8_weights and not int4_weights:
         return _export_float(network, input_shape, path, opset, batch_size, dtype)
-    from search_spaces.quantization import create_scheme
+    from search_spaces.quantization import create_scheme, int4_blockwise
 
     with tempfile.TemporaryDirectory(prefix="hwnas-export-") as folder:
-        fp32_path = _export_float(network.as_fp32(), input_shape, Path(folder) / "fp32.onnx", opset, batch_size, dtype)
-        try:
-            create_scheme(network.int8_scheme).quantize_onnx(fp32_path, path, int8_weights, calibration=calibration)
-        except (ValueError, RuntimeError) as error:  # e.g. an opset the quantizer cannot write
-            raise HwnasError(f"int8 quantization of {path.name} at opset {opset} failed: "
-                             f"{str(error).strip().splitlines()[0][:200]}") from None
+        current = _export_float(network.as_fp32(), input_shape, Path(folder) / "fp32.onnx", opset, batch_size, dtype)
+        if int8_weights:  # int8 first: its quantizer rewrites only the nodes it is given, and knows no MatMulNBits
+            target = path if not int4_weights else Path(folder) / "int8.onnx"
+            try:
+                create_scheme(network.int8_scheme).quantize_onnx(current, target, int8_weights,
+                                                                 calibration=calibration)
+            except (ValueError, RuntimeError) as error:  # e.g. an opset the quantizer cannot write
+                raise HwnasError(f"int8 quantization of {path.name} at opset {opset} failed: "
+                                 f"{str(error).strip().splitlines()[0][:200]}") from None
+            current = target
+        if int4_weights:
+            int4_blockwise.quantize_onnx(current, path, int4_weights, network.int4_block_size)
     return path
 
 
@@ -101,6 +108,14 @@ def integer_kernels(path: Path, scheme_name: str) -> int:
 
     operators = optimized_operators(path)
     return sum(operators[name] for name in create_scheme(scheme_name).integer_operators())
+
+
+def nbits_kernels(path: Path) -> int:
+    """How many int4 weight kernels (MatMulNBits) ONNX Runtime runs for `path`."""
+    from search_spaces.quantization.int4_blockwise import OPERATORS
+
+    operators = optimized_operators(path)
+    return sum(operators[name] for name in OPERATORS)
 
 
 def onnxruntime_logits(path: Path, images: Any, batch_size: int = 256, dtype: Any = None) -> np.ndarray:

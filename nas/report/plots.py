@@ -31,15 +31,22 @@ def save_png(figure: Any, path: Path) -> Path:
 
 
 def pareto_figure(measured: list[dict], front: list[dict], title: str, predicted: Iterable[dict] = ()) -> Any:
-    """Validation accuracy against measured latency: every measured network, the measured front, and the
-    networks a sampler's predictors placed on the front without measuring them (drawn apart).
+    """Validation accuracy against measured latency: every measured network, the measured front (with a
+    size objective, its points drawn with an area by file size), and the networks a sampler's predictors
+    placed on the front without measuring them (drawn apart).
     Rows carry `latency_ms` and `val_accuracy`; predicted ones `latency_ms`, `accuracy` and `config_id`."""
     figure, axes = _new_figure()
     axes.scatter([m["latency_ms"] for m in measured], [m["val_accuracy"] for m in measured], s=16, color="0.6",
                  label=f"measured ({len(measured)})")
     front = sorted(front, key=lambda m: m["latency_ms"])
-    axes.plot([m["latency_ms"] for m in front], [m["val_accuracy"] for m in front], "o-", color="tab:red",
-              label="Pareto front (measured)")
+    if front and all("size_mb" in m for m in front):  # a front in three objectives: size as the marker's area
+        largest = max(m["size_mb"] for m in front) or 1.0
+        axes.scatter([m["latency_ms"] for m in front], [m["val_accuracy"] for m in front], color="tab:red",
+                     s=[20 + 180 * m["size_mb"] / largest for m in front],
+                     label=f"Pareto front in accuracy, latency, size (area: file MB, largest {largest:.3g})")
+    else:
+        axes.plot([m["latency_ms"] for m in front], [m["val_accuracy"] for m in front], "o-", color="tab:red",
+                  label="Pareto front (measured)")
     ids = {m.get("config_id") for m in measured}
     unmeasured = [p for p in predicted if p.get("config_id") not in ids]
     if unmeasured:

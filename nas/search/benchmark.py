@@ -101,10 +101,32 @@ class TableScore:
         return space.to_arch_str(config) if hasattr(space, "to_arch_str") else dict(config)
 
 
+def size_score(table: BenchmarkTable, study: Any, reference: tuple[float, float]) -> dict[str, Any]:
+    """The three-objective score: hypervolume in (accuracy, latency, size) of the networks evaluated, over the
+    table's own, with the reference point extended by the table's 90th-percentile size."""
+    from optuna.trial import TrialState
+
+    from nas.search.objectives import DIRECTIONS, hypervolume_nd, pareto_mask_nd
+
+    directions = [DIRECTIONS[name] for name in ("accuracy", "latency", "size")]
+    point = (*reference, float(np.percentile(table.size, REFERENCE_LATENCY_QUANTILE)))
+    everything = np.column_stack([table.accuracy, table.latency, table.size])
+    true = hypervolume_nd(everything[pareto_mask_nd(everything, directions)], directions, point)
+    found = {t.user_attrs["config_id"]: tuple(t.values) for t in study.get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE,)) if "config_id" in t.user_attrs}
+    values = np.array(list(found.values()), float).reshape(-1, 3)
+    mask = pareto_mask_nd(values, directions)
+    return {"size": table.sources["size"], "reference_point_size_mb": point[2], "found_front_size_3d": int(mask.sum()),
+            "hypervolume_3d_ratio": hypervolume_nd(values[mask], directions, point) / true if true else None}
+
+
 def bench_search(table: BenchmarkTable, config: SearchConfig, storage: str | None = None,
                  checkpoints: Sequence[int] = (), progress: bool = False) -> dict[str, Any]:
     """Search `table`, score the result; `checkpoints` adds the score after the first k evaluations (the
     samplers do not know the budget, so this equals a search with budget k)."""
+    if config.with_size and table.size is None:
+        raise HwnasError("the size objective or budget needs the networks' sizes: pass --size-table CSV "
+                         "--size-column COLUMN (MB per network)")
     study = run_on_table(table, config, storage, progress)
     order = evaluation_order(study)
     scorer = TableScore(table, config.latency_ms)
@@ -115,6 +137,8 @@ def bench_search(table: BenchmarkTable, config: SearchConfig, storage: str | Non
               "latency_ms": config.latency_ms, "table_networks": len(table),
               "reference_point": {"accuracy": scorer.reference[0], "latency_ms": scorer.reference[1]},
               **scorer.score(order)}
+    if "size" in config.objectives:
+        result.update(size_score(table, study, scorer.reference), size_mb=config.size_mb)
     if checkpoints:
         result["at"] = {str(k): {key: value for key, value in scorer.score(order[:k]).items() if key != "front"}
                         for k in checkpoints if k <= len(order)}

@@ -28,28 +28,33 @@ class BenchmarkTable:
     accuracy: np.ndarray
     latency: np.ndarray
     sources: Mapping[str, str]  # where each objective came from, e.g. {"accuracy": "file.csv:cifar10_test_acc"}
+    size: np.ndarray | None = None  # MB per network, from a third table (the objective or budget `size`)
 
     def __len__(self) -> int:
         return len(self.configs)
 
 
 def load_benchmark(space: Any, accuracy_table: str | Path, accuracy_column: str, latency_table: str | Path,
-                   latency_column: str) -> BenchmarkTable:
-    """Join the two tables on config_id (the networks in both). A network listed several times in one
-    table gets the mean of its values."""
+                   latency_column: str, size_table: str | Path | None = None,
+                   size_column: str | None = None) -> BenchmarkTable:
+    """Join the tables on config_id (the networks in all). A network listed several times in one table gets
+    the mean of its values. `size_table` / `size_column`: the networks' file sizes in MB (optional)."""
     from predictors.table import read_table
 
     accuracy = _by_config_id(space, *read_table(accuracy_table, space, accuracy_column))
     latency = _by_config_id(space, *read_table(latency_table, space, latency_column))
-    shared = [config_id for config_id in accuracy if config_id in latency]
+    size = _by_config_id(space, *read_table(size_table, space, size_column)) if size_table is not None else None
+    shared = [config_id for config_id in accuracy if config_id in latency and (size is None or config_id in size)]
     if not shared:
         raise HwnasError(f"no network is in both {str(accuracy_table)!r} and {str(latency_table)!r} "
                          f"(joined on the {space.name} config)")
     return BenchmarkTable(space=space, configs=tuple(accuracy[i][0] for i in shared), config_ids=tuple(shared),
                           accuracy=np.array([accuracy[i][1] for i in shared]),
                           latency=np.array([latency[i][1] for i in shared]),
+                          size=None if size is None else np.array([size[i][1] for i in shared]),
                           sources={"accuracy": f"{accuracy_table}:{accuracy_column}",
-                                   "latency": f"{latency_table}:{latency_column}"})
+                                   "latency": f"{latency_table}:{latency_column}",
+                                   **({"size": f"{size_table}:{size_column}"} if size is not None else {})})
 
 
 def _by_config_id(space: Any, configs: list[dict], values: np.ndarray) -> dict[str, tuple[dict, float]]:
@@ -85,4 +90,6 @@ class TableEvaluator:
         row = self.index.get(self.table.space.config_id(config))
         if row is None:
             raise HwnasError(f"network {self.table.space.config_id(config)} is not in the benchmark table")
-        return Evaluation(float(self.table.accuracy[row]), float(self.table.latency[row]), {"latency_source": "table"})
+        size = None if self.table.size is None else float(self.table.size[row])
+        return Evaluation(float(self.table.accuracy[row]), float(self.table.latency[row]), {"latency_source": "table"},
+                          size_mb=size)

@@ -1,7 +1,8 @@
 """The search driver: an Optuna study (ask/tell) whose budget counts real evaluations.
 
-Two objectives, accuracy (maximised) and latency (minimised), with an optional hard latency budget as
-a constraint. Each trial's config is evaluated by an *evaluator*: in `hwnas search` the supernet's
+Two objectives, accuracy (maximised) and latency (minimised), or three with the deployed file's size
+(`SearchConfig.objectives`, nas.search.objectives), with optional hard latency and size budgets as
+constraints. Each trial's config is evaluated by an *evaluator*: in `hwnas search` the supernet's
 validation accuracy and a real latency measurement (nas.search.evaluators.MeasuredEvaluator); in
 `hwnas bench search` a lookup in published tables (nas.search.benchmark_tables.TableEvaluator). The budget
 `trials` counts distinct networks evaluated: a sampler that proposes a network already evaluated gets
@@ -17,8 +18,6 @@ resume and its network is enqueued again, so nothing is lost and nothing is coun
 from __future__ import annotations
 
 import json
-import os
-import socket
 import threading
 import time
 import warnings
@@ -27,16 +26,18 @@ from pathlib import Path
 from typing import Any, Mapping, Protocol
 
 from nas.errors import HwnasError
+from nas.search.objectives import DEFAULT as DEFAULT_OBJECTIVES, DIRECTIONS, METRIC_NAMES as OBJECTIVE_METRICS
+from nas.search.objectives import check_sampler, objectives_argument
+from nas.search.recovery import _trial_config_id, _worker, recover_interrupted  # noqa: F401  (tests use them)
 from nas.search.study_attrs import PREDICTED_ATTR, chosen_fully
 
 STUDY_NAME = "hwnas"
 HEARTBEAT_SECONDS = 10.0  # a running trial records the time this often
 STALE_AFTER_SECONDS = 120.0  # a RUNNING trial of another host with no heartbeat for this long is dead
 OPEN_ATTEMPTS = 3  # a server storage that fails to open is tried again (concurrent schema creation)
-UNSTAMPED_GRACE_SECONDS = 5.0  # a RUNNING trial with no process stamp after this long was orphaned while asked
 MAX_ASKS_PER_EVALUATION = 20  # a sampler that keeps proposing evaluated networks is stopped after this many asks
 
-METRIC_NAMES = ("accuracy", "latency_ms")  # the two objectives, maximised and minimised
+METRIC_NAMES = ("accuracy", "latency_ms")  # the default two objectives, maximised and minimised
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class SearchConfig:
     sampler: str = "guided"  # see nas.search.samplers.sampler_names()
     seed: int = 0
     latency_ms: float | None = None  # hard latency budget (measured latency)
+    objectives: tuple[str, ...] = DEFAULT_OBJECTIVES  # or ("accuracy", "latency", "size"): nas.search.objectives
+    size_mb: float | None = None  # hard budget on the deployed file's size (MB; nas.models.file_size)
     fixed: tuple[tuple[str, Any], ...] = ()  # (key, value) choices held fixed, e.g. (("block0.precision", "fp32"),)
     storage: str | None = None  # RDB URL (sqlite:///..., postgresql://...); None: the run's study.db
     resume: bool = False  # continue (or join) a stored study that already has trials
@@ -56,6 +59,25 @@ class SearchConfig:
             raise HwnasError(f"search field 'trials' must be a positive integer, got {self.trials!r}")
         if self.latency_ms is not None and not self.latency_ms > 0:
             raise HwnasError(f"search field 'latency_ms' must be a positive number, got {self.latency_ms!r}")
+        if self.size_mb is not None and not self.size_mb > 0:
+            raise HwnasError(f"search field 'size_mb' must be a positive number, got {self.size_mb!r}")
+        object.__setattr__(self, "objectives", objectives_argument(self.objectives))
+        check_sampler(self.objectives, self.sampler)
+
+    @property
+    def with_size(self) -> bool:
+        """Whether trials need the deployed file's size (an objective or a budget)."""
+        return "size" in self.objectives or self.size_mb is not None
+
+    def values(self, evaluation: "Evaluation") -> list[float]:
+        """The study's objective values of one evaluation, in the objectives' order."""
+        by_name = {"accuracy": evaluation.accuracy, "latency": evaluation.latency_ms, "size": evaluation.size_mb}
+        return [float(by_name[name]) for name in self.objectives]
+
+    def constraints(self, latency: float, size: float | None) -> list[float]:
+        """<= 0 where a trial meets the budgets (latency first, then size), one value per budget set."""
+        return ([latency - self.latency_ms] if self.latency_ms is not None else []) + \
+            ([size - self.size_mb] if self.size_mb is not None else [])
 
 
 @dataclass(frozen=True)
@@ -63,6 +85,7 @@ class Evaluation:
     accuracy: float
     latency_ms: float
     attributes: Mapping[str, Any] = field(default_factory=dict)  # stored with the trial (JSON values)
+    size_mb: float | None = None  # the deployed file's size, where the search asks for it
 
 
 class Evaluator(Protocol):
@@ -84,7 +107,8 @@ def storage_url(storage: str | Path) -> str:
 
 
 def _constraint(trial: Any) -> list[float]:
-    return [trial.user_attrs.get("constraint", 0.0)]
+    stored = trial.user_attrs.get("constraint", 0.0)
+    return list(stored) if isinstance(stored, list) else [stored]
 
 
 def open_study(storage: str | Path | None, config: SearchConfig, space: Any, prior_latencies: tuple = (),
@@ -100,23 +124,30 @@ def open_study(storage: str | Path | None, config: SearchConfig, space: Any, pri
     from nas.search.samplers import SamplerContext, create_sampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    context = SamplerContext(seed=config.seed, constraints=_constraint if config.latency_ms is not None else None,
+    budgets = config.latency_ms is not None or config.size_mb is not None
+    context = SamplerContext(seed=config.seed, constraints=_constraint if budgets else None,
                              space=space, fixed=dict(config.fixed), latency_budget=config.latency_ms,
                              prior_latencies=tuple(prior_latencies), candidates=tuple(candidates),
                              focus=config.focus)
     sampler = create_sampler(config.sampler, context)
     where = "memory" if storage is None else storage_url(storage)
     identity = {"space": space.key, "latency_ms": config.latency_ms,
-                "fixed": {key: value for key, value in config.fixed}}
+                "fixed": {key: value for key, value in config.fixed},
+                # only where set, so studies made before sizes existed keep their identity
+                **({"objectives": list(config.objectives)} if config.objectives != DEFAULT_OBJECTIVES else {}),
+                **({"size_mb": config.size_mb} if config.size_mb is not None else {})}
     for attempt in range(OPEN_ATTEMPTS):
         try:
             study = optuna.create_study(study_name=STUDY_NAME, storage=None if storage is None else where,
-                                        load_if_exists=True, directions=["maximize", "minimize"], sampler=sampler)
-            stored = {key: study.user_attrs.get(key) for key in identity} if "space" in study.user_attrs else None
+                                        load_if_exists=True, sampler=sampler,
+                                        directions=[DIRECTIONS[name] for name in config.objectives])
+            stored = ({key: study.user_attrs.get(key) for key in {**study.user_attrs, **identity}
+                       if key in identity or key in ("objectives", "size_mb")}
+                      if "space" in study.user_attrs else None)
             if study.metric_names is None:  # optuna-dashboard and plots show these instead of "Objective 0/1"
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    study.set_metric_names(list(METRIC_NAMES))
+                    study.set_metric_names([OBJECTIVE_METRICS[name] for name in config.objectives])
             break
         except Exception as error:  # noqa: BLE001 - SQLAlchemy / driver / Optuna errors on a broken or absent database
             if attempt + 1 < OPEN_ATTEMPTS and "://" in where and not where.startswith("sqlite"):
@@ -128,9 +159,9 @@ def open_study(storage: str | Path | None, config: SearchConfig, space: Any, pri
         raise HwnasError(f"the study in {redacted_url(where)!r} already has {len(study.trials)} trials; pass --resume "
                          f"to continue it (or join it from another process), or use another --storage")
     if stored is not None and stored != identity:
-        different = [key for key in identity if stored[key] != identity[key]]
+        different = [key for key in stored if stored[key] != identity.get(key)]
         raise HwnasError(f"the study in {redacted_url(where)!r} was made with {different[0]} = {stored[different[0]]!r}, "
-                         f"not {identity[different[0]]!r}; use another --storage")
+                         f"not {identity.get(different[0])!r}; use another --storage")
     if stored is None:
         for key, value in identity.items():
             study.set_user_attr(key, value)
@@ -160,67 +191,6 @@ def redacted_url(url: str) -> str:
     scheme, rest = url.split("://", 1)
     credentials, host = rest.rsplit("@", 1)
     return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}" if ":" in credentials else url
-
-
-def _worker() -> dict:
-    return {"host": socket.gethostname(), "pid": os.getpid()}
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _is_stale(trial: Any, stale_after_s: float, now: float) -> bool:
-    worker = trial.user_attrs.get("worker") or {}
-    if worker.get("host") == socket.gethostname() and worker.get("pid") != os.getpid():
-        return not _process_alive(int(worker.get("pid", -1)))
-    last = trial.user_attrs.get("heartbeat") or (trial.datetime_start.timestamp() if trial.datetime_start else now)
-    return now - float(last) > stale_after_s
-
-
-def recover_interrupted(study: Any, space: Any, fixed: Mapping[str, Any], stale_after_s: float) -> list[int]:
-    """Mark FAIL every RUNNING trial whose process is gone and enqueue its network again (unless it is
-    evaluated, waiting or running elsewhere). Returns the numbers of the trials failed."""
-    import optuna
-    from optuna.trial import TrialState
-
-    now = time.time()
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    unstamped = {trial.number for trial in running if "worker" not in trial.user_attrs}
-    if unstamped:  # a live process stamps the trial it asked within milliseconds: give it time, then look again
-        time.sleep(UNSTAMPED_GRACE_SECONDS)
-        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    failed = []
-    for trial in running:
-        orphan = trial.number in unstamped and "worker" not in trial.user_attrs  # its process died asking
-        if not (orphan or _is_stale(trial, stale_after_s, now)):
-            continue
-        try:
-            study.tell(trial.number, state=TrialState.FAIL)
-        except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
-            continue  # another process finished or failed it first
-        failed.append(trial.number)
-        if not chosen_fully(space, fixed, trial.params):  # killed while its sampler chose: nothing to redo
-            continue
-        config_id = space.config_id({**fixed, **trial.params})
-        alive = (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
-        if not any(_trial_config_id(space, fixed, other) == config_id
-                   for other in study.get_trials(deepcopy=False, states=alive)):
-            study.enqueue_trial(dict(trial.params), user_attrs={"requeued_from": trial.number})
-    return failed
-
-
-def _trial_config_id(space: Any, fixed: Mapping[str, Any], trial: Any) -> str | None:
-    if "config_id" in trial.user_attrs:
-        return trial.user_attrs["config_id"]
-    params = trial.system_attrs.get("fixed_params", trial.params)
-    return space.config_id({**fixed, **params}) if chosen_fully(space, fixed, params) else None
 
 
 class _Heartbeat:
@@ -292,17 +262,19 @@ def run_search(study: Any, space: Any, evaluator: Evaluator, config: SearchConfi
             continue
         _describe(trial, network, config_id)
         if config_id in evaluated:  # proposed again: its stored values, at no cost
-            accuracy, latency = evaluated[config_id]
+            values = evaluated[config_id]
             trial.set_user_attr("repeat", True)
         else:
             with _Heartbeat(trial):
                 result = evaluator.evaluate(network)
-            accuracy, latency = float(result.accuracy), float(result.latency_ms)
+            values = config.values(result)
             for key, value in result.attributes.items():
                 trial.set_user_attr(key, value)
+            if result.size_mb is not None:
+                trial.set_user_attr("size_mb", float(result.size_mb))
             counted = _counted(study)
             if config_id in counted:  # another process finished the same network meanwhile
-                accuracy, latency = counted[config_id]
+                values = counted[config_id]
                 trial.set_user_attr("repeat", True)
             elif _evaluated_earlier_elsewhere(study, config_id, trial.number):
                 # an earlier trial (another process) is evaluating the same network and counts it, whichever
@@ -310,12 +282,22 @@ def run_search(study: Any, space: Any, evaluator: Evaluator, config: SearchConfi
                 trial.set_user_attr("repeat", True)
             else:
                 bar.update(1)
-        if config.latency_ms is not None:
-            trial.set_user_attr("constraint", latency - config.latency_ms)
-        study.tell(trial, [accuracy, latency])
-        bar.set_postfix(best_accuracy=f"{max([accuracy] + [a for a, _ in evaluated.values()]):.3f}")
+        if config.latency_ms is not None or config.size_mb is not None:
+            size = values[2] if len(values) > 2 else _stored_size(study, config_id, trial)
+            constraints = config.constraints(values[1], size)
+            trial.set_user_attr("constraint", constraints[0] if len(constraints) == 1 else constraints)
+        study.tell(trial, list(values))
+        bar.set_postfix(best_accuracy=f"{max([values[0]] + [v[0] for v in evaluated.values()]):.3f}")
     bar.close()
     return study
+
+
+def _stored_size(study: Any, config_id: str, trial: Any) -> float | None:
+    """The size recorded for `config_id` (this trial's, or an earlier trial's of the same network)."""
+    if "size_mb" in trial.user_attrs:
+        return trial.user_attrs["size_mb"]
+    return next((other.user_attrs["size_mb"] for other in study.get_trials(deepcopy=False)
+                 if other.user_attrs.get("config_id") == config_id and "size_mb" in other.user_attrs), None)
 
 
 def _running_elsewhere(study: Any, space: Any, fixed: Mapping[str, Any], number: int) -> set[str]:
@@ -335,11 +317,11 @@ def _evaluated_earlier_elsewhere(study: Any, config_id: str, number: int) -> boo
                for other in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
-def _counted(study: Any) -> dict[str, tuple[float, float]]:
-    """config_id -> (accuracy, latency) of the completed trials that count their network (not repeats)."""
+def _counted(study: Any) -> dict[str, tuple[float, ...]]:
+    """config_id -> objective values of the completed trials that count their network (not repeats)."""
     from optuna.trial import TrialState
 
-    return {t.user_attrs["config_id"]: (t.values[0], t.values[1])
+    return {t.user_attrs["config_id"]: tuple(t.values)
             for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if "config_id" in t.user_attrs and not t.user_attrs.get("repeat")}
 
@@ -351,12 +333,12 @@ def _describe(trial: Any, network: dict, config_id: str) -> None:
     trial.set_user_attr("heartbeat", time.time())
 
 
-def _evaluated(study: Any, trials: list | None = None) -> dict[str, tuple[float, float]]:
-    """config_id -> (accuracy, latency) of every completed trial."""
+def _evaluated(study: Any, trials: list | None = None) -> dict[str, tuple[float, ...]]:
+    """config_id -> objective values (accuracy, latency[, size]) of every completed trial."""
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if trials is None else trials
-    return {t.user_attrs["config_id"]: (t.values[0], t.values[1]) for t in trials
+    return {t.user_attrs["config_id"]: tuple(t.values) for t in trials
             if t.state == TrialState.COMPLETE and "config_id" in t.user_attrs}
 
 
@@ -374,6 +356,7 @@ def completed_trials(study: Any) -> list[dict]:
         rows.append({"trial": trial.number, "config_id": trial.user_attrs["config_id"],
                      "config": json.loads(trial.user_attrs["config"]), "val_accuracy": trial.values[0],
                      "latency_ms": trial.values[1], **extra,
+                     **({"size_mb": trial.values[2]} if len(trial.values) > 2 else {}),
                      **{f"predicted_{key}": value for key, value in trial.system_attrs.get(PREDICTED_ATTR, {}).items()}})
     return rows
 

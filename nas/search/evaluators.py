@@ -16,6 +16,13 @@ from nas.search.driver import Evaluation
 
 
 class _SupernetAccuracy:
+    with_size = False  # True: each evaluation also gives the deployed file's size (nas.models.file_size)
+
+    def size_mb(self, config: Mapping[str, Any]) -> float | None:
+        from nas.models.file_size import size_mb
+
+        return size_mb(self.space, config) if self.with_size else None
+
     def __init__(self, space: Any, supernet: Any, dataset: Any, device: Any = None) -> None:
         """Accuracies run on `device` (default: the supernet's): a copy of the supernet lives there, the
         supernet itself stays where it is for extraction and export."""
@@ -37,15 +44,17 @@ class _SupernetAccuracy:
 
 
 class MeasuredEvaluator(_SupernetAccuracy):
-    def __init__(self, space: Any, supernet: Any, dataset: Any, profiler: Any, device: Any = None) -> None:
+    def __init__(self, space: Any, supernet: Any, dataset: Any, profiler: Any, device: Any = None,
+                 with_size: bool = False) -> None:
         super().__init__(space, supernet, dataset, device)
-        self.profiler = profiler
+        self.profiler, self.with_size = profiler, with_size
 
     def evaluate(self, config: Mapping[str, Any]) -> Evaluation:
         measured = self.profiler.measure(config)
         return Evaluation(self.accuracy(config), measured.latency_ms,
                           {"latency_source": "measured", "latency_iqr_ms": measured.measurement.iqr_ms,
-                           "latency_cv": measured.measurement.cv, "latency_noisy": bool(measured.measurement.noisy)})
+                           "latency_cv": measured.measurement.cv, "latency_noisy": bool(measured.measurement.noisy)},
+                          size_mb=self.size_mb(config))
 
 
 class PredictedEvaluator(_SupernetAccuracy):
@@ -53,9 +62,9 @@ class PredictedEvaluator(_SupernetAccuracy):
     `coverage` too (`predicted_latency_low_ms`, `predicted_latency_high_ms`)."""
 
     def __init__(self, space: Any, supernet: Any, dataset: Any, predictor: Any, device: Any = None,
-                 coverage: float = 0.9) -> None:
+                 coverage: float = 0.9, with_size: bool = False) -> None:
         super().__init__(space, supernet, dataset, device)
-        self.predictor, self.coverage = predictor, coverage
+        self.predictor, self.coverage, self.with_size = predictor, coverage, with_size
 
     def evaluate(self, config: Mapping[str, Any]) -> Evaluation:
         predicted = float(self.predictor.predict([config])[0])
@@ -64,4 +73,4 @@ class PredictedEvaluator(_SupernetAccuracy):
             low, high = self.predictor.predict_interval([config], self.coverage)
             attributes.update({"predicted_latency_low_ms": float(low[0]), "predicted_latency_high_ms": float(high[0]),
                                "predicted_latency_interval_coverage": self.coverage})
-        return Evaluation(self.accuracy(config), predicted, attributes)
+        return Evaluation(self.accuracy(config), predicted, attributes, size_mb=self.size_mb(config))

@@ -79,14 +79,24 @@ def latency_differs(first_ms: float, again_ms: float) -> bool:
     return abs(again_ms - first_ms) / first_ms > UNSTABLE_DIFFERENCE
 
 
-def front_of_trials(trials: list[dict], latency_ms: float | None = None) -> list[dict]:
-    """The Pareto front of measured trials (one per network, within the budget), fastest first."""
+def front_of_trials(trials: list[dict], latency_ms: float | None = None, size_mb: float | None = None,
+                    objectives: tuple[str, ...] = ("accuracy", "latency")) -> list[dict]:
+    """The Pareto front of measured trials (one per network, within the budgets), fastest first; with the
+    objective `size`, non-dominated in (accuracy, latency, size_mb)."""
+    from nas.search.objectives import DIRECTIONS, pareto_mask_nd
+
     unique: dict[str, dict] = {}
     for trial in trials:
         unique.setdefault(trial["config_id"], trial)
-    feasible = [t for t in unique.values() if latency_ms is None or t["latency_ms"] <= latency_ms]
+    feasible = [t for t in unique.values() if (latency_ms is None or t["latency_ms"] <= latency_ms)
+                and (size_mb is None or t["size_mb"] <= size_mb)]
     if not feasible:
         return []
+    if "size" in objectives:
+        columns = {"accuracy": "val_accuracy", "latency": "latency_ms", "size": "size_mb"}
+        mask = pareto_mask_nd(np.array([[t[columns[name]] for name in objectives] for t in feasible]),
+                              [DIRECTIONS[name] for name in objectives])
+        return sorted((t for t, keep in zip(feasible, mask) if keep), key=lambda t: t["latency_ms"])
     mask = pareto_mask(np.array([t["val_accuracy"] for t in feasible]), np.array([t["latency_ms"] for t in feasible]))
     return sorted((t for t, keep in zip(feasible, mask) if keep), key=lambda t: t["latency_ms"])
 
@@ -101,3 +111,17 @@ def confirm_front(front: list[dict], profiler: Any, progress: bool = True) -> li
         confirmed.append({**entry, "remeasured_latency_ms": measurement.median_ms,
                           "latency_unstable": latency_differs(entry["latency_ms"], measurement.median_ms)})
     return confirmed
+
+
+def no_front_error(trials: list[dict], latency_ms: float | None, size_mb: float | None) -> Exception:
+    """The one-line error when no searched network meets the budgets, naming the nearest miss."""
+    from nas.errors import HwnasError
+
+    if size_mb is not None and all(t.get("size_mb", 0) > size_mb for t in trials):
+        smallest = min((t["size_mb"] for t in trials), default=float("nan"))
+        return HwnasError(f"no searched network meets the size budget of {size_mb} MB; "
+                          f"the smallest searched network's file is {smallest:.4f} MB")
+    fastest = min((t["latency_ms"] for t in trials), default=float("nan"))
+    return HwnasError(f"no searched network meets the latency budget of {latency_ms} ms"
+                      + (f" and the size budget of {size_mb} MB" if size_mb is not None else "")
+                      + f"; the fastest measured network takes {fastest:.4f} ms")

@@ -18,7 +18,7 @@ from search_spaces.errors import ConfigError
 # Known precisions, from the fewest bits to the most: a Choice's values ascend, so the smallest network
 # of a space is its lowest precision and the largest its highest. A space offers the subset its
 # hardware profile runs.
-PRECISIONS = ("int8", "fp32")
+PRECISIONS = ("int4", "int8", "fp32")
 
 
 class QuantizationScheme:
@@ -63,12 +63,29 @@ def create_scheme(name: str) -> QuantizationScheme:
     return SCHEMES.create(name)
 
 
-def precision_linear(x, weight, bias, precision: str, scheme: str):
-    """A linear layer at `precision` ("fp32", or "int8" executed as `scheme` does)."""
-    if precision == "fp32":
-        import torch.nn.functional as F
+def precision_linear(x, weight, bias, precision: str, scheme: str, int4_block_size: int = 32):
+    """A linear layer at `precision`: "fp32", "int8" executed as `scheme` does, or "int4" (block-wise weights
+    of `int4_block_size`, float activations, as MatMulNBits runs them)."""
+    run = _LINEAR_AT.get(precision)
+    if run is None:
+        raise ConfigError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    return run(x, weight, bias, scheme, int4_block_size)
 
-        return F.linear(x, weight, bias)
-    if precision == "int8":
-        return create_scheme(scheme).fake_linear(x, weight, bias)
-    raise ConfigError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
+
+def _fp32_linear(x, weight, bias, scheme, block_size):
+    import torch.nn.functional as F
+
+    return F.linear(x, weight, bias)
+
+
+def _int8_linear(x, weight, bias, scheme, block_size):
+    return create_scheme(scheme).fake_linear(x, weight, bias)
+
+
+def _int4_linear(x, weight, bias, scheme, block_size):
+    from search_spaces.quantization.int4_blockwise import fake_linear
+
+    return fake_linear(x, weight, bias, block_size)
+
+
+_LINEAR_AT = {"fp32": _fp32_linear, "int8": _int8_linear, "int4": _int4_linear}

@@ -199,9 +199,9 @@ def test_a_trial_asked_but_never_stamped_is_failed_after_the_grace_and_a_late_st
 
     from optuna.trial import TrialState
 
-    import nas.search.driver
+    import nas.search.recovery
 
-    monkeypatch.setattr(nas.search.driver, "UNSTAMPED_GRACE_SECONDS", 0.5)
+    monkeypatch.setattr(nas.search.recovery, "UNSTAMPED_GRACE_SECONDS", 0.5)
     space = create_space("nb201")
     study = open_study(tmp_path / "study.db", SearchConfig(trials=4, sampler="random"), space)
     orphan = study.ask()  # its process "died" before stamping it

@@ -185,7 +185,7 @@ def test_unsupported_precision_is_rejected_with_the_allowed_ones():
         space.validate({**space.largest(), "block0.precision": "fp16"})
     with pytest.raises(ConfigError, match="unknown config key 'block0.precision'"):
         create_space("vit").validate({**create_space("vit").largest(), "block0.precision": "int8"})
-    with pytest.raises(ConfigError, match=r"'precisions' must be a non-empty list from \['int8', 'fp32'\]"):
+    with pytest.raises(ConfigError, match=r"'precisions' must be a non-empty list from \['int4', 'int8', 'fp32'\]"):
         create_space("vit", precisions=["fp16"])
     with pytest.raises(RegistryError, match="unknown int8_scheme 'tensorrt-qdq'; known: ort-dynamic, trt-qdq"):
         create_space("vit", precisions=["int8"], int8_scheme="tensorrt-qdq")
