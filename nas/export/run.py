@@ -71,7 +71,7 @@ def export_run(run_path: str | Path, trials: str | None = None, formats: str | l
         unique.setdefault(space.config_id(entry["config"]), entry)
     entries = list(unique.values())
     profiler = run_profiler(run, space, supernet)
-    options = ExportOptions(opset=options.opset, dynamic_batch=options.dynamic_batch,
+    options = ExportOptions(opset=options.opset, dynamic_batch=options.dynamic_batch, exporter=options.exporter,
                             batch_size=profiler.profile.batch_size,
                             calibration=_calibration_samples(dataset.x_train))
     skipped = {f.name: reason for f in file_formats if (reason := f.unavailable(space, profiler.profile))}

@@ -232,14 +232,14 @@ def test_exports_are_byte_identical(demo_run, tmp_path):
 
     for name in ("a", "b"):  # with a fixed batch and another opset, which the files must then have
         assert main(["export", "--run", str(demo_run), "--trials", "2", "--format", "onnx,fp16", "--no-dynamic-batch",
-                     "--opset", "18", "--out", str(tmp_path / name), "--quiet"]) == 0
+                     "--opset", "19", "--out", str(tmp_path / name), "--quiet"]) == 0
     files = sorted(path.name for path in (tmp_path / "a").glob("*.onnx"))
     assert len(files) == 2
     for name in files:
         assert _sha256(tmp_path / "a" / name) == _sha256(tmp_path / "b" / name), name
         model = onnx.load(str(tmp_path / "a" / name))
         assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1
-        assert next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) == 18
+        assert next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) == 19
     card = json.loads((tmp_path / "a" / "index.json").read_text())[0]
     assert card["artifacts"]["onnx"]["verified"] and card["artifacts"]["fp16"]["verified"]
 
@@ -276,7 +276,8 @@ def test_bad_export_and_extract_inputs_give_one_line_errors(demo_run, tmp_path, 
         (["export", "--run", str(demo_run), "--trials", "99999", "--out", str(tmp_path / "x")], "trial 99999"),
         (["export", "--run", str(demo_run), "--trials", "1,x"], "--trials must be"),
         (["export", "--run", str(demo_run), "--format", "onnx,tflite"], "unknown format 'tflite'"),
-        (["export", "--run", str(demo_run), "--opset", "5"], "--opset must be an integer from 13 to 20"),
+        (["export", "--run", str(demo_run), "--opset", "5"], "--opset must be an integer from 18 to 20"),
+        (["export", "--run", str(demo_run), "--opset", "17"], "from 18 to 20 with the dynamo exporter"),
         (["extract", "--run", str(demo_run), "--trial", "99999", "--out", str(tmp_path / "s.pt")], "trial 99999"),
         (["extract", "--run", str(demo_run), "--config", str(tmp_path / "bad.json"), "--out", str(tmp_path / "s.pt")],
          "'depth' = 99 is not allowed"),
