@@ -154,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.verb == "export":
             print(pipeline.format_models_table(pipeline.export(
                 args.run, progress=progress, trials=args.trials, formats=args.formats, opset=args.opset,
-                exporter=args.exporter, dynamic_batch=args.dynamic_batch, out=args.out, bundle_onnx=args.bundle_onnx, dataset=args.dataset,
+                exporter=args.exporter, profiles=args.profiles, dynamic_batch=args.dynamic_batch, out=args.out, bundle_onnx=args.bundle_onnx, dataset=args.dataset,
                 device=args.device)))
             if "elastic" in parse_formats(args.formats):
                 print("\n".join(describe_selection(Path(args.out or Path(args.run) / "models") / BUNDLE_NAME)))

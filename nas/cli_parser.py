@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--exporter", default="dynamo", choices=exporter_names(),
                         help="torch's ONNX exporter: dynamo (torch.export, default) or torchscript (deprecated by "
                              "torch; a fallback for one release, with a warning)")
+    export.add_argument("--profiles", default=None, metavar="A,B",
+                        help="also re-time every network on these hardware profiles (names or YAML paths) where "
+                             "they run here; cards and the elastic bundle keep one latency per profile")
     export.add_argument("--out", default=None, help="folder for the files (default: RUN/models)")
     export.add_argument("--bundle-onnx", action="store_true",
                         help="also store each network's ONNX file inside the elastic bundle")
