@@ -280,10 +280,7 @@ def export(run_path: str | Path, progress: bool = True, trials: str | None = Non
     from nas.export.run import export_run
 
     options = ExportOptions(opset, dynamic_batch, exporter=exporter)
-    cards, _ = export_run(run_path, trials=trials, formats=formats, options=options, out=out,
-                          bundle_onnx=bundle_onnx, progress=progress, dataset=dataset, device=device,
-                          profiles=profiles)
-    return cards
+    return export_run(run_path, trials, formats, options, out, bundle_onnx, progress, dataset, device, profiles)[0]
 
 
 def extract(run_path: str | Path, out: str | Path, trial: int | None = None,
