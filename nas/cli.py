@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from nas.export.predict import predict_command
 
             print(predict_command(args.model, args.inputs, variant=args.variant, latency_ms=args.latency_ms,
-                                  min_accuracy=args.min_accuracy, out=args.out, top=args.top))
+                                  min_accuracy=args.min_accuracy, out=args.out, top=args.top, profile=args.profile))
         elif args.verb == "audit":
             from nas.audit.audit import AuditConfig, audit, format_audit
 

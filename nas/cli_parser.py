@@ -236,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     choice.add_argument("--latency-ms", type=float, default=None, help="bundle: the most accurate variant this fast")
     predict.add_argument("--min-accuracy", type=float, default=None,
                          help="bundle: the fastest variant this accurate (default: the most accurate variant)")
+    predict.add_argument("--profile", default=None,
+                         help="bundle: the device --latency-ms is for (one of the bundle's profiles; default: the run's)")
     predict.add_argument("--out", default=None, metavar="FILE", help="write FILE.csv or FILE.json instead of printing")
     predict.add_argument("--top", type=int, default=1, metavar="K", help="the K most probable labels (default 1)")
     spaces = verb("spaces", "list the registered search spaces and their choices", run=False)

@@ -290,3 +290,30 @@ def test_bad_export_and_extract_inputs_give_one_line_errors(demo_run, tmp_path, 
         assert message in error and error.startswith("hwnas: error: "), (arguments, error)
         assert len(error.strip().splitlines()) == 1, error
     assert _sha256(demo_run / "models" / "index.json") == before and not (tmp_path / "s.pt").exists()
+
+
+def test_export_on_several_profiles_gives_a_dispatch_table(demo_run, tmp_path, capsys, caplog):
+    """--profiles: each network re-timed on the 1- and 2-thread CPU profiles; a GPU profile that cannot run
+    on this CPU-only onnxruntime is skipped with its reason on stderr, in the cards and in the bundle."""
+    import numpy as np
+
+    from nas.data import load_dataset
+    from nas.export.elastic import ElasticModel
+
+    assert main(["export", "--run", str(demo_run), "--trials", "2,3", "--format", "onnx,elastic", "--quiet",
+                 "--profiles", "x86-cpu-ort,x86-cpu-ort-2t,nvidia-gpu-ort-cuda", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr()
+    assert "nvidia-gpu-ort-cuda does not run here" in caplog.text and "on x86-cpu-ort-2t: from " in printed.out
+    for card in json.loads((tmp_path / "index.json").read_text()):
+        assert set(card["latencies"]) == {"x86-cpu-ort", "x86-cpu-ort-2t"}
+        assert set(card["profiles_skipped"]) == {"nvidia-gpu-ort-cuda"}
+        assert json.loads((tmp_path / f"{card['config_id']}.json").read_text())["latencies"] == card["latencies"]
+    model = ElasticModel.load(tmp_path / "elastic.pt")
+    assert model.profiles == ["x86-cpu-ort", "x86-cpu-ort-2t"] and set(model.dispatch_table()) == set(model.profiles)
+    fastest = model.dispatch_table()["x86-cpu-ort-2t"][0]  # hwnas predict picks by the budget on that device
+    np.savez(tmp_path / "one.npz", x=load_dataset("digits").x_test[:1])
+    assert main(["predict", str(tmp_path / "elastic.pt"), str(tmp_path / "one.npz"), "--latency-ms",
+                 str(fastest["from_ms"]), "--profile", "x86-cpu-ort-2t", "--out", str(tmp_path / "p.csv")]) == 0
+    assert f"elastic.pt:{fastest['variant']}" in capsys.readouterr().out
+    assert main(["export", "--run", str(demo_run), "--profiles", "no-such-profile", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown hardware profile 'no-such-profile'" in capsys.readouterr().err and not (tmp_path / "x").exists()
