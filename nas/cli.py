@@ -154,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.verb == "export":
             print(pipeline.format_models_table(pipeline.export(
                 args.run, progress=progress, trials=args.trials, formats=args.formats, opset=args.opset,
-                dynamic_batch=args.dynamic_batch, out=args.out, bundle_onnx=args.bundle_onnx, dataset=args.dataset,
+                exporter=args.exporter, profiles=args.profiles, dynamic_batch=args.dynamic_batch, out=args.out, bundle_onnx=args.bundle_onnx, dataset=args.dataset,
                 device=args.device)))
             if "elastic" in parse_formats(args.formats):
                 print("\n".join(describe_selection(Path(args.out or Path(args.run) / "models") / BUNDLE_NAME)))
@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from nas.export.predict import predict_command
 
             print(predict_command(args.model, args.inputs, variant=args.variant, latency_ms=args.latency_ms,
-                                  min_accuracy=args.min_accuracy, out=args.out, top=args.top))
+                                  min_accuracy=args.min_accuracy, out=args.out, top=args.top, profile=args.profile))
         elif args.verb == "audit":
             from nas.audit.audit import AuditConfig, audit, check_audit, format_audit
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
+from nas.models.onnx_exporters import exporter_names
+
 DESCRIPTION = "`hwnas`: the command line. Each verb works alone on a run folder; `demo` runs them all."
 
 def _version() -> str:
@@ -136,7 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--dynamic-batch", action=argparse.BooleanOptionalAction, default=True,
                         help="dynamic batch dimension in the ONNX files (default); --no-dynamic-batch fixes "
                              "it at the profile's batch size")
-    export.add_argument("--opset", type=int, default=17, help="ONNX opset (13..20, default 17)")
+    export.add_argument("--opset", type=int, default=18,
+                        help="ONNX opset (18..20 with the dynamo exporter, 13..20 with torchscript; default 18)")
+    export.add_argument("--exporter", default="dynamo", choices=exporter_names(),
+                        help="torch's ONNX exporter: dynamo (torch.export, default) or torchscript (deprecated by "
+                             "torch; a fallback for one release, with a warning)")
+    export.add_argument("--profiles", default=None, metavar="A,B",
+                        help="also re-time every network on these hardware profiles (names or YAML paths) where "
+                             "they run here; cards and the elastic bundle keep one latency per profile")
     export.add_argument("--out", default=None, help="folder for the files (default: RUN/models)")
     export.add_argument("--bundle-onnx", action="store_true",
                         help="also store each network's ONNX file inside the elastic bundle")
@@ -237,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     choice.add_argument("--latency-ms", type=float, default=None, help="bundle: the most accurate variant this fast")
     predict.add_argument("--min-accuracy", type=float, default=None,
                          help="bundle: the fastest variant this accurate (default: the most accurate variant)")
+    predict.add_argument("--profile", default=None,
+                         help="bundle: the device --latency-ms is for (one of the bundle's profiles; default: the run's)")
     predict.add_argument("--out", default=None, metavar="FILE", help="write FILE.csv or FILE.json instead of printing")
     predict.add_argument("--top", type=int, default=1, metavar="K", help="the K most probable labels (default 1)")
     spaces = verb("spaces", "list the registered search spaces and their choices", run=False)

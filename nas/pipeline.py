@@ -270,16 +270,16 @@ def _search(run: RunFolder, config: SearchConfig, progress: bool, dataset: str |
 
 
 def export(run_path: str | Path, progress: bool = True, trials: str | None = None, formats: str | None = None,
-           opset: int = 17, dynamic_batch: bool = True, out: str | Path | None = None,
-           bundle_onnx: bool = False, dataset: str | None = None, device: str = "auto") -> list[dict]:
+           opset: int = 18, dynamic_batch: bool = True, out: str | Path | None = None,
+           bundle_onnx: bool = False, dataset: str | None = None, device: str = "auto",
+           exporter: str = "dynamo", profiles: str | None = None) -> list[dict]:
     """Export the front (or `trials`) in `formats` (default onnx); see nas.export.run. Returns the cards.
     BatchNorm recalibration runs on `device`; the files are written on the CPU."""
     from nas.export.formats import ExportOptions
     from nas.export.run import export_run
 
-    cards, _ = export_run(run_path, trials=trials, formats=formats, options=ExportOptions(opset, dynamic_batch),
-                          out=out, bundle_onnx=bundle_onnx, progress=progress, dataset=dataset, device=device)
-    return cards
+    options = ExportOptions(opset, dynamic_batch, exporter=exporter)
+    return export_run(run_path, trials, formats, options, out, bundle_onnx, progress, dataset, device, profiles)[0]
 
 
 def extract(run_path: str | Path, out: str | Path, trial: int | None = None,

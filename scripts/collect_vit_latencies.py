@@ -22,14 +22,10 @@ import numpy as np
 
 
 def export_onnx(space, config: dict, path: Path) -> None:
-    """Build the static network of `config` and export it to ONNX (batch size 1)."""
-    import torch
+    """Build the static network of `config` and export it to ONNX (batch size 1) as hwnas does."""
+    from nas.models.onnx_export import export_onnx as export
 
-    network = space.build_network(config).eval()
-    example = torch.randn(1, *space.input_shape)
-    with torch.no_grad():
-        torch.onnx.export(network, (example,), str(path), dynamo=False, opset_version=17,
-                          input_names=["input"], output_names=["logits"])
+    export(space.build_network(config).eval(), space.input_shape, path, batch_size=1)
 
 
 def time_onnx(path: Path, input_shape: tuple[int, ...], warmup: int, repeats: int) -> float:

@@ -13,6 +13,8 @@ from them at load time, so no index is stored. File format (`torch.save` of a di
     space           {"name", "version", "arguments"}: rebuilds the space (no supernet is built)
     variants        [{name, config_id, config, accuracy, val_accuracy, latency_ms, latency_iqr_ms,
                       hardware_profile, profile_fingerprint, parameters, onnx_sha256,
+                      latencies (optional): {profile name: {latency_ms, latency_iqr_ms, profile_fingerprint}},
+                      the variant's file re-timed on each profile of `hwnas export --profiles`,
                       slices: {tensor name: WeightSlice.to_dict()}}], fastest first
     shapes          {supernet tensor name: its full shape}
     values          {supernet tensor name: 1-D tensor, the union of the variants' slices}
@@ -26,6 +28,7 @@ from them at load time, so no index is stored. File format (`torch.save` of a di
     deployment      {"preprocessing", "profile", "version"}: what the variants' input needs (as in each
                     exported ONNX file's hwnas metadata; nas.export.deployment); absent in bundles written
                     before it was recorded
+    profiles_skipped  {profile name: why it was not timed here} (optional; `--profiles` names that did not run)
     structure_sha256  SHA-256 of everything but the tensors (space, variants, shapes, the ONNX files'
                     SHA-256, the deployment record), checked on load before anything is allocated
 
@@ -33,7 +36,8 @@ Every stored shape must be the shape the space's supernet has (worked out on tor
 allocates nothing), so an edited shape is refused before a mask or tensor of that size is made.
 
 `ElasticModel.load(path)` rebuilds each tensor (zeros where no variant reads), `select` picks a variant
-by latency budget or accuracy floor, and `module(variant)` returns a fresh `nn.Module` equal to the
+by latency budget (on one of its `profiles`) or accuracy floor, `dispatch_table()` lists per profile the
+budget ranges and the variant each selects, and `module(variant)` returns a fresh `nn.Module` equal to the
 variant's standalone extraction.
 """
 
@@ -69,6 +73,15 @@ class Variant:
     hardware_profile: str | None = None
     profile_fingerprint: str | None = None
     size_mb: float | None = None  # its standalone ONNX file's size (None in bundles written before sizes)
+    # {profile name: {"latency_ms", ...}}: re-timed on several profiles (None: only `hardware_profile`'s)
+    latencies: dict | None = None
+
+    def latency_on(self, profile: str | None = None) -> float | None:
+        """Its latency on `profile` (None: `hardware_profile`, the run's); None where it was not timed there."""
+        if profile is None or profile == self.hardware_profile:
+            return self.latency_ms
+        entry = (self.latencies or {}).get(profile)
+        return None if entry is None else entry["latency_ms"]
 
 
 def slice_sources(supernet: Any) -> dict[str, Any]:
@@ -86,7 +99,7 @@ def _slices(supernet: Any, space: Any, config: Mapping[str, Any]) -> dict:
 
 def bundle_bytes(space: Any, supernet: Any, variants: list[Mapping[str, Any]],
                  onnx_files: Mapping[str, bytes] | None = None, networks: Mapping[str, Any] | None = None,
-                 deployment: Mapping[str, Any] | None = None) -> bytes:
+                 deployment: Mapping[str, Any] | None = None, profiles_skipped: Mapping[str, str] | None = None) -> bytes:
     """The bundle of `variants` (dicts with config, accuracy, latency_ms and the other Variant fields) as
     bytes. Every variant's slices are checked to reproduce `supernet.extract(config)` exactly.
     `networks` ({variant name: static network}) are the networks the bundle must rebuild when they are
@@ -124,6 +137,8 @@ def bundle_bytes(space: Any, supernet: Any, variants: list[Mapping[str, Any]],
               "own_checksums": tensor_checksums(_flat(own)), "onnx": dict(onnx_files or {})}
     if deployment is not None:
         bundle["deployment"] = dict(deployment)
+    if profiles_skipped:
+        bundle["profiles_skipped"] = dict(profiles_skipped)
     bundle["structure_sha256"] = structure_checksum(bundle)
     buffer = io.BytesIO()
     torch.save(bundle, buffer)
@@ -153,9 +168,10 @@ def _flat(own: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
 def write_bundle(path: str | Path, space: Any, supernet: Any, variants: list[Mapping[str, Any]],
                  onnx_files: Mapping[str, bytes] | None = None, networks: Mapping[str, Any] | None = None,
-                 deployment: Mapping[str, Any] | None = None) -> Path:
+                 deployment: Mapping[str, Any] | None = None, profiles_skipped: Mapping[str, str] | None = None) -> Path:
     path = Path(path)
-    write_atomically(path, bundle_bytes(space, supernet, variants, onnx_files, networks, deployment))
+    write_atomically(path, bundle_bytes(space, supernet, variants, onnx_files, networks, deployment,
+                                        profiles_skipped))
     return path
 
 
@@ -164,8 +180,9 @@ class ElasticModel:
 
     def __init__(self, space: Any, variants: list[Variant], slices: dict[str, dict], tensors: dict[str, Any],
                  onnx_files: dict[str, bytes], where: str, own: dict[str, dict[str, Any]] | None = None,
-                 deployment: dict | None = None) -> None:
+                 deployment: dict | None = None, profiles_skipped: dict | None = None) -> None:
         self.space, self.variants, self._where = space, variants, where
+        self.profiles_skipped = profiles_skipped or {}  # `--profiles` that did not run where it was exported
         self._slices, self._tensors, self._onnx = slices, tensors, onnx_files
         self._own = own or {}
         # {"preprocessing", "profile", "version"} of its exports (None: written before bundles carried it)
@@ -207,7 +224,8 @@ class ElasticModel:
                     for record in records]
         onnx_files = state.get("onnx") if isinstance(state.get("onnx"), dict) else {}
         deployment = state.get("deployment") if isinstance(state.get("deployment"), dict) else None
-        return cls(space, variants, slices, tensors, onnx_files, where, own, deployment)
+        skipped = state.get("profiles_skipped") if isinstance(state.get("profiles_skipped"), dict) else None
+        return cls(space, variants, slices, tensors, onnx_files, where, own, deployment, skipped)
 
     def variant(self, name: str | Variant) -> Variant:
         """The variant called `name` (its config_id)."""
@@ -219,51 +237,74 @@ class ElasticModel:
         raise HwnasError(f"{self._where} has no variant {name!r}; its variants: "
                          f"{', '.join(v.name for v in self.variants)}")
 
+    @property
+    def profiles(self) -> list[str]:
+        """The hardware profiles every variant was timed on: the run's first, then `--profiles` in order."""
+        first = self.variants[0]
+        names = [first.hardware_profile or "", *(first.latencies or {})]
+        return [name for name in dict.fromkeys(names)
+                if all(variant.latency_on(name or None) is not None for variant in self.variants)]
+
+    def _latency_of(self, profile: str | None) -> Any:
+        if profile is not None and profile not in self.profiles:
+            skipped = self.profiles_skipped.get(profile)
+            raise HwnasError(f"{self._where} has no latencies on profile {profile!r}"
+                             + (f" (not timed where it was exported: {skipped})" if skipped else "")
+                             + f"; its profiles: {', '.join(self.profiles)}")
+        return lambda variant: variant.latency_on(profile)
+
     def select(self, latency_ms: float | None = None, min_accuracy: float | None = None,
-               size_mb: float | None = None) -> Variant:
-        """The best variant that fits: with `latency_ms`, the most accurate one at most that slow (and at
-        least `min_accuracy` accurate, if given); with `min_accuracy` alone, the fastest one at least that
-        accurate. Ties go to the faster, then the more accurate. `size_mb` also keeps only variants whose
-        file is at most that large (alone: the most accurate of them). None fits: a one-line HwnasError
-        naming the fastest (for a latency budget), the smallest (for a size budget) or the most accurate
-        variant (for an accuracy floor)."""
+               size_mb: float | None = None, profile: str | None = None) -> Variant:
+        """The best variant that fits: with `latency_ms`, the most accurate one at most that slow on `profile`
+        (default: the run's profile; one of `profiles`) and at least `min_accuracy` accurate, if given; with
+        `min_accuracy` alone, the fastest one at least that accurate. Ties go to the faster, then the more
+        accurate. `size_mb` keeps only files at most that large (alone: the most accurate). None fits: one
+        line naming the fastest, the smallest or the most accurate variant, after the budget missed."""
         if latency_ms is None and min_accuracy is None and size_mb is None:
             raise HwnasError("select needs a latency budget (latency_ms=...), a size budget (size_mb=...) or an "
                              "accuracy floor (min_accuracy=...)")
+        latency = self._latency_of(profile)
+        variants = self.variants
         if size_mb is not None:
-            unknown = [v.name for v in self.variants if v.size_mb is None]
+            unknown = [v.name for v in variants if v.size_mb is None]
             if unknown:
                 raise HwnasError(f"{self._where} records no file size for variant {unknown[0]}; re-export it to "
                                  f"select by size")
-            fitting = [v for v in self.variants if v.size_mb <= size_mb]
-            if not fitting:
+            variants = [v for v in variants if v.size_mb <= size_mb]
+            if not variants:
                 smallest = min(self.variants, key=lambda v: v.size_mb)
                 raise HwnasError(f"no variant's file is within {size_mb} MB: the smallest, {smallest.name}, is "
                                  f"{smallest.size_mb:.4f} MB")
             if latency_ms is None and min_accuracy is None:
-                return min(fitting, key=lambda v: (-v.accuracy, v.latency_ms))
-            return self._select_among(fitting, latency_ms, min_accuracy)
-        return self._select_among(self.variants, latency_ms, min_accuracy)
-
-    def _select_among(self, variants: list, latency_ms: float | None, min_accuracy: float | None) -> Variant:
-        fits = [v for v in variants if (latency_ms is None or v.latency_ms <= latency_ms)
+                return min(variants, key=lambda v: (-v.accuracy, latency(v)))
+        fits = [v for v in variants if (latency_ms is None or latency(v) <= latency_ms)
                 and (min_accuracy is None or v.accuracy >= min_accuracy)]
         if fits:
             if latency_ms is not None:
-                return min(fits, key=lambda v: (-v.accuracy, v.latency_ms))
-            return min(fits, key=lambda v: (v.latency_ms, -v.accuracy))
-        fastest = min(variants, key=lambda v: v.latency_ms)
+                return min(fits, key=lambda v: (-v.accuracy, latency(v)))
+            return min(fits, key=lambda v: (latency(v), -v.accuracy))
+        fastest = min(variants, key=latency)
         best = max(variants, key=lambda v: v.accuracy)
-        profile = fastest.hardware_profile or "its profile"
-        if latency_ms is not None and fastest.latency_ms > latency_ms:
-            raise HwnasError(f"no variant runs within {latency_ms} ms on {profile}: the fastest, {fastest.name}, "
-                             f"takes {fastest.latency_ms:.4f} ms")
+        where = profile or fastest.hardware_profile or "its profile"
+        if latency_ms is not None and latency(fastest) > latency_ms:
+            raise HwnasError(f"no variant runs within {latency_ms} ms on {where}: the fastest, {fastest.name}, "
+                             f"takes {latency(fastest):.4f} ms")
         if min_accuracy is not None and best.accuracy < min_accuracy:
             raise HwnasError(f"no variant reaches accuracy {min_accuracy}: the most accurate, {best.name}, "
                              f"reaches {best.accuracy:.4f}")
         raise HwnasError(f"no variant both runs within {latency_ms} ms and reaches accuracy {min_accuracy}: the "
-                         f"fastest, {fastest.name}, takes {fastest.latency_ms:.4f} ms at {fastest.accuracy:.4f}; the "
-                         f"most accurate, {best.name}, takes {best.latency_ms:.4f} ms at {best.accuracy:.4f}")
+                         f"fastest, {fastest.name}, takes {latency(fastest):.4f} ms at {fastest.accuracy:.4f}; the "
+                         f"most accurate, {best.name}, takes {latency(best):.4f} ms at {best.accuracy:.4f}")
+
+    def dispatch_table(self) -> dict[str, list[dict]]:
+        """{profile: [{from_ms, to_ms, variant, latency_ms, accuracy}]}: for each profile the latency budgets
+        (from_ms inclusive, to_ms exclusive, None: no upper end) and the variant `select` picks in each;
+        below the first from_ms no variant fits."""
+        from nas.export.profiles import dispatch_rows
+
+        return {name: dispatch_rows(self.variants, self._latency_of(name or None),
+                                    lambda budget, name=name: self.select(latency_ms=budget, profile=name or None))
+                for name in self.profiles}
 
     def state_dict(self, variant: str | Variant) -> dict[str, Any]:
         """The variant's tensors (fresh copies), named as in its network's state dict."""
@@ -323,7 +364,10 @@ def _well_formed(record: Any) -> bool:
     number = (int, float)
     return (isinstance(record, dict) and all(key in record for key in VARIANT_FIELDS)
             and isinstance(record["accuracy"], number) and isinstance(record["latency_ms"], number)
-            and isinstance(record["config"], dict) and isinstance(record["slices"], dict))
+            and isinstance(record["config"], dict) and isinstance(record["slices"], dict)
+            and (record.get("latencies") is None or (isinstance(record["latencies"], dict) and all(
+                isinstance(name, str) and isinstance(entry, dict) and isinstance(entry.get("latency_ms"), number)
+                for name, entry in record["latencies"].items()))))
 
 
 def _checked_own(own: Any, slices: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

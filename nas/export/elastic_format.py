@@ -21,7 +21,8 @@ def bundle_variants(cards: list[dict]) -> list[dict]:
             "latency_ms": card["latency_ms"], "latency_iqr_ms": card["latency_iqr_ms"],
             "hardware_profile": card["hardware_profile"], "profile_fingerprint": card["profile_fingerprint"],
             "parameters": card["parameters"], "onnx_sha256": card["sha256"],
-            **({"size_mb": card["size_mb"]} if "size_mb" in card else {})})
+            **({"size_mb": card["size_mb"]} if "size_mb" in card else {}),
+            **({"latencies": card["latencies"]} if card.get("latencies") else {})})
     return sorted(variants.values(), key=lambda variant: variant["latency_ms"])
 
 
@@ -34,13 +35,16 @@ class ElasticBundleFormat(ExportFormat):
     description = "one bundle of all the networks (models/elastic.pt), each weight stored once"
 
     def write_bundle(self, folder: Path, space: Any, supernet: Any, cards: list[dict], networks: dict,
-                     bundle_onnx: bool = False, deployment: dict | None = None) -> Path:
+                     bundle_onnx: bool = False, deployment: dict | None = None,
+                     profiles_skipped: dict | None = None) -> Path:
         """Write folder/elastic.pt from the model cards; `networks`: config_id -> the network as exported
         (BatchNorm recalibrated); `bundle_onnx`: also store each network's ONNX file in the bundle;
-        `deployment`: the input's preprocessing, profile and version (nas.export.deployment)."""
+        `deployment`: the input's preprocessing, profile and version (nas.export.deployment);
+        `profiles_skipped`: the `--profiles` that could not be timed here, with why."""
         from nas.export.elastic import write_bundle
 
         variants = bundle_variants(cards)
         onnx_files = {v["name"]: (folder / f"{v['name']}.onnx").read_bytes() for v in variants} if bundle_onnx else None
         exported = {v["name"]: networks[v["name"]] for v in variants}
-        return write_bundle(folder / BUNDLE_NAME, space, supernet, variants, onnx_files, exported, deployment)
+        return write_bundle(folder / BUNDLE_NAME, space, supernet, variants, onnx_files, exported, deployment,
+                            profiles_skipped)

@@ -47,12 +47,13 @@ FP16_RELATIVE_TOLERANCE = 1e-2
 
 @dataclass(frozen=True)
 class ExportOptions:
-    opset: int = 17  # ONNX opset of the exported graphs
+    opset: int = 18  # ONNX opset of the exported graphs (the exporter says which it writes)
     dynamic_batch: bool = True  # a dynamic batch dimension (False: fixed at the profile's batch size)
     batch_size: int = 1  # the fixed batch size when not dynamic
     # Model inputs (one sample each) that set the static activation scales of int8 schemes that have them
     # (trt-qdq); None: the scheme's own stand-ins. Export passes training samples.
     calibration: tuple | None = None
+    exporter: str = "dynamo"  # nas.models.onnx_exporters: dynamo (torch.export), or torchscript (deprecated)
 
 
 class ExportFormat:
@@ -120,7 +121,7 @@ def float_network(network: Any) -> Any:
 
 def _onnx_options(options: ExportOptions) -> dict:
     return {"opset": options.opset, "batch_size": None if options.dynamic_batch else options.batch_size,
-            "calibration": options.calibration}
+            "calibration": options.calibration, "exporter": options.exporter}
 
 
 @register_format("onnx")

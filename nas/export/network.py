@@ -18,13 +18,13 @@ from nas.search.front import latency_differs
 from nas.export.model_card import card_markdown
 from nas.run_folder import fsync_file, replace_durably, write_atomically
 
-MIN_OPSET, MAX_OPSET = 13, 20  # per-channel int8 needs 13; torch's TorchScript exporter writes up to 20
-
-
 def check_options(options: ExportOptions) -> None:
-    if isinstance(options.opset, bool) or not isinstance(options.opset, int) or \
-            not MIN_OPSET <= options.opset <= MAX_OPSET:
-        raise HwnasError(f"--opset must be an integer from {MIN_OPSET} to {MAX_OPSET}, got {options.opset!r}")
+    """An unknown --exporter, or an --opset it does not write: one line, before anything is read."""
+    from nas.models.onnx_exporters import EXPORTERS, create_exporter
+
+    if options.exporter not in EXPORTERS:
+        raise HwnasError(f"--exporter must be one of {', '.join(EXPORTERS.in_order())}, got {options.exporter!r}")
+    create_exporter(options.exporter).check_opset(options.opset)
 
 
 def sha256_of(path: Path) -> str:
@@ -122,6 +122,7 @@ def export_network(space: Any, supernet: Any, dataset: Any, entry: dict, folder:
         "parameters": int(sum(p.numel() for p in network.parameters())),
         "macs": float(space.cost_features(config).get("macs", float("nan"))),
         "opset": options.opset,
+        "onnx_exporter": options.exporter,
         "dynamic_batch": options.dynamic_batch,
         "artifacts": artifacts,
     }

@@ -79,28 +79,28 @@ def _read_onnx(data: bytes | Path, where: str) -> Any:
 
 
 def open_model(path: str | Path, variant: str | None = None, latency_ms: float | None = None,
-               min_accuracy: float | None = None) -> DeployedModel:
+               min_accuracy: float | None = None, profile: str | None = None) -> DeployedModel:
     """The model at `path` (.onnx, or an elastic bundle .pt with its variant chosen); one line when it is
     missing, unreadable, carries no hwnas metadata, or has no such variant."""
     path = Path(path)
-    choosing = variant is not None or latency_ms is not None or min_accuracy is not None
+    choosing = variant is not None or latency_ms is not None or min_accuracy is not None or profile is not None
     if not path.is_file():
         raise HwnasError(f"model {str(path)!r} does not exist; give an exported .onnx file or an elastic bundle (.pt)")
     if path.suffix.lower() == ".onnx":
         if choosing:
-            raise HwnasError(f"--variant, --latency-ms and --min-accuracy choose a variant of an elastic bundle; "
-                             f"{str(path)!r} is one ONNX file")
+            raise HwnasError(f"--variant, --latency-ms, --min-accuracy and --profile choose a variant of an elastic "
+                             f"bundle; {str(path)!r} is one ONNX file")
         model = _read_onnx(path, f"model {str(path)!r}")
         properties = {entry.key: entry.value for entry in model.metadata_props}
         return DeployedModel(path.name, read_metadata(properties, f"model {str(path)!r}"), _onnx_runner(model),
                              path.parent)
     if path.suffix.lower() != ".pt":
         raise HwnasError(f"model {str(path)!r}: give an exported .onnx file or an elastic bundle (.pt)")
-    return _bundle_variant(path, variant, latency_ms, min_accuracy)
+    return _bundle_variant(path, variant, latency_ms, min_accuracy, profile)
 
 
 def _bundle_variant(path: Path, variant: str | None, latency_ms: float | None,
-                    min_accuracy: float | None) -> DeployedModel:
+                    min_accuracy: float | None, profile: str | None = None) -> DeployedModel:
     from nas.export.elastic import ElasticModel
 
     if variant is not None and (latency_ms is not None or min_accuracy is not None):
@@ -113,7 +113,7 @@ def _bundle_variant(path: Path, variant: str | None, latency_ms: float | None,
     if variant is not None:
         chosen = bundle.variant(variant)
     elif latency_ms is not None or min_accuracy is not None:
-        chosen = bundle.select(latency_ms=latency_ms, min_accuracy=min_accuracy)
+        chosen = bundle.select(latency_ms=latency_ms, min_accuracy=min_accuracy, profile=profile)
     else:
         chosen = max(bundle.variants, key=lambda v: (v.accuracy, -v.latency_ms))
     deployment = bundle.deployment
@@ -190,12 +190,13 @@ def format_predictions(results: list[dict], suffix: str = ".csv", delimiter: str
 
 
 def predict_command(model_path: str, inputs: list[str], variant: str | None = None, latency_ms: float | None = None,
-                    min_accuracy: float | None = None, out: str | None = None, top: int = 1) -> str:
+                    min_accuracy: float | None = None, out: str | None = None, top: int = 1,
+                    profile: str | None = None) -> str:
     """`hwnas predict`: what to print (the table, or where the file was written)."""
     check_output(out)
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise HwnasError(f"--top must be a positive integer, got {top!r}")
-    model = open_model(model_path, variant, latency_ms, min_accuracy)
+    model = open_model(model_path, variant, latency_ms, min_accuracy, profile)
     results = predict(model, inputs, top)
     if out is None:
         return format_predictions(results, delimiter="\t").rstrip("\n")

@@ -12,6 +12,7 @@ from nas.export.deployment import deployment_record
 from nas.export.network import check_options, export_network, load_entries
 from nas.export.elastic_format import BUNDLE_NAME
 from nas.export.formats import ExportOptions, requested_formats
+from nas.export.profiles import latencies_on_profiles, load_profiles, parse_profiles
 from nas.run_folder import RunFolder, write_atomically
 
 CALIBRATION_SAMPLES = 64  # training samples that calibrate static int8 activation scales (trt-qdq)
@@ -38,12 +39,14 @@ def parse_formats(text: str | list[str] | None) -> list[str]:
 
 def export_run(run_path: str | Path, trials: str | None = None, formats: str | list[str] | None = None,
                options: ExportOptions = ExportOptions(), out: str | Path | None = None, bundle_onnx: bool = False,
-               progress: bool = True, dataset: str | None = None,
-               device: str = "cpu") -> tuple[list[dict], Path | None]:
+               progress: bool = True, dataset: str | None = None, device: str = "cpu",
+               profiles: str | list[str] | None = None) -> tuple[list[dict], Path | None]:
     """Export the run's front (or `trials`, e.g. "3,17") in `formats` (e.g. "onnx,fp16,elastic") into
     `out` (default: the run's models/); returns the model cards and the elastic bundle's path (or None).
     `dataset`: the run's data set at a new path, if it moved (see nas.data.source). BatchNorm
-    recalibration runs on `device` (auto, cpu, cuda, cuda:N); the files are written on the CPU."""
+    recalibration runs on `device` (auto, cpu, cuda, cuda:N); the files are written on the CPU. `profiles`
+    ("A,B"): also re-time every network on these hardware profiles where they run here (nas.export.profiles);
+    the cards and the bundle then carry one latency per profile."""
     import copy
     from tqdm.auto import tqdm
 
@@ -60,6 +63,7 @@ def export_run(run_path: str | Path, trials: str | None = None, formats: str | l
     if bundle_onnx and not bundle_formats:  # refused before anything is read or written
         raise HwnasError("--bundle-onnx stores each ONNX file inside the elastic bundle: add elastic to --format "
                          "(e.g. --format onnx,elastic), or leave --bundle-onnx out")
+    extra_profiles = load_profiles(parse_profiles(profiles))  # an unknown profile fails before anything is written
     numbers = parse_trials(trials)
     if numbers is None:
         entries = load_entries(run.require(run.path / "front.json", "search"), "search")
@@ -71,7 +75,7 @@ def export_run(run_path: str | Path, trials: str | None = None, formats: str | l
         unique.setdefault(space.config_id(entry["config"]), entry)
     entries = list(unique.values())
     profiler = run_profiler(run, space, supernet)
-    options = ExportOptions(opset=options.opset, dynamic_batch=options.dynamic_batch,
+    options = ExportOptions(opset=options.opset, dynamic_batch=options.dynamic_batch, exporter=options.exporter,
                             batch_size=profiler.profile.batch_size,
                             calibration=_calibration_samples(dataset.x_train))
     skipped = {f.name: reason for f in file_formats if (reason := f.unavailable(space, profiler.profile))}
@@ -83,8 +87,15 @@ def export_run(run_path: str | Path, trials: str | None = None, formats: str | l
     cards = [export_network(space, supernet, dataset, entry, folder, profiler, file_formats, skipped, options, networks,
                             calibrating, deployment)
              for entry in tqdm(entries, desc="export", disable=not progress, unit="model")]
+    skipped_profiles: dict[str, str] = {}
+    if extra_profiles:
+        latencies, skipped_profiles = latencies_on_profiles(extra_profiles, space, supernet, cards, folder,
+                                                            profiler.store, networks)
+        for card in cards:  # the cards say it too, so a deployment without the bundle sees every profile
+            card.update(latencies=latencies[card["config_id"]], profiles_skipped=skipped_profiles)
+            write_atomically(folder / f"{card['config_id']}.json", json.dumps(card, indent=2, sort_keys=True))
     write_atomically(folder / "index.json", json.dumps(cards, indent=2, sort_keys=True))
-    bundles = [f.write_bundle(folder, space, supernet, cards, networks, bundle_onnx, deployment)
+    bundles = [f.write_bundle(folder, space, supernet, cards, networks, bundle_onnx, deployment, skipped_profiles)
                for f in bundle_formats]
     return cards, (bundles[0] if bundles else None)
 
@@ -110,4 +121,10 @@ def describe_selection(bundle_path: Path) -> list[str]:
         chosen = model.select(latency_ms=budget)
         lines.append(f"  select(latency_ms={budget}) -> {chosen.name}: {chosen.latency_ms:.4f} ms, "
                      f"test accuracy {chosen.accuracy:.3f}")
+    if len(model.profiles) > 1:  # `--profiles`: which variant each device runs at which budget
+        for profile, rows in model.dispatch_table().items():
+            lines.append(f"  on {profile}: " + "; ".join(
+                f"from {row['from_ms']:.4f} ms -> {row['variant']} (accuracy {row['accuracy']:.3f})" for row in rows))
+    for profile, reason in model.profiles_skipped.items():
+        lines.append(f"  not timed on {profile}: {reason}")
     return lines

@@ -71,7 +71,7 @@ class TensorRTPlan(ExportFormat):
     def write(self, network: Any, input_shape: tuple[int, ...], path: Path, options: Any) -> Path:
         with tempfile.TemporaryDirectory(prefix="hwnas-tensorrt-") as folder:
             onnx_path = export_onnx(float_network(network), input_shape, Path(folder) / "fp32.onnx",
-                                    opset=options.opset)
+                                    opset=options.opset, exporter=options.exporter)
             write_atomically(path, self._backend().build_engine(onnx_path, tuple(input_shape)))
         return path
 

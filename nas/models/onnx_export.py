@@ -3,13 +3,14 @@
 A network with int8 (or int4) layers is exported at fp32 first and then rewritten by its quantization
 scheme (int4: one MatMulNBits node per layer), so the file ONNX Runtime loads runs integer kernels for
 exactly those layers (`integer_kernels` and `nbits_kernels` count them in the runtime's optimized graph).
+The float graph comes from an exporter of `nas.models.onnx_exporters` (`dynamo` by default;
+`torchscript`, deprecated, on request).
 """
 
 from __future__ import annotations
 
 import collections
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,27 +18,31 @@ import numpy as np
 
 from nas.data.batches import input_batches
 from nas.errors import HwnasError
+from nas.models.onnx_exporters import DEFAULT_EXPORTER, INPUT_NAME, OUTPUT_NAME, create_exporter  # noqa: F401
 
-INPUT_NAME, OUTPUT_NAME = "input", "logits"
-DEFAULT_OPSET = 17
+DEFAULT_OPSET = 18  # the lowest opset the dynamo exporter writes (LayerNormalization is one node from 17)
 
 
 def export_onnx(network: Any, input_shape: tuple[int, ...], path: Path, opset: int = DEFAULT_OPSET,
-                batch_size: int | None = None, dtype: Any = None, calibration: Any = None) -> Path:
-    """Write `network` as ONNX, its int8 layers (if any) quantized as its scheme executes them; the same
-    network gives the same bytes. The batch dimension is dynamic, or fixed at `batch_size`; the input is
-    `dtype` (default float32). `calibration` (model inputs, numpy arrays) sets the static activation
-    scales of schemes that have them (see `QuantizationScheme.quantize_onnx`)."""
+                batch_size: int | None = None, dtype: Any = None, calibration: Any = None,
+                exporter: str = DEFAULT_EXPORTER) -> Path:
+    """Write `network` as ONNX through `exporter`, its int8 layers (if any) quantized as its scheme executes
+    them; the same network gives the same bytes. The batch dimension is dynamic, or fixed at `batch_size`;
+    the input is `dtype` (default float32). `calibration` (model inputs, numpy arrays) sets the static
+    activation scales of schemes that have them (see `QuantizationScheme.quantize_onnx`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    writer = create_exporter(exporter)
+    writer.check_opset(opset)
     int8_weights = network.int8_weights() if hasattr(network, "int8_weights") else {}
     int4_weights = network.int4_weights() if hasattr(network, "int4_weights") else {}
     if not int8_weights and not int4_weights:
-        return _export_float(network, input_shape, path, opset, batch_size, dtype)
+        return _export_float(writer, network, input_shape, path, opset, batch_size, dtype)
     from search_spaces.quantization import create_scheme, int4_blockwise
 
     with tempfile.TemporaryDirectory(prefix="hwnas-export-") as folder:
-        current = _export_float(network.as_fp32(), input_shape, Path(folder) / "fp32.onnx", opset, batch_size, dtype)
+        current = _export_float(writer, network.as_fp32(), input_shape, Path(folder) / "fp32.onnx", opset,
+                                batch_size, dtype)
         if int8_weights:  # int8 first: its quantizer rewrites only the nodes it is given, and knows no MatMulNBits
             target = path if not int4_weights else Path(folder) / "int8.onnx"
             try:
@@ -52,8 +57,8 @@ def export_onnx(network: Any, input_shape: tuple[int, ...], path: Path, opset: i
     return path
 
 
-def _export_float(network: Any, input_shape: tuple[int, ...], path: Path, opset: int, batch_size: int | None,
-                  dtype: Any) -> Path:
+def _export_float(writer: Any, network: Any, input_shape: tuple[int, ...], path: Path, opset: int,
+                  batch_size: int | None, dtype: Any) -> Path:
     import torch
 
     network = network.eval()
@@ -62,16 +67,7 @@ def _export_float(network: Any, input_shape: tuple[int, ...], path: Path, opset:
     declared = getattr(network, "input_dtype", None)
     input_dtype = getattr(torch, declared) if declared not in (None, "float32") else (dtype or torch.float32)
     example = torch.zeros((batch_size or 1, *input_shape), dtype=input_dtype)
-    dynamic_axes = None if batch_size else {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            torch.onnx.export(network, (example,), str(path), dynamo=False, opset_version=opset,
-                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], dynamic_axes=dynamic_axes)
-        except (ValueError, RuntimeError, torch.onnx.errors.OnnxExporterError) as error:
-            raise HwnasError(f"torch's ONNX exporter cannot write opset {opset}: "
-                             f"{str(error).strip().splitlines()[0][:200]}") from None
-    return path
+    return writer.write(network, example, path, opset, dynamic_batch=not batch_size)
 
 
 def check_onnx(path: Path) -> None:

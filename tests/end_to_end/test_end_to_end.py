@@ -232,14 +232,14 @@ def test_exports_are_byte_identical(demo_run, tmp_path):
 
     for name in ("a", "b"):  # with a fixed batch and another opset, which the files must then have
         assert main(["export", "--run", str(demo_run), "--trials", "2", "--format", "onnx,fp16", "--no-dynamic-batch",
-                     "--opset", "18", "--out", str(tmp_path / name), "--quiet"]) == 0
+                     "--opset", "19", "--out", str(tmp_path / name), "--quiet"]) == 0
     files = sorted(path.name for path in (tmp_path / "a").glob("*.onnx"))
     assert len(files) == 2
     for name in files:
         assert _sha256(tmp_path / "a" / name) == _sha256(tmp_path / "b" / name), name
         model = onnx.load(str(tmp_path / "a" / name))
         assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 1
-        assert next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) == 18
+        assert next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) == 19
     card = json.loads((tmp_path / "a" / "index.json").read_text())[0]
     assert card["artifacts"]["onnx"]["verified"] and card["artifacts"]["fp16"]["verified"]
 
@@ -276,7 +276,8 @@ def test_bad_export_and_extract_inputs_give_one_line_errors(demo_run, tmp_path, 
         (["export", "--run", str(demo_run), "--trials", "99999", "--out", str(tmp_path / "x")], "trial 99999"),
         (["export", "--run", str(demo_run), "--trials", "1,x"], "--trials must be"),
         (["export", "--run", str(demo_run), "--format", "onnx,tflite"], "unknown format 'tflite'"),
-        (["export", "--run", str(demo_run), "--opset", "5"], "--opset must be an integer from 13 to 20"),
+        (["export", "--run", str(demo_run), "--opset", "5"], "--opset must be an integer from 18 to 20"),
+        (["export", "--run", str(demo_run), "--opset", "17"], "from 18 to 20 with the dynamo exporter"),
         (["extract", "--run", str(demo_run), "--trial", "99999", "--out", str(tmp_path / "s.pt")], "trial 99999"),
         (["extract", "--run", str(demo_run), "--config", str(tmp_path / "bad.json"), "--out", str(tmp_path / "s.pt")],
          "'depth' = 99 is not allowed"),
@@ -289,3 +290,30 @@ def test_bad_export_and_extract_inputs_give_one_line_errors(demo_run, tmp_path, 
         assert message in error and error.startswith("hwnas: error: "), (arguments, error)
         assert len(error.strip().splitlines()) == 1, error
     assert _sha256(demo_run / "models" / "index.json") == before and not (tmp_path / "s.pt").exists()
+
+
+def test_export_on_several_profiles_gives_a_dispatch_table(demo_run, tmp_path, capsys, caplog):
+    """--profiles: each network re-timed on the 1- and 2-thread CPU profiles; a GPU profile that cannot run
+    on this CPU-only onnxruntime is skipped with its reason on stderr, in the cards and in the bundle."""
+    import numpy as np
+
+    from nas.data import load_dataset
+    from nas.export.elastic import ElasticModel
+
+    assert main(["export", "--run", str(demo_run), "--trials", "2,3", "--format", "onnx,elastic", "--quiet",
+                 "--profiles", "x86-cpu-ort,x86-cpu-ort-2t,nvidia-gpu-ort-cuda", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr()
+    assert "nvidia-gpu-ort-cuda does not run here" in caplog.text and "on x86-cpu-ort-2t: from " in printed.out
+    for card in json.loads((tmp_path / "index.json").read_text()):
+        assert set(card["latencies"]) == {"x86-cpu-ort", "x86-cpu-ort-2t"}
+        assert set(card["profiles_skipped"]) == {"nvidia-gpu-ort-cuda"}
+        assert json.loads((tmp_path / f"{card['config_id']}.json").read_text())["latencies"] == card["latencies"]
+    model = ElasticModel.load(tmp_path / "elastic.pt")
+    assert model.profiles == ["x86-cpu-ort", "x86-cpu-ort-2t"] and set(model.dispatch_table()) == set(model.profiles)
+    fastest = model.dispatch_table()["x86-cpu-ort-2t"][0]  # hwnas predict picks by the budget on that device
+    np.savez(tmp_path / "one.npz", x=load_dataset("digits").x_test[:1])
+    assert main(["predict", str(tmp_path / "elastic.pt"), str(tmp_path / "one.npz"), "--latency-ms",
+                 str(fastest["from_ms"]), "--profile", "x86-cpu-ort-2t", "--out", str(tmp_path / "p.csv")]) == 0
+    assert f"elastic.pt:{fastest['variant']}" in capsys.readouterr().out
+    assert main(["export", "--run", str(demo_run), "--profiles", "no-such-profile", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown hardware profile 'no-such-profile'" in capsys.readouterr().err and not (tmp_path / "x").exists()

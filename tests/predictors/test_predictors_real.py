@@ -5,8 +5,6 @@ right. Depths 1-2 keep the export fast; the held-out predictions come from 4-fol
 every measured config is predicted once by a predictor that did not see it.
 """
 
-import warnings
-
 import numpy as np
 import pytest
 
@@ -23,13 +21,10 @@ ATTEMPTS = 5
 
 
 def export_onnx(space, config, path):
-    import torch
+    """The config's network as hwnas exports it (the default exporter), batch 1."""
+    from nas.models.onnx_export import export_onnx as export
 
-    network = space.build_network(config).eval()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(network, (torch.randn(1, *space.input_shape),), str(path), dynamo=False,
-                          opset_version=17, input_names=["input"], output_names=["logits"])
+    export(space.build_network(config).eval(), space.input_shape, path, batch_size=1)
 
 
 @pytest.fixture(scope="module")
