@@ -112,3 +112,37 @@ def test_new_device_columns_are_held_out_only_and_scored_against_the_front_of_th
     assert run["table_networks"] == 60  # only the sampled cells: the front is theirs
     public = [r for r in report["runs"] if r["column"] == "gold_6226"][0]
     assert public["table_networks"] == 300
+
+
+def test_the_predictor_bench_predicts_new_devices_only_when_held_out_and_reports_each_columns_ceiling(run_script,
+                                                                                                    tmp_path):
+    import csv
+    from pathlib import Path
+
+    if not (Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "nb201_latency_ms.csv").is_file():
+        pytest.skip("../shared/benchmarks is missing: the predictor bench reads the public tables")
+    data = Path(__file__).resolve().parents[1] / "data"
+    with open(data / "nb201_slice_latency_ms.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))[:80]
+    new = tmp_path / "new_devices.csv"
+    with open(new, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["arch_idx", "arch_str", "ort_new"])
+        writer.writerows([row["arch_idx"], row["arch_str"], row["pixel2"]] for row in rows)
+    common = ("--spaces", "nb201", "--columns", "ort_new", "--new-devices", new, "--sizes", "20", "--seeds", "1",
+              "--prior-size", "0", "--quiet")
+    refused = run_script("bench_predictors.py", *common, "--output", tmp_path / "refused")
+    assert refused.returncode == 2 and "--new-devices needs --folds" in refused.stderr
+    training = run_script("bench_predictors.py", *common, "--folds", "3", "--split", "training",
+                          "--output", tmp_path / "training")
+    assert training.returncode == 0, training.stderr
+    assert json.loads((tmp_path / "training" / "bench_predictors.json").read_text())["runs"] == []
+    held_out = run_script("bench_predictors.py", *common, "--folds", "3", "--ceiling", "--output", tmp_path / "held")
+    assert held_out.returncode == 0, held_out.stderr
+    report = json.loads((tmp_path / "held" / "bench_predictors.json").read_text())
+    assert {f"{run['group']}/{run['column']}" for run in report["runs"]} == {"new_devices/ort_new"}
+    ceiling = report["ceilings"]["new_devices/ort_new"]
+    assert ceiling["train_size"] == 64 and 0 < ceiling["within_10pct"] <= 1
+    column = report["summary"]["20"]["per_column"]["new_devices/ort_new"]
+    assert column["share_of_ceiling"] == pytest.approx(column["ours_within_10pct"] / ceiling["within_10pct"])
+    assert "Share of each column's ceiling" in (tmp_path / "held" / "bench_predictors.md").read_text()
