@@ -187,7 +187,8 @@ def summarise(runs: list[dict], samplers: list[str], budgets: list[int], columns
                 **{metric: float(np.median(values)) for metric, values in per_column.items() if values},
                 **{f"worst_column_{metric}": float(np.min(values)) for metric, values in per_column.items() if values},
                 "worst_column": [c for c in columns if any(r["column"] == c for r in runs)][worst],
-                "median_regret": {name: float(np.nanmedian(values)) for name, values in regrets.items()}}
+                "median_regret": {name: float(np.nanmedian(values)) for name, values in regrets.items()},
+                "worst_column_regret": {name: float(np.nanmax(values)) for name, values in regrets.items()}}
     return summary
 
 

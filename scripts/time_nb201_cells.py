@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import sys
 import tempfile
@@ -164,7 +165,40 @@ def main(argv: list[str] | None = None) -> int:
     if not args.table_only:
         measure(names, cell_order(args.count), long_path, args.minutes)
     print(f"{write_wide(long_path, wide_path, names)} cells in every setting -> {wide_path}", file=sys.stderr)
+    print(json.dumps(describe(long_path, wide_path, names), indent=1))
     return 0
+
+
+def describe(long_path: Path, wide_path: Path, names: list[str]) -> dict:
+    """Per setting: cells, the share flagged noisy, the median ratio half-width, the 1-minute load average
+    while timing; and the Spearman correlations of the columns with each other and with the public table's
+    columns on the same cells (how differently they rank the networks)."""
+    from scipy.stats import spearmanr
+
+    rows = read_long(long_path)
+    report: dict = {"settings": {}}
+    for name in names:
+        mine = [row for row in rows if row["setting"] == name]
+        if mine:
+            load = [float(row["load1"]) for row in mine]
+            report["settings"][name] = {
+                "cells": len(mine), "noisy_share": float(np.mean([row["noisy"] == "1" for row in mine])),
+                "median_ratio_half_width": float(np.median([float(row["ratio_half_width"]) for row in mine])),
+                "load1": {"median": float(np.median(load)), "min": min(load), "max": max(load)},
+                "utc": [mine[0]["utc"], mine[-1]["utc"]]}
+    with open(wide_path, newline="") as handle:
+        wide = list(csv.DictReader(handle))
+    public = {}
+    with open(ROOT / ".." / "shared" / "benchmarks" / "nb201_latency_ms.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            public[row["arch_idx"]] = row
+    if len(wide) > 2:
+        public_names = [c for c in public["0"] if c not in ("arch_idx", "arch_str")]
+        columns = {name: [float(row[name]) for row in wide] for name in names}
+        columns.update({f"public/{c}": [float(public[row["arch_idx"]][c]) for row in wide] for c in public_names})
+        report["spearman"] = {name: {other: round(float(spearmanr(columns[name], values)[0]), 3)
+                                     for other, values in columns.items() if other != name} for name in names}
+    return report
 
 
 def measure(names: list[str], cells: list[int], long_path: Path, minutes: float | None) -> None:
