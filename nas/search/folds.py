@@ -37,9 +37,12 @@ def split_columns(columns: Iterable[str], folds: int, held_out: int,
     benchmarks/devices) join every held-out fold and no training fold; they are not dealt, so the
     folds of the other columns stay as they were."""
     extra = sorted(set(held_out_only))
-    dealt = device_folds([c for c in columns if c not in extra], folds)
     if not 0 <= held_out < folds:
         raise ValueError(f"held-out fold must be between 0 and {folds - 1}, got {held_out}")
+    dealt_columns = [c for c in columns if c not in extra]
+    if not dealt_columns and extra:  # only held-out-only columns asked for: nothing to deal
+        return {"training": [], "held_out": extra}
+    dealt = device_folds(dealt_columns, folds)
     return {"training": sorted(c for index, fold in enumerate(dealt) if index != held_out for c in fold),
             "held_out": dealt[held_out] + extra}
 

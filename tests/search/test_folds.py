@@ -30,6 +30,7 @@ def test_held_out_only_columns_join_the_held_out_fold_and_leave_the_others_as_th
         plain, split = split_columns(COLUMNS, 3, fold), split_columns(COLUMNS + new, 3, fold, held_out_only=new)
         assert split["training"] == plain["training"] and not set(new) & set(split["training"])
         assert split["held_out"] == plain["held_out"] + sorted(new)
+    assert split_columns(new, 3, 0, held_out_only=new) == {"training": [], "held_out": sorted(new)}
 
 
 def test_paired_differences_pair_by_column_and_seed_and_name_the_worst_column():
