@@ -82,13 +82,27 @@ def run_column(space: Any, configs: list, matrix: np.ndarray, columns: Sequence[
     return runs
 
 
+CEILING_SHARE = 0.8  # the ceiling predictor is fitted on this share of the column
+
+
+def column_ceiling(space: Any, configs: list, targets: np.ndarray, model: str, seed: int = 0) -> dict[str, float]:
+    """The column's ceiling: `model` fitted on 80% of the column (drawn with `seed`), scored on the other 20%.
+    What the features can learn of this device given (nearly) all of it; the rest is the column's noise."""
+    size = int(CEILING_SHARE * len(configs))
+    result = evaluate_on_table(space, configs, targets, size, seed, model)
+    return {"train_size": size, **{metric: float(result[metric]) for metric in METRICS}}
+
+
 def setting_name(size: int, priors: bool) -> str:
     return f"{size}+priors" if priors else str(size)
 
 
-def summarise(runs: list[dict[str, Any]], groups: dict[str, list[str]]) -> dict[str, Any]:
+def summarise(runs: list[dict[str, Any]], groups: dict[str, list[str]],
+              ceilings: dict[str, dict] | None = None) -> dict[str, Any]:
     """Per setting: per column the median over seeds, and per group (and over all columns) the median
-    over columns; the columns below the one-hot baseline (within ±10%)."""
+    over columns; the columns below the one-hot baseline (within ±10%). With `ceilings` (by "group/column",
+    from `column_ceiling`), each column's within ±10% is also reported as its share of the ceiling's."""
+    ceilings = ceilings or {}
     settings = sorted({(run["train_size"], run["priors"]) for run in runs})
     summary: dict[str, Any] = {}
     for size, priors in settings:
@@ -99,8 +113,13 @@ def summarise(runs: list[dict[str, Any]], groups: dict[str, list[str]]) -> dict[
             for column in columns:
                 mine = [run for run in selected if run["group"] == group and run["column"] == column]
                 if mine:
-                    per_column[f"{group}/{column}"] = {key: float(np.median([run[key] for run in mine]))
-                                                       for key in keys}
+                    name = f"{group}/{column}"
+                    per_column[name] = {key: float(np.median([run[key] for run in mine])) for key in keys}
+                    if name in ceilings:
+                        per_column[name]["ceiling_within_10pct"] = ceilings[name]["within_10pct"]
+                        per_column[name]["share_of_ceiling"] = (per_column[name]["ours_within_10pct"]
+                                                                / ceilings[name]["within_10pct"])
+        keys = keys + (["ceiling_within_10pct", "share_of_ceiling"] if ceilings else [])
         by_group = {group: _median_over(per_column, [f"{group}/{c}" for c in columns], keys)
                     for group, columns in groups.items()}
         by_group["all"] = _median_over(per_column, list(per_column), keys)
@@ -118,7 +137,8 @@ def summarise(runs: list[dict[str, Any]], groups: dict[str, list[str]]) -> dict[
 
 def _median_over(per_column: dict, names: list[str], keys: list[str]) -> dict[str, float]:
     present = [per_column[name] for name in names if name in per_column]
-    return {key: float(np.median([values[key] for values in present])) for key in keys} if present else {}
+    return {key: float(np.median([values[key] for values in present if key in values])) for key in keys
+            if any(key in values for values in present)} if present else {}
 
 
 def markdown(summary: dict[str, Any], model: str) -> str:
@@ -141,6 +161,13 @@ def markdown(summary: dict[str, Any], model: str) -> str:
             if not priors:
                 line += f" {values['onehot_within_10pct']:.3f} | {values['onehot_kendall_tau']:.3f} |"
             lines.append(line)
+        shares = {name: values["share_of_ceiling"] for name, values in part["per_column"].items()
+                  if "share_of_ceiling" in values}
+        if shares:
+            lines.append("\nShare of each column's ceiling (within ±10% over that of the predictor fitted on 80% of "
+                         "the column): " + ", ".join(f"{name} {share:.3f} (ceiling "
+                                                     f"{part['per_column'][name]['ceiling_within_10pct']:.3f})"
+                                                     for name, share in shares.items()))
         if part.get("worst_column_within_10pct"):
             worst = part["worst_column_within_10pct"]
             lines.append(f"\nWorst column (within ±10%): {worst['column']} {worst['within_10pct']:.3f}")

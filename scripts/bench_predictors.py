@@ -17,6 +17,12 @@ holds several); use train sizes that leave rows to score, e.g. `--sizes 20,50,10
 With several fingerprints that measured the same networks, the 20+priors setting uses the other
 fingerprints' latencies. Timings taken on a shared, busy machine are noisier than quiet-machine ones;
 say so when reporting them.
+
+`--ceiling` also fits the predictor on 80% of each column (seed 0) and reports every column's within ±10%
+as a share of that ceiling. `--new-devices TABLE` (NAS-Bench-201 cells timed here,
+scripts/time_nb201_cells.py) adds TABLE's columns as held-out-only columns (group `new_devices`): they are
+predicted with the held-out fold and never with a training fold (it needs --folds); the priors of a new
+column are the other new columns.
 """
 
 from __future__ import annotations
@@ -93,13 +99,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--held-out-fold", type=int, default=0, help="with --folds: the fold held out (0-based)")
     parser.add_argument("--split", choices=("all", "training", "held-out"), default="held-out",
                         help="with --folds: which columns to predict (default the held-out fold)")
+    parser.add_argument("--ceiling", action="store_true", help="also fit on 80%% of each column: its ceiling")
+    parser.add_argument("--new-devices", default=None,
+                        help="an nb201 latency table of devices kept out of development: held-out columns only")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = parser.parse_args(argv)
 
     from nas.errors import HwnasError
     from nas.registry import RegistryError
     from predictors import PredictorError
-    from predictors.benchmark import markdown, run_column, summarise
+    from predictors.benchmark import column_ceiling, markdown, run_column, summarise
     from predictors.encoding_cache import cached_encodings
     from predictors.table import read_columns
     from search_spaces import ConfigError, create_space
@@ -107,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(size) for size in args.sizes.split(",") if size]
     wanted = None if args.columns is None else set(args.columns.split(","))
     started = time.perf_counter()
-    runs, groups, sources = [], {}, {}
+    runs, groups, sources, ceilings = [], {}, {}, {}
+    if args.new_devices and not args.folds:
+        print("bench_predictors: error: --new-devices needs --folds (its columns are held-out columns only)",
+              file=sys.stderr)
+        return 2
     try:
         with cached_encodings():
             if args.run:  # the run's own store and space (the space arguments are in its checkpoint)
@@ -140,6 +153,14 @@ def main(argv: list[str] | None = None) -> int:
                     jobs.append((space_name, space, configs, matrix, columns,
                                  [c for c in columns if (wanted is None or c in wanted)
                                   and (chosen is None or f"{space_name}/{c}" in chosen)]))
+                if args.new_devices:  # held out only: never predicted with a training fold
+                    space = create_space("nb201")
+                    columns, path = table_columns(Path(args.new_devices))
+                    configs, matrix = read_columns(path, space, columns)
+                    sources["new_devices"] = str(path)
+                    jobs.append(("new_devices", space, configs, matrix, columns,
+                                 [] if args.split == "training" else
+                                 [c for c in columns if wanted is None or c in wanted]))
             for group, space, configs, matrix, columns, targets in jobs:
                 groups[group] = targets
                 usable = [size for size in sizes if size <= len(configs) - MIN_TEST_ROWS]
@@ -147,11 +168,15 @@ def main(argv: list[str] | None = None) -> int:
                 for target in targets:
                     runs += run_column(space, configs, matrix, columns, target, usable, prior_size, args.seeds,
                                        args.model, group, progress=not args.quiet)
+                    if args.ceiling:
+                        ceilings[f"{group}/{target}"] = column_ceiling(
+                            space, configs, matrix[:, columns.index(target)], args.model)
     except (PredictorError, ConfigError, HwnasError, RegistryError, json.JSONDecodeError) as error:
         print(f"bench_predictors: error: {error}", file=sys.stderr)
         return 2
-    summary = summarise(runs, groups)
+    summary = summarise(runs, groups, ceilings)
     report = {"model": args.model, "seeds": args.seeds, "sizes": sizes, "prior_size": args.prior_size,
+              "ceilings": ceilings or None,
               "sources": sources, "wall_seconds": time.perf_counter() - started, "summary": summary, "runs": runs}
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,12 @@ hypervolume ratio as a share of it (`share_of_ceiling`).
     python scripts/bench_search.py --samplers guided --no-focus --markdown   # the focus's cost in recall
     python scripts/bench_search.py --folds 3 --held-out-fold 0 --split training --baseline tpe --markdown
     python scripts/bench_search.py --columns pixel2 --samplers guided --ceiling --markdown
+    python scripts/bench_search.py --folds 3 --held-out-fold 0 --split held-out \
+        --new-devices benchmarks/devices/nb201_ort_latency_ms.csv --budgets 25,50,100 --ceiling --markdown
+
+`--new-devices TABLE` adds the latency columns of TABLE (the cells timed here, scripts/time_nb201_cells.py)
+as held-out-only columns: they join the held-out fold and never a training fold (it needs --folds). Such
+a table is a sample of the space: the search is restricted to its cells and scored against their front.
 """
 
 from __future__ import annotations
@@ -54,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--held-out-fold", type=int, default=0, help="with --folds: the fold held out (0-based)")
     parser.add_argument("--split", choices=("all", "training", "held-out"), default="all",
                         help="with --folds: which columns to run (default all, reported apart)")
+    parser.add_argument("--new-devices", default=None,
+                        help="a latency table of devices kept out of development: held-out columns only")
     parser.add_argument("--baseline", default=None, help="report every sampler's paired difference to this one")
     parser.add_argument("--ceiling", action="store_true",
                         help="score each column's noise-aware oracle and report searches as a share of it")
@@ -68,12 +76,22 @@ def main(argv: list[str] | None = None) -> int:
     from nas.search.driver import SearchConfig
     from nas.search.folds import latency_budgets, split_columns
 
-    with open(args.latency_table, newline="") as handle:
-        header = next(csv.reader(handle))
-    columns = args.columns.split(",") if args.columns else [c for c in header if c not in ("arch_idx", "arch_str")]
+    if args.new_devices and not args.folds:
+        print("bench_search: error: --new-devices needs --folds (its columns are held-out columns only)",
+              file=sys.stderr)
+        return 2
+    tables = {column: args.latency_table for column in table_columns(args.latency_table)}
+    new = table_columns(args.new_devices) if args.new_devices else []
+    tables.update({column: args.new_devices for column in new})
+    columns = args.columns.split(",") if args.columns else list(tables)
+    unknown = [column for column in columns if column not in tables]
+    if unknown:
+        print(f"bench_search: error: --columns: {unknown[0]!r} is in no latency table; columns: {', '.join(tables)}",
+              file=sys.stderr)
+        return 2
     splits = {"all": columns}
     if args.folds:
-        splits = split_columns(columns, args.folds, args.held_out_fold)
+        splits = split_columns(columns, args.folds, args.held_out_fold, held_out_only=[c for c in new if c in columns])
         if args.split != "all":
             columns = splits[args.split.replace("-", "_")]
             splits = {args.split.replace("-", "_"): columns}
@@ -83,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     space = create_space("nb201")
     runs, ceilings = [], {}
     for column in columns:
-        table = load_benchmark(space, args.accuracy_table, args.accuracy_column, args.latency_table, column)
+        table = load_benchmark(space, args.accuracy_table, args.accuracy_column, tables[column], column)
         budgets_ms = latency_budgets(table.latency)
         if args.ceiling:
             ceilings[column] = column_ceiling(table, budgets, TableScore(table))
@@ -107,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                                                               / ceilings[column][str(b)]["hypervolume_ratio"])
                 seconds = time.perf_counter() - started
                 runs.append({"column": column, "sampler": sampler, "seed": seed, "seconds": round(seconds, 2),
-                             "true_front_size": score.score(order[:1])["true_front_size"], "at": at,
+                             "true_front_size": score.score(order[:1])["true_front_size"], "table_networks": len(table), "at": at,
                              "latency_budgets_ms": budgets_ms})
                 scores = ", ".join(f"@{b}: HV {at[str(b)]['hypervolume_ratio']:.3f} "
                                    f"recall {at[str(b)]['front_recall']:.2f}" for b in budgets if str(b) in at)
@@ -116,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     paired = ({split: compare(runs, samplers, budgets, split_columns_, args.baseline)
                for split, split_columns_ in splits.items()} if args.baseline else None)
     print(json.dumps({"runs": runs, "summary": summary, "paired": paired, "ceilings": ceilings or None,
-                      "columns": columns, "splits": splits,
+                      "columns": columns, "splits": splits, "new_devices": args.new_devices,
                       "folds": args.folds, "held_out_fold": args.held_out_fold if args.folds else None,
                       "seeds": seeds, "focus": args.focus}, indent=1))
     if args.markdown:
@@ -124,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{split} columns ({len(splits[split])}): {', '.join(splits[split])}\n")
             print(markdown(split_summary, samplers, budgets))
     return 0
+
+
+def table_columns(path: str) -> list[str]:
+    with open(path, newline="") as handle:
+        return [c for c in next(csv.reader(handle)) if c not in ("arch_idx", "arch_str")]
 
 
 def compare(runs: list[dict], samplers: list[str], budgets: list[int], columns: list[str], baseline: str) -> dict:
@@ -164,7 +187,8 @@ def summarise(runs: list[dict], samplers: list[str], budgets: list[int], columns
                 **{metric: float(np.median(values)) for metric, values in per_column.items() if values},
                 **{f"worst_column_{metric}": float(np.min(values)) for metric, values in per_column.items() if values},
                 "worst_column": [c for c in columns if any(r["column"] == c for r in runs)][worst],
-                "median_regret": {name: float(np.nanmedian(values)) for name, values in regrets.items()}}
+                "median_regret": {name: float(np.nanmedian(values)) for name, values in regrets.items()},
+                "worst_column_regret": {name: float(np.nanmax(values)) for name, values in regrets.items()}}
     return summary
 
 

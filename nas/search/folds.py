@@ -29,13 +29,22 @@ def device_folds(columns: Iterable[str], folds: int) -> list[list[str]]:
     return [sorted(fold) for fold in dealt]
 
 
-def split_columns(columns: Iterable[str], folds: int, held_out: int) -> dict[str, list[str]]:
-    """{"training": ..., "held_out": ...}: fold `held_out` (0-based) against all the others."""
-    dealt = device_folds(columns, folds)
+def split_columns(columns: Iterable[str], folds: int, held_out: int,
+                  held_out_only: Iterable[str] = ()) -> dict[str, list[str]]:
+    """{"training": ..., "held_out": ...}: fold `held_out` (0-based) against all the others.
+
+    `held_out_only` columns (devices kept out of all development, e.g. the ones timed here:
+    benchmarks/devices) join every held-out fold and no training fold; they are not dealt, so the
+    folds of the other columns stay as they were."""
+    extra = sorted(set(held_out_only))
     if not 0 <= held_out < folds:
         raise ValueError(f"held-out fold must be between 0 and {folds - 1}, got {held_out}")
+    dealt_columns = [c for c in columns if c not in extra]
+    if not dealt_columns and extra:  # only held-out-only columns asked for: nothing to deal
+        return {"training": [], "held_out": extra}
+    dealt = device_folds(dealt_columns, folds)
     return {"training": sorted(c for index, fold in enumerate(dealt) if index != held_out for c in fold),
-            "held_out": dealt[held_out]}
+            "held_out": dealt[held_out] + extra}
 
 
 def paired_difference(results: Mapping[tuple[str, int], float], baseline: Mapping[tuple[str, int], float]) -> dict:

@@ -24,6 +24,15 @@ def test_folds_are_fixed_disjoint_and_cover_every_column():
         split_columns(COLUMNS, 3, 3)
 
 
+def test_held_out_only_columns_join_the_held_out_fold_and_leave_the_others_as_they_were():
+    new = ["ort_1t_b1_fp32", "ort_1t_b1_int8"]
+    for fold in range(3):
+        plain, split = split_columns(COLUMNS, 3, fold), split_columns(COLUMNS + new, 3, fold, held_out_only=new)
+        assert split["training"] == plain["training"] and not set(new) & set(split["training"])
+        assert split["held_out"] == plain["held_out"] + sorted(new)
+    assert split_columns(new, 3, 0, held_out_only=new) == {"training": [], "held_out": sorted(new)}
+
+
 def test_paired_differences_pair_by_column_and_seed_and_name_the_worst_column():
     variant = {("a", 0): 0.9, ("a", 1): 0.8, ("b", 0): 0.5, ("b", 1): 0.7, ("c", 0): 1.0}
     baseline = {("a", 0): 0.8, ("a", 1): 0.8, ("b", 0): 0.6, ("b", 1): 0.6}  # ("c", 0) has no pair
@@ -75,3 +84,66 @@ def test_the_predictor_bench_predicts_only_the_fold_asked_for(run_script, tmp_pa
     # each run records the held-out coverage of its 90% interval (calibrated on its 20 training rows)
     assert all(0 <= run["ours_coverage"] <= 1 and run["ours_interval_width"] > 0 for run in report["runs"])
     assert all("ours_coverage" in values for values in report["summary"]["20"]["per_column"].values())
+
+
+def test_new_device_columns_are_held_out_only_and_scored_against_the_front_of_their_sampled_cells(run_script,
+                                                                                                  tmp_path):
+    import csv
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    with open(data / "nb201_slice_latency_ms.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))[:60]  # a sampled table: 60 of the slice's 300 cells
+    new = tmp_path / "new_devices.csv"
+    with open(new, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["arch_idx", "arch_str", "ort_new"])
+        writer.writerows([row["arch_idx"], row["arch_str"], row["gold_6226"]] for row in rows)
+    common = ("--accuracy-table", data / "nb201_slice_accuracy.csv", "--latency-table",
+              data / "nb201_slice_latency_ms.csv", "--columns", "gold_6226,pixel2,titanx_1,ort_new", "--seeds", "0",
+              "--budgets", "8", "--samplers", "random", "--new-devices", new)
+    refused = run_script("bench_search.py", *common)
+    assert refused.returncode == 2 and "--new-devices needs --folds" in refused.stderr
+    for fold in (0, 1):
+        result = run_script("bench_search.py", *common, "--folds", "2", "--held-out-fold", fold)
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert "ort_new" in report["splits"]["held_out"] and "ort_new" not in report["splits"]["training"]
+    (run,) = [r for r in report["runs"] if r["column"] == "ort_new"]
+    assert run["table_networks"] == 60  # only the sampled cells: the front is theirs
+    public = [r for r in report["runs"] if r["column"] == "gold_6226"][0]
+    assert public["table_networks"] == 300
+
+
+def test_the_predictor_bench_predicts_new_devices_only_when_held_out_and_reports_each_columns_ceiling(run_script,
+                                                                                                    tmp_path):
+    import csv
+    from pathlib import Path
+
+    if not (Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "nb201_latency_ms.csv").is_file():
+        pytest.skip("../shared/benchmarks is missing: the predictor bench reads the public tables")
+    data = Path(__file__).resolve().parents[1] / "data"
+    with open(data / "nb201_slice_latency_ms.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))[:80]
+    new = tmp_path / "new_devices.csv"
+    with open(new, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["arch_idx", "arch_str", "ort_new"])
+        writer.writerows([row["arch_idx"], row["arch_str"], row["pixel2"]] for row in rows)
+    common = ("--spaces", "nb201", "--columns", "ort_new", "--new-devices", new, "--sizes", "20", "--seeds", "1",
+              "--prior-size", "0", "--quiet")
+    refused = run_script("bench_predictors.py", *common, "--output", tmp_path / "refused")
+    assert refused.returncode == 2 and "--new-devices needs --folds" in refused.stderr
+    training = run_script("bench_predictors.py", *common, "--folds", "3", "--split", "training",
+                          "--output", tmp_path / "training")
+    assert training.returncode == 0, training.stderr
+    assert json.loads((tmp_path / "training" / "bench_predictors.json").read_text())["runs"] == []
+    held_out = run_script("bench_predictors.py", *common, "--folds", "3", "--ceiling", "--output", tmp_path / "held")
+    assert held_out.returncode == 0, held_out.stderr
+    report = json.loads((tmp_path / "held" / "bench_predictors.json").read_text())
+    assert {f"{run['group']}/{run['column']}" for run in report["runs"]} == {"new_devices/ort_new"}
+    ceiling = report["ceilings"]["new_devices/ort_new"]
+    assert ceiling["train_size"] == 64 and 0 < ceiling["within_10pct"] <= 1
+    column = report["summary"]["20"]["per_column"]["new_devices/ort_new"]
+    assert column["share_of_ceiling"] == pytest.approx(column["ours_within_10pct"] / ceiling["within_10pct"])
+    assert "Share of each column's ceiling" in (tmp_path / "held" / "bench_predictors.md").read_text()
