@@ -77,7 +77,7 @@ def test_the_race_scores_three_objective_fronts_and_the_sequential_search(tmp_pa
     supernet = space.build_supernet().eval()
     script = _script()
     names = ("joint", "fp32", "int8", "int4", "sequential")
-    arguments = argparse.Namespace(trials=8, budget=3, sampler="nsga2")
+    arguments = argparse.Namespace(trials=8, budget=3, sampler="nsga2", latency_ms=None)
     races = [script._race(space, supernet, digits, MacsPredictor(), MacsProfiler(), tmp_path, names, arguments, seed)
              for seed in (0, 1)]
     for race in races:
@@ -88,3 +88,36 @@ def test_the_race_scores_three_objective_fronts_and_the_sequential_search(tmp_pa
                 assert all(set(entry["precisions"]) == {name} for entry in result["front"])
     summary = script._summary(races, names)
     assert summary["joint_minus_int8"]["seeds"] == 2 and len(summary["hypervolume"]["sequential"]) == 2
+
+
+def test_the_race_measures_no_trial_whose_interval_lies_wholly_above_the_latency_budget(digits):
+    """The straddle rule in the race's fronts: over the budget -> not measured; straddling -> measured, and
+    admitted only if its measured latency is within the budget."""
+    from types import SimpleNamespace
+
+    from search_spaces import create_space
+
+    space = create_space("vit", **digits.space_arguments(), depth_choices=[1, 2], embed_dim_choices=[48, 64])
+    supernet = space.build_supernet().eval()
+    configs = space.sample_distinct(3, np.random.default_rng(0))
+    # predicted 1.0 [0.9, 1.1] (under), 1.4 [0.8, 2.0] (straddles), 3.0 [2.5, 3.5] (wholly over a 1.2 ms budget)
+    intervals = [(1.0, 0.9, 1.1), (1.4, 0.8, 2.0), (3.0, 2.5, 3.5)]
+    trials = [{"config_id": space.config_id(c), "config": c, "val_accuracy": 0.5 + 0.1 * i, "latency_ms": p,
+               "size_mb": 1.0, "predicted_latency_low_ms": low, "predicted_latency_high_ms": high}
+              for i, (c, (p, low, high)) in enumerate(zip(configs, intervals))]
+    measured_latency = {trials[0]["config_id"]: 1.05, trials[1]["config_id"]: 1.1, trials[2]["config_id"]: 0.1}
+
+    class Profiler:
+        def __init__(self):
+            self.asked = []
+
+        def measure_all(self, configs, progress=False):
+            self.asked += [space.config_id(c) for c in configs]
+            return [SimpleNamespace(config_id=space.config_id(c), latency_ms=measured_latency[space.config_id(c)])
+                    for c in configs]
+
+    profiler = Profiler()
+    front, measured = _script()._measured_front(trials, profiler, supernet, digits, budget=3, latency_ms=1.2)
+    assert measured == 2 and trials[2]["config_id"] not in profiler.asked
+    assert {entry["config_id"] for entry in front} <= {trials[0]["config_id"], trials[1]["config_id"]}
+    assert all(entry["latency_ms"] <= 1.2 for entry in front)
