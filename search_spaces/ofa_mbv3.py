@@ -21,6 +21,9 @@ from typing import Any, Mapping
 from search_spaces.errors import ConfigError
 from search_spaces.layer_cost import LayerCost
 from search_spaces.quantization import PRECISIONS
+
+# what `mbv3`'s blocks can run (precisions_argument's default): its configs, and no others, are accepted
+MBV3_PRECISIONS = tuple(precision for precision in PRECISIONS if precision in ("int8", "fp32"))
 from search_spaces.registry import register_space
 from search_spaces.space import Choice, SearchSpace
 
@@ -61,7 +64,7 @@ class OFAMobileNetV3Space(SearchSpace):
             # configs of the trainable `mbv3` space with per-block precision are accepted: the published
             # networks are fp32, so the precision is dropped (the table prices every block as fp32)
             self.ignored_choices[f"block{block}.precision"] = Choice(
-                f"block{block}.precision", PRECISIONS, "ignored: the table's networks run fp32")
+                f"block{block}.precision", MBV3_PRECISIONS, "ignored: the table's networks run fp32")
 
     def inactive_keys(self, config: Mapping[str, Any]) -> set[str]:
         inactive = set()

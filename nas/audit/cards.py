@@ -15,8 +15,8 @@ AUDIT_KEYS = ("standalone_test_accuracy", "inherited_test_accuracy", "gap_points
 
 def add_audit_to_cards(folder: Path, rows: list[dict], summary: dict) -> list[str]:
     """Add the audit to the cards (JSON, markdown and index.json) of the audited networks that `folder`
-    holds; returns their config ids. A folder without an export, or a card that is not valid JSON, is left
-    as it is."""
+    holds; returns their config ids. A folder without an export, or a card that is not valid JSON or lacks
+    what its markdown page needs (a damaged index.json), is left as it is."""
     index_path = Path(folder) / "index.json"
     if not index_path.is_file():
         return []
@@ -30,12 +30,17 @@ def add_audit_to_cards(folder: Path, rows: list[dict], summary: dict) -> list[st
                                   "networks": summary["networks"], "kendall_tau": summary["kendall_tau"]}
                for row in rows}
     updated = []
-    for card in index:
+    for position, card in enumerate(index):
         if not isinstance(card, dict) or card.get("config_id") not in audited:
             continue
-        card["audit"] = audited[card["config_id"]]
+        card = {**card, "audit": audited[card["config_id"]]}
+        try:
+            markdown = card_markdown(card)
+        except (KeyError, TypeError, ValueError, AttributeError):  # a damaged card (fields missing or mistyped)
+            continue
+        index[position] = card
         write_atomically(Path(folder) / f"{card['config_id']}.json", json.dumps(card, indent=2, sort_keys=True))
-        write_atomically(Path(folder) / f"{card['config_id']}.md", card_markdown(card))
+        write_atomically(Path(folder) / f"{card['config_id']}.md", markdown)
         updated.append(card["config_id"])
     if updated:
         write_atomically(index_path, json.dumps(index, indent=2, sort_keys=True))
