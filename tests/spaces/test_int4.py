@@ -10,17 +10,9 @@ from hw_profiles.profile import INT4_SCHEMES
 from nas.models.onnx_export import export_onnx, integer_kernels, nbits_kernels, onnxruntime_logits
 from search_spaces import ConfigError, create_space
 from search_spaces.quantization import int4_blockwise
+from tests.spaces.test_quantization import OneLinear
 
 JOINT = {"image_size": 8, "precisions": ["fp32", "int8", "int4"]}
-
-
-class OneLinear(torch.nn.Module):
-    def __init__(self, inputs: int, outputs: int) -> None:
-        super().__init__()
-        self.fc = torch.nn.Linear(inputs, outputs)
-
-    def forward(self, x):
-        return self.fc(x)
 
 
 @pytest.mark.parametrize("inputs,outputs,block_size", [(48, 144, 32), (96, 40, 16), (100, 30, 64)])
