@@ -86,10 +86,7 @@ class DynamoExporter(OnnxExporter):
         printed = io.StringIO()  # its progress lines ("[torch.onnx] Obtain model graph ...") go nowhere
         try:
             with _quiet_registry_log(), contextlib.redirect_stdout(printed):
-                program = torch.onnx.export(network, (example,), None, dynamo=True, verbose=False,
-                                            opset_version=opset, input_names=[INPUT_NAME],
-                                            output_names=[OUTPUT_NAME], dynamic_shapes=dynamic_shapes,
-                                            optimize=True, external_data=False)
+                program = _export_program(network, example, opset, dynamic_shapes)
         except Exception as error:  # noqa: BLE001 - torch.export raises many types; the CLI needs one line
             raise HwnasError(f"the dynamo ONNX exporter cannot export {type(network).__name__}: "
                              f"{_first_line(error)} (try --exporter torchscript; see docs/decisions.md)") from None
@@ -100,6 +97,60 @@ class DynamoExporter(OnnxExporter):
         strip_node_metadata(model)
         onnx.save_model(model, str(path))
         return path
+
+
+def _export_program(network: Any, example: Any, opset: int, dynamic_shapes: Any) -> Any:
+    """`torch.onnx.export(..., dynamo=True)` without rebuilding its operator registry on every call.
+
+    The public call builds the registry of ONNX translations from onnxscript's torchlib each time (0.6-1.4 s
+    on this project's 2-core machine, a third of exporting a small network); the registry is only read
+    during an export, so one per opset is built once per process and handed to the exporter's core
+    function. That function is torch-internal: where it is missing or does not take these arguments, the
+    public call runs instead (the same graph, only slower); `tests/export/test_onnx_exporters.py` checks
+    that both give byte-identical files."""
+    import torch
+
+    registry = _torchlib_registry(opset)
+    if registry is None:
+        return torch.onnx.export(network, (example,), None, dynamo=True, verbose=False, opset_version=opset,
+                                 input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                 dynamic_shapes=dynamic_shapes, optimize=True, external_data=False)
+    from torch.onnx._internal.exporter import _core, _dynamic_shapes
+
+    if network.training:  # the public call's warning, kept
+        warnings.warn("Exporting a model while it is in training mode", UserWarning, stacklevel=4)
+    # What the public call does around the core export: named dimensions in, the same names in the file.
+    export_shapes, rename_axes = _dynamic_shapes.convert_str_to_export_dim(dynamic_shapes)
+    program = _core.export(network, (example,), {}, registry=registry, dynamic_shapes=export_shapes,
+                           input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], verbose=False, optimize=True,
+                           opset_version=opset)
+    if rename_axes and dynamic_shapes is not None:
+        program._rename_dynamic_axes(dynamic_shapes)
+    return program
+
+
+_REGISTRIES: dict[int, Any] = {}
+
+
+def _torchlib_registry(opset: int) -> Any:
+    """The exporter's operator registry for `opset`, built once per process; None where torch's internal
+    exporter API is not the one this was written against (then the public, slower call is used)."""
+    if opset not in _REGISTRIES:
+        try:
+            import inspect
+
+            from torch.onnx._internal.exporter import _core, _registration
+
+            from torch.onnx._internal.exporter import _dynamic_shapes, _onnx_program
+
+            if ("registry" not in inspect.signature(_core.export).parameters
+                    or not hasattr(_dynamic_shapes, "convert_str_to_export_dim")
+                    or not hasattr(_onnx_program.ONNXProgram, "_rename_dynamic_axes")):
+                raise ImportError("torch.onnx's _core.export takes no registry")
+            _REGISTRIES[opset] = _registration.ONNXRegistry.from_torchlib(opset_version=opset)
+        except (ImportError, AttributeError, TypeError):
+            _REGISTRIES[opset] = None
+    return _REGISTRIES[opset]
 
 
 def strip_node_metadata(model: Any) -> None:

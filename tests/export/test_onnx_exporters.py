@@ -48,6 +48,24 @@ def test_dynamo_exports_int8_with_one_kernel_per_layer_same_bytes_and_no_depreca
     assert onnxruntime_logits(first, images.numpy(), batch_size=5).shape == expected.shape
 
 
+def test_the_registry_built_once_per_process_gives_the_public_calls_bytes(tmp_path, monkeypatch):
+    """The exporter reuses one operator registry per opset (torch-internal call); the file must be exactly
+    what the public torch.onnx.export(dynamo=True) writes, for a static and a dynamic batch."""
+    from nas.models import onnx_exporters
+
+    space, network = small_int8_vit()
+    network = network.as_fp32()
+    writer = create_exporter("dynamo")
+    example = torch.zeros(1, *space.input_shape)
+    assert onnx_exporters._torchlib_registry(18) is not None  # the fast path is the one taken here
+    for dynamic in (False, True):
+        fast = writer.write(network, example, tmp_path / f"fast-{dynamic}.onnx", 18, dynamic).read_bytes()
+        monkeypatch.setitem(onnx_exporters._REGISTRIES, 18, None)  # as where torch's internal API moved
+        public = writer.write(network, example, tmp_path / f"public-{dynamic}.onnx", 18, dynamic).read_bytes()
+        monkeypatch.undo()
+        assert fast == public
+
+
 def test_dynamo_refuses_opsets_it_does_not_write_in_one_line(tmp_path):
     space, network = small_int8_vit()
     with pytest.raises(HwnasError, match="from 18 to 20 with the dynamo exporter, got 17") as error:
