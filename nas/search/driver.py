@@ -106,11 +106,6 @@ def storage_url(storage: str | Path) -> str:
     return text
 
 
-def _constraint(trial: Any) -> list[float]:
-    stored = trial.user_attrs.get("constraint", 0.0)
-    return list(stored) if isinstance(stored, list) else [stored]
-
-
 def open_study(storage: str | Path | None, config: SearchConfig, space: Any, prior_latencies: tuple = (),
                candidates: tuple = ()) -> Any:
     """Create or load the study `hwnas` in `storage` (None: in memory) with the sampler of `config`.
@@ -124,9 +119,7 @@ def open_study(storage: str | Path | None, config: SearchConfig, space: Any, pri
     from nas.search.samplers import SamplerContext, create_sampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    budgets = config.latency_ms is not None or config.size_mb is not None
-    context = SamplerContext(seed=config.seed, constraints=_constraint if budgets else None,
-                             space=space, fixed=dict(config.fixed), latency_budget=config.latency_ms,
+    context = SamplerContext(seed=config.seed, space=space, fixed=dict(config.fixed), latency_budget=config.latency_ms,
                              prior_latencies=tuple(prior_latencies), candidates=tuple(candidates),
                              focus=config.focus)
     sampler = create_sampler(config.sampler, context)
@@ -286,6 +279,8 @@ def run_search(study: Any, space: Any, evaluator: Evaluator, config: SearchConfi
             size = values[2] if len(values) > 2 else _stored_size(study, config_id, trial)
             constraints = config.constraints(values[1], size)
             trial.set_user_attr("constraint", constraints[0] if len(constraints) == 1 else constraints)
+            for index, value in enumerate(constraints):  # Optuna's samplers read them from the study; keys
+                trial.set_constraint(str(index), value)  # "0", "1" as in studies made before this API
         study.tell(trial, list(values))
         bar.set_postfix(best_accuracy=f"{max([values[0]] + [v[0] for v in evaluated.values()]):.3f}")
     bar.close()

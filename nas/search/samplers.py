@@ -1,8 +1,9 @@
 """Samplers by name: every Optuna sampler that fits a two-objective categorical search, and ours (`guided`).
 
 `@register_sampler(name, description)` adds a factory to `SAMPLERS`; `create_sampler(name, context)` builds one. A factory takes a
-`SamplerContext` (seed, Optuna constraints function, and what a model-based sampler needs to know about
-the space). A sampler that cannot run here (`auto` without OptunaHub) raises HwnasError saying why.
+`SamplerContext` (seed, and what a model-based sampler needs to know about the space). Budgets reach
+Optuna's samplers as each trial's constraints (`Trial.set_constraint`, set by the search driver), which
+they read from the study. A sampler that cannot run here (`auto` without OptunaHub) raises HwnasError saying why.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ NSGA_POPULATION = 24  # small populations: our budgets are 50 to a few hundred e
 @dataclass(frozen=True)
 class SamplerContext:
     seed: int = 0
-    constraints: Callable | None = None  # Optuna constraints_func: feasible when every value is <= 0
     space: Any = None  # the SearchSpace whose configs are searched (model-based samplers need it)
     fixed: Mapping[str, Any] = field(default_factory=dict)  # choices held fixed (not Optuna parameters)
     latency_budget: float | None = None  # hard budget on the second objective (latency), if any
@@ -65,23 +65,21 @@ def _guided(context: SamplerContext) -> Any:
 def _nsga2(context: SamplerContext) -> Any:
     import optuna
 
-    return optuna.samplers.NSGAIISampler(seed=context.seed, population_size=NSGA_POPULATION,
-                                         constraints_func=context.constraints)
+    return optuna.samplers.NSGAIISampler(seed=context.seed, population_size=NSGA_POPULATION)
 
 
 @register_sampler("nsga3", "Optuna NSGA-III (population 24)")
 def _nsga3(context: SamplerContext) -> Any:
     import optuna
 
-    return optuna.samplers.NSGAIIISampler(seed=context.seed, population_size=NSGA_POPULATION,
-                                          constraints_func=context.constraints)
+    return optuna.samplers.NSGAIIISampler(seed=context.seed, population_size=NSGA_POPULATION)
 
 
 @register_sampler("tpe", "Optuna multivariate TPE")
 def _tpe(context: SamplerContext) -> Any:
     import optuna
 
-    return optuna.samplers.TPESampler(seed=context.seed, constraints_func=context.constraints, multivariate=True)
+    return optuna.samplers.TPESampler(seed=context.seed, multivariate=True)
 
 
 @register_sampler("random", "uniform random (ignores the budget)")
@@ -95,8 +93,7 @@ def _random(context: SamplerContext) -> Any:
 def _gp(context: SamplerContext) -> Any:
     import optuna
 
-    return optuna.samplers.GPSampler(seed=context.seed, constraints_func=context.constraints,
-                                     warn_independent_sampling=False)
+    return optuna.samplers.GPSampler(seed=context.seed, warn_independent_sampling=False)
 
 
 @register_sampler("auto", "OptunaHub AutoSampler (needs the optunahub package and access to github.com)")
@@ -112,4 +109,4 @@ def _auto(context: SamplerContext) -> Any:
     except Exception as error:  # noqa: BLE001 - network or GitHub errors of any kind
         raise HwnasError(f"sampler 'auto' is not available here: OptunaHub could not download AutoSampler "
                          f"({str(error).splitlines()[0][:160]})") from None
-    return module.AutoSampler(seed=context.seed, constraints_func=context.constraints)
+    return module.AutoSampler(seed=context.seed)

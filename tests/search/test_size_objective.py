@@ -84,3 +84,24 @@ def test_objectives_are_checked_in_one_line(joint, tmp_path):
         study.enqueue_trial(space.largest())
         open_study(tmp_path / "s.db", SearchConfig(trials=1, sampler="nsga2", objectives="accuracy,latency,size",
                                                    resume=True), space)
+
+
+def test_budgets_reach_optunas_samplers_as_trial_constraints_without_the_deprecated_argument(
+        joint, digits, tmp_path):
+    """Optuna 5 deprecated `constraints_func`: each trial's budgets are set on the trial itself, where the
+    samplers read them (latency first, then size, keys "0" and "1" as constraints_func stored them)."""
+    import warnings
+
+    space, supernet = joint
+    config = SearchConfig(trials=4, sampler="tpe", latency_ms=0.05, size_mb=0.3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        study = open_study(tmp_path / "study.db", config, space)
+        evaluator = PredictedEvaluator(space, supernet, digits, MacsPredictor(space), with_size=True)
+        run_search(study, space, evaluator, config, progress=False)
+    assert not [w for w in caught if "constraints_func" in str(w.message)]
+    finished = [trial for trial in study.get_trials() if trial.values]
+    assert len(finished) >= 4
+    for trial in finished:
+        latency = trial.values[1]
+        assert trial.constraints == pytest.approx({"0": latency - 0.05, "1": trial.user_attrs["size_mb"] - 0.3})
