@@ -16,7 +16,6 @@ import torch
 
 from nas.registry import RegistryError
 from search_spaces import ConfigError, create_space, space_names
-from nas.registry import RegistryError
 
 SMALL_ARGUMENTS = {
     "vit": {"image_size": 8, "in_channels": 1, "num_classes": 10},
@@ -123,6 +122,12 @@ def test_distributions_cover_every_choice(space):
         assert tuple(distribution.choices) == space.choices[key].values
 
 
+# The ONNX export and its parity run on the largest network and on one sampled network of every variant
+# (seeds 0 and 1); seeds 2-3 check extraction only. A dynamo export costs seconds (minutes under load), and
+# these are the suite's most numerous exports.
+EXPORTED_SEEDS = (0, 1)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_extract_equals_supernet_and_exports_alone(space, seed, tmp_path):
     """Where the space has a supernet; a space without one (a benchmark-table space) must say so in one
@@ -146,6 +151,8 @@ def test_extract_equals_supernet_and_exports_alone(space, seed, tmp_path):
             parameter.add_(1.0)
         torch.testing.assert_close(network(images), got, atol=0, rtol=0)
     assert sum(p.numel() for p in network.parameters()) == space.cost_features(config)["params"]
+    if seed not in EXPORTED_SEEDS:
+        return
 
     from nas.models.onnx_export import check_onnx, export_onnx, onnxruntime_logits
 

@@ -38,7 +38,7 @@ def joint(digits):
 def test_size_from_the_config_is_the_exported_files_size(joint, tmp_path):
     space, supernet = joint
     rng = np.random.default_rng(0)
-    configs = [space.largest(), space.smallest()] + [space.canonical(space.sample(rng)) for _ in range(4)]
+    configs = [space.largest(), space.smallest()] + [space.canonical(space.sample(rng)) for _ in range(2)]
     sizes = set()
     for index, config in enumerate(configs):
         path = export_onnx(supernet.extract(config), space.input_shape, tmp_path / f"{index}.onnx")
