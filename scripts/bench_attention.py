@@ -14,13 +14,21 @@ the largest network alone, then the sandwich rule, on the first `--train-samples
 patches of one stem pixel (mnist5k: 14 x 14 = 196 tokens). Then four searches of
 `--trials` distinct networks each run on it with measured latency (one measurement store, so a network
 two searches meet is timed once; `nas.search.restricted`): softmax in every block, linear in every
-block, mixed, and softmax with one MLP ratio for every block. Reported: each front's hypervolume against
-one shared reference point and its lowest latency at matched accuracies; attention: softmax vs linear vs
-mixed; Mix'n'Match: per-block widths (the softmax search) vs uniform widths.
+block, mixed, and softmax with one MLP ratio for every block (`--comparisons` runs only the searches the
+chosen comparisons need), once per `--seeds` value (the supernet is the same). Reported per seed: each
+front's hypervolume against one shared reference point and its lowest latency at matched accuracies;
+attention: softmax vs linear vs mixed; Mix'n'Match: per-block widths (the softmax search) vs uniform
+widths, with the per-block minus uniform hypervolume paired by seed.
+
+A comparison whose searches evaluated unequal numbers of networks is no comparison at one budget: it is
+reported with `equal_budget` false, named on stderr, and the exit status is 1. The report records the
+commit and the tracked files changed from it at start and end (`worktree_changes_*`): a non-empty list
+means the commit does not describe the code that ran (a 2026-12-07 run reported a sampler fix's commit
+while the file before the fix was in the working tree).
 
     .venv/bin/python scripts/bench_attention.py > benchmarks/attention/latency.json   # a few minutes
     .venv/bin/python scripts/bench_attention.py --tokens 64 256 --embed 64 --search mnist5k rotten-tomatoes \
-        --epochs 2 --train-samples 3000 --trials 12
+        --epochs 2 --train-samples 3000 --trials 12 --seeds 0 1 --comparisons mix_n_match
 
 Prints one JSON object (progress on stderr); `--out FOLDER` keeps the supernets and measurements.
 """
@@ -43,6 +51,9 @@ sys.path.insert(0, str(ROOT))
 
 HEAD_DIM, MLP_RATIO = 16, 2.0
 KINDS = ("softmax", "linear")
+# Each comparison: its labels in the report -> the restricted searches (nas.search.restricted) behind them.
+COMPARISONS = {"attention": {"softmax": "softmax", "linear": "linear", "mixed": "mixed"},
+               "mix_n_match": {"per_block_widths": "softmax", "uniform_widths": "uniform_widths"}}
 # Small spaces for the search comparison, so a supernet trains in minutes on a CPU; --space-args replaces them.
 # Two or three blocks, so per-block MLP ratios (Mix'n'Match) differ from one ratio for all.
 SEARCH_SPACES = {
@@ -117,7 +128,7 @@ def search_comparison(dataset_name: str, profile, arguments: argparse.Namespace,
     space = create_space(space_name, **data_arguments, **space_arguments, attention_choices=list(KINDS))
     run = folder / dataset_name
     run.mkdir(parents=True, exist_ok=True)
-    training = TrainingConfig(epochs=arguments.epochs, threads=arguments.threads, seed=arguments.seed,
+    training = TrainingConfig(epochs=arguments.epochs, threads=arguments.threads, seed=arguments.seeds[0],
                               largest_only_fraction=arguments.largest_only_fraction,
                               random_subnets=arguments.random_subnets)
     state = train_supernet(space, dataset, run / "supernet.pt", training, progress=False)
@@ -128,25 +139,50 @@ def search_comparison(dataset_name: str, profile, arguments: argparse.Namespace,
     evaluator = MeasuredEvaluator(space, supernet, dataset, profiler)
     restrictions = {r.name: r for r in attention_restrictions(space) + width_restrictions(space)}
     restrictions.pop("per_block_widths")  # the softmax search: softmax fixed, widths per block
-    searches = {}
-    for name, restriction in restrictions.items():
-        print(f"{dataset_name}: search {name} ({arguments.trials} networks)", file=sys.stderr)
-        searches[name] = restricted_search(space, evaluator, restriction, arguments.trials, seed=arguments.seed,
-                                           sampler=arguments.sampler)
+    needed = {name for comparison in arguments.comparisons for name in COMPARISONS[comparison].values()}
+    by_seed = []
+    for seed in arguments.seeds:
+        searches = {}
+        for name in (name for name in restrictions if name in needed):
+            print(f"{dataset_name}: seed {seed}, search {name} ({arguments.trials} networks)", file=sys.stderr)
+            searches[name] = restricted_search(space, evaluator, restrictions[name], arguments.trials, seed=seed,
+                                               sampler=arguments.sampler)
+        by_seed.append({"seed": seed, **{comparison: compare_fronts({label: searches[name] for label, name
+                                                                     in COMPARISONS[comparison].items()})
+                                         for comparison in arguments.comparisons}})
     return {"dataset": dataset_name, "space": space.name, "space_arguments": space.arguments,
             "tokens": _tokens(space),
             "training": {"epochs": arguments.epochs, "train_samples": len(dataset.y_train),
                          "largest_only_fraction": training.largest_only_fraction,
                          "random_subnets": training.random_subnets, "history": state["history"]},
-            "trials": arguments.trials, "sampler": arguments.sampler, "seed": arguments.seed,
-            "attention": compare_fronts({name: searches[name] for name in ("softmax", "linear", "mixed")}),
-            "mix_n_match": compare_fronts({"per_block_widths": searches["softmax"],
-                                           "uniform_widths": searches["uniform_widths"]})}
+            "trials": arguments.trials, "sampler": arguments.sampler, "seeds": arguments.seeds,
+            "by_seed": by_seed, **({"mix_n_match_paired": _paired(by_seed)} if "mix_n_match" in arguments.comparisons
+                                   else {})}
+
+
+def _paired(by_seed: list[dict]) -> dict:
+    """Per seed, per-block minus uniform hypervolume (each seed's own reference point), and over seeds."""
+    differences = [float(row["mix_n_match"]["searches"]["per_block_widths"]["hypervolume"]
+                         - row["mix_n_match"]["searches"]["uniform_widths"]["hypervolume"]) for row in by_seed]
+    return {"hypervolume_difference_by_seed": differences,
+            "per_block_better": sum(int(difference > 0) for difference in differences), "seeds": len(differences),
+            "mean_difference": sum(differences) / len(differences)}
 
 
 def _tokens(space) -> int:
     shape = space.shape(space.largest())
     return getattr(shape, "tokens", None) or shape.max_length
+
+
+def worktree_changes(root: Path = ROOT) -> list[str] | None:
+    """Tracked files of `root`'s git working tree that differ from its commit (`git status --porcelain`
+    lines; untracked files left out), None where git cannot tell."""
+    try:
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return [line for line in status.splitlines() if line.strip()]
 
 
 def _commit() -> str:
@@ -172,7 +208,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of the epochs that train the largest network alone (a quarter of a sandwich step)")
     parser.add_argument("--random-subnets", type=int, default=2, help="random sub-networks per sandwich step")
     parser.add_argument("--sampler", default="guided")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", "--seed", type=int, nargs="+", default=[0],
+                        help="the searches run once per seed (paired: same supernet); the first seeds training")
+    parser.add_argument("--comparisons", nargs="+", choices=list(COMPARISONS), default=list(COMPARISONS),
+                        help="which comparisons --search makes (only their searches run)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads for training")
     parser.add_argument("--space-args", type=json.loads, default=None, help="JSON: replaces the small search spaces' "
                                                                               "arguments")
@@ -193,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "command": " ".join(["scripts/bench_attention.py", *(argv if argv is not None else sys.argv[1:])]),
-              "commit": _commit(), "machine": {"platform": platform.platform(), "processor": platform.processor(),
+              "commit": _commit(), "worktree_changes_start": worktree_changes(), "machine": {"platform": platform.platform(), "processor": platform.processor(),
                                                **backend.environment()},
               "load_average_start": os.getloadavg(), "profile": profile.name, "protocol": profile.protocol, "head_dim": HEAD_DIM, "mlp_ratio": MLP_RATIO}
     with tempfile.TemporaryDirectory(prefix="hwnas-attention-") as temporary:
@@ -202,8 +241,25 @@ def main(argv: list[str] | None = None) -> int:
         report["crossover_tokens"] = crossovers(report["latency"])
         report["search"] = [search_comparison(name, profile, args, folder) for name in args.search]
     report["load_average_end"] = os.getloadavg()
+    report["worktree_changes_end"] = worktree_changes()
     print(json.dumps(report, indent=2))
-    return 0
+    changed = sorted(set(report["worktree_changes_start"] or []) | set(report["worktree_changes_end"] or []))
+    if changed:
+        print(f"bench_attention: the working tree differs from commit {report['commit'][:12]} "
+              f"({', '.join(changed)}): the commit does not describe the code that ran", file=sys.stderr)
+    problems = invalid_comparisons(report["search"])
+    for problem in problems:
+        print(f"bench_attention: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def invalid_comparisons(search_reports: list[dict]) -> list[str]:
+    """One line per comparison (data set, seed) whose searches evaluated unequal numbers of networks."""
+    from nas.search.restricted import unequal_budgets
+
+    return [f"{report['dataset']}, seed {row['seed']}, {problem}" for report in search_reports
+            for row in report["by_seed"]
+            for problem in unequal_budgets({name: row[name] for name in COMPARISONS if name in row})]
 
 
 if __name__ == "__main__":

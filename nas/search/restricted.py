@@ -9,6 +9,8 @@ number of real evaluations.
 
 `compare_fronts` scores the searches against one reference point (the worst accuracy and latency any of
 them evaluated): each front's hypervolume, and the lowest latency each reaches at a few matched accuracies.
+It also says whether the searches evaluated the same number of networks (`equal_budget`): a front of 6
+networks against one of 10 is no comparison at one budget, and `unequal_budgets` names such reports.
 """
 
 from __future__ import annotations
@@ -52,9 +54,10 @@ def width_restrictions(space: Any) -> list[Restriction]:
     uniform search samples block 0's ratio alone: the other blocks' are pinned (and tied to it on evaluation),
     so fewer proposals tie to networks already evaluated. The guided sampler's pool holds the proposal, not the
     tied network, so it counts each completed trial's `projected_from` proposal as taken (else it proposed it
-    again until the driver's ask limit: 6 of 10 networks on mnist5k). Inside scripts/bench_attention.py's
-    sequence of searches the uniform one still stopped at 6 of 10 (2026-12-07, not explained; alone, on the
-    same supernet and seed, it reaches 10)."""
+    again until the driver's ask limit: 6 of 10 networks on mnist5k). The bench run that still reported 6 of
+    10 after that fix ran the sampler from before it (its networks are those of the old sampler's search; the
+    recorded commit did not describe the working tree): nothing carries over between searches in one
+    process (tests/search/test_restricted.py runs the bench's sequence against each search alone)."""
     softmax = tuple((key, "softmax") for key in block_keys(space, "attention"))
     later = tuple((key, space.choices[key].values[0]) for key in block_keys(space, "mlp_ratio")[1:])
     return [Restriction("per_block_widths", softmax), Restriction("uniform_widths", softmax + later, ("mlp_ratio",))]
@@ -111,8 +114,10 @@ def compare_fronts(searches: Mapping[str, list[dict[str, Any]]]) -> dict[str, An
     accuracies = np.array([network["accuracy"] for network in pooled])
     reference = (float(accuracies.min()), float(max(network["latency_ms"] for network in pooled)))
     levels = [float(np.quantile(accuracies, quantile)) for quantile in MATCHED_ACCURACY_QUANTILES]
+    evaluated = {name: len(networks) for name, networks in searches.items()}
     report: dict[str, Any] = {"reference": {"accuracy": reference[0], "latency_ms": reference[1]},
-                              "matched_accuracies": levels, "searches": {}}
+                              "matched_accuracies": levels, "evaluated": evaluated,
+                              "equal_budget": len(set(evaluated.values())) == 1, "searches": {}}
     for name, networks in searches.items():
         accuracy = np.array([network["accuracy"] for network in networks])
         latency = np.array([network["latency_ms"] for network in networks])
@@ -124,3 +129,11 @@ def compare_fronts(searches: Mapping[str, list[dict[str, Any]]]) -> dict[str, An
             "latency_ms_at_accuracy": [min((n["latency_ms"] for n in networks if n["accuracy"] >= level), default=None)
                                        for level in levels]}
     return report
+
+
+def unequal_budgets(comparisons: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One line for each `compare_fronts` report (by name) whose searches evaluated unequal numbers of
+    networks; empty where every comparison is at one budget."""
+    return [f"{name}: not a comparison at one budget, the searches evaluated "
+            + ", ".join(f"{search} {count}" for search, count in report["evaluated"].items()) + " networks"
+            for name, report in comparisons.items() if not report["equal_budget"]]

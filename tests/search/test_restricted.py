@@ -2,7 +2,10 @@
 to one for every block (MatFormer's uniform widths against Mix'n'Match), and their fronts compared; and
 scripts/bench_attention.py end to end on a tiny grid."""
 
+import importlib.util
 import json
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +17,7 @@ from nas.search.restricted import (
     attention_restrictions,
     compare_fronts,
     restricted_search,
+    unequal_budgets,
     width_restrictions,
 )
 from search_spaces import create_space
@@ -86,6 +90,62 @@ def _spends_the_budget(space, uniform):
     assert len(networks) == len(evaluator.evaluated) == 10
     assert all(len({config[f"block{i}.mlp_ratio"] for i in range(config["depth"])}) == 1
                for config in evaluator.evaluated)
+
+
+def test_searches_in_sequence_in_one_process_evaluate_what_each_evaluates_alone():
+    """scripts/bench_attention.py runs its four searches one after another on one evaluator (one supernet and
+    measurement store). Nothing may carry over: each evaluates its whole budget, and the same networks as when
+    run alone. A bench run reported the uniform search at 6 of 10 inside that sequence; its networks were
+    those of the sampler before it counted tied proposals as taken (with which this fails: 6 of 12)."""
+    space = create_space("vit", **{**SPACE, "depth_choices": [2, 3]})
+    restrictions = [r for r in attention_restrictions(space) + width_restrictions(space) if r.name != "per_block_widths"]
+    shared = CostEvaluator(space)
+    in_sequence = {r.name: restricted_search(space, shared, r, trials=12, sampler="guided") for r in restrictions}
+    for restriction in restrictions:
+        alone = restricted_search(space, CostEvaluator(space), restriction, trials=12, sampler="guided")
+        assert len(in_sequence[restriction.name]) == 12, restriction.name
+        assert [n["config_id"] for n in in_sequence[restriction.name]] == [n["config_id"] for n in alone]
+
+
+def test_a_comparison_of_unequal_budgets_is_flagged_and_named():
+    """A front of 6 networks against one of 10 was reported as a Mix'n'Match comparison; now the report says
+    the budgets differ and the bench names it on stderr (exit status 1)."""
+    networks = [{"config_id": str(i), "accuracy": 0.1 * i, "latency_ms": 1.0 + i} for i in range(5)]
+    equal = compare_fronts({"per_block_widths": networks[:3], "uniform_widths": networks[2:]})
+    unequal = compare_fronts({"per_block_widths": networks, "uniform_widths": networks[:3]})
+    assert equal["equal_budget"] and equal["evaluated"] == {"per_block_widths": 3, "uniform_widths": 3}
+    assert not unequal["equal_budget"] and unequal["evaluated"] == {"per_block_widths": 5, "uniform_widths": 3}
+    assert unequal_budgets({"mix_n_match": equal}) == []
+    assert unequal_budgets({"mix_n_match": unequal}) == [
+        "mix_n_match: not a comparison at one budget, the searches evaluated per_block_widths 5, uniform_widths 3 "
+        "networks"]
+    bench = _bench_module()
+    report = {"dataset": "mnist5k", "by_seed": [{"seed": 0, "mix_n_match": equal},
+                                                {"seed": 1, "mix_n_match": unequal, "attention": equal}]}
+    assert [line.split(":")[0] for line in bench.invalid_comparisons([report])] == ["mnist5k, seed 1, mix_n_match"]
+
+
+def test_the_bench_lists_the_tracked_files_that_differ_from_its_commit(tmp_path):
+    """The run that reported 6 of 10 recorded a commit whose sampler was not the one in the working tree."""
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    subprocess.run(git + ["init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "state.py").write_text("fixed = True\n")
+    (tmp_path / "notes.txt").write_text("untracked\n")
+    subprocess.run(git + ["add", "state.py"], cwd=tmp_path, check=True)
+    subprocess.run(git + ["commit", "-q", "-m", "fix"], cwd=tmp_path, check=True)
+    bench = _bench_module()
+    assert bench.worktree_changes(tmp_path) == []
+    (tmp_path / "state.py").write_text("fixed = False\n")
+    assert bench.worktree_changes(tmp_path) == [" M state.py"]
+    assert bench.worktree_changes(tmp_path / "absent") is None
+
+
+def _bench_module():
+    path = Path(__file__).resolve().parents[2] / "scripts" / "bench_attention.py"
+    spec = importlib.util.spec_from_file_location("bench_attention_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_fronts_are_scored_against_one_reference_by_hand():
