@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from nas.errors import HwnasError
-from nas.models.onnx_export import check_onnx, export_onnx, integer_kernels, onnxruntime_logits
+from nas.models.onnx_export import DEFAULT_OPSET, check_onnx, export_onnx, integer_kernels, onnxruntime_logits
 from nas.models.onnx_exporters import EXPORTERS, create_exporter
 from search_spaces import create_space
 
@@ -36,7 +36,7 @@ def test_dynamo_exports_int8_with_one_kernel_per_layer_same_bytes_and_no_depreca
     assert hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
     check_onnx(first)
     model = onnx.load(str(first))
-    assert next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) == 18
+    assert next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) == DEFAULT_OPSET == 20
     assert not any(node.metadata_props for node in model.graph.node)  # debugging records stripped
     assert integer_kernels(first, network.int8_scheme) == len(network.int8_weights()) > 0
     images = torch.randn(5, *space.input_shape)
