@@ -133,10 +133,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                         space_arguments=_space_arguments(args.space_args), image_size=args.image_size)
             print(f"{len(measured)} networks measured or found in {args.run}/measurements.db")
         elif args.verb == "fit":
-            pipeline.fit(args.run, model=args.model, seed=args.seed, progress=progress, dataset=args.dataset)
+            pipeline.fit(args.run, model=args.model, seed=args.seed, progress=progress, dataset=args.dataset,
+                         profile_name=args.profile)
         elif args.verb == "search":
             front = pipeline.search(args.run, _search_config(args), progress=progress, dataset=args.dataset,
-                                    device=args.device)
+                                    device=args.device, profile_name=args.profile)
             for entry in front:
                 print(f"{entry['config_id']}  val accuracy {entry['val_accuracy']:.3f}  "
                       f"measured {entry['latency_ms']:.4f} ms")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-from nas.models.onnx_exporters import exporter_names
+from nas.models.onnx_exporters import DEFAULT_OPSET, exporter_names
 
 DESCRIPTION = "`hwnas`: the command line. Each verb works alone on a run folder; `demo` runs them all."
 
@@ -128,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     search = verb("search", "multi-objective search; the front is measured for real", seed="the sampler")
     _add_search(search)
     add_device_argument(search)
+    for sub in (fit, search):
+        sub.add_argument("--profile", default=None,
+                         help="the hardware profile (name or YAML path; default: the run's). Another profile "
+                              "than the run's keeps its predictor, study and front in RUN/profiles/NAME/")
     export = verb("export", "export the measured front (or trials) as verified, re-timed files with model cards")
     export.add_argument("--trials", default="pareto",
                         help="'pareto' (the measured front, default) or trial numbers of the study, e.g. 3,17,42")
@@ -138,8 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--dynamic-batch", action=argparse.BooleanOptionalAction, default=True,
                         help="dynamic batch dimension in the ONNX files (default); --no-dynamic-batch fixes "
                              "it at the profile's batch size")
-    export.add_argument("--opset", type=int, default=18,
-                        help="ONNX opset (18..20 with the dynamo exporter, 13..20 with torchscript; default 18)")
+    export.add_argument("--opset", type=int, default=DEFAULT_OPSET,
+                        help=f"ONNX opset (18..20 with the dynamo exporter, 13..20 with torchscript; default "
+                             f"{DEFAULT_OPSET})")
     export.add_argument("--exporter", default="dynamo", choices=exporter_names(),
                         help="torch's ONNX exporter: dynamo (torch.export, default) or torchscript (deprecated by "
                              "torch; a fallback for one release, with a warning)")

@@ -7,23 +7,22 @@ what the store holds, the search continues its stored study.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from nas.data.source import VOCABULARY_FILE, vocabulary_bytes
 from nas.errors import HwnasError
 from nas.search.front import UNSTABLE_DIFFERENCE
 from nas.models.checkpoint import open_run
+from nas.models.onnx_exporters import DEFAULT_OPSET
 from nas.profiling.profiler import check_count, precision_arguments, run_profiler
 from nas.run_folder import (DEFAULT_DATASET, DEFAULT_PROFILE, DEFAULT_SPACE, RunFolder, checked_output_file,
                             write_atomically)
-from nas.search.driver import SearchConfig, redacted_url
+from nas.search.driver import SearchConfig
+from nas.search_command import fit, search  # noqa: F401  (verbs of pipeline, per profile)
 from nas.training.train import TrainingConfig
 
 LOGGER = logging.getLogger(__name__)
@@ -151,7 +150,11 @@ def profile(run_path: str | Path, profile_name: str = DEFAULT_PROFILE, count: in
     configs = profiling_configs(search_space, count, seed, strategy)
     with run.lock("profile", exclusive=False), create_pool(hardware, workers=workers, ray_address=ray_address) as pool:
         profiler = run_profiler(run.create(), search_space, supernet, profile_name, pool=pool)
-        run.update_settings(profile=profile_name, **({} if run.checkpoint.exists() else
+        own = run.settings().get("profile")  # the run's own profile stays; another is measured beside it
+        if own and hardware.name != load_profile(own).name and progress:
+            LOGGER.info(f"{hardware.name} is not the run's own profile ({own}): fit and search it with "
+                        f"--profile {profile_name}; its files go to {run.profile_files(hardware.name).path}")
+        run.update_settings(profile=own or profile_name, **({} if run.checkpoint.exists() else
                                                      {"space": search_space.name, "dataset": dataset or DEFAULT_DATASET,
                                                       "space_arguments": search_space.arguments}))
         return profiler.measure_all(configs, progress=progress)
@@ -182,95 +185,8 @@ def _profiling_supernet(run: RunFolder, space: str | None, dataset: str | None, 
     return search_space, search_space.build_supernet().eval()
 
 
-def fit(run_path: str | Path, model: str = "gbdt", holdout: float = 0.25, seed: int = 0,
-        progress: bool = True, dataset: str | None = None) -> dict:
-    """Fit the latency predictor on the run's measurements; report its quality on held-out ones."""
-    from predictors import save_predictor
-    from predictors.held_out import fit_and_score, fit_calibrated
-    from predictors.intervals import describe_interval_quality
-
-    run = RunFolder(run_path)
-    space, supernet, _ = open_run(run, dataset, load_data=False)
-    profiler = run_profiler(run, space, supernet)
-    records = profiler.records()
-    if len(records) < 8:
-        raise HwnasError(f"only {len(records)} measurements for profile {profiler.profile.name!r} in "
-                         f"{run.measurements}; run `hwnas profile --run {run.path}` first (at least 8 needed)")
-    order = np.random.default_rng(seed).permutation(len(records))
-    held_out = max(2, int(round(holdout * len(records))))
-    test, train_part = [records[i] for i in order[:held_out]], [records[i] for i in order[held_out:]]
-    configs = lambda rows: [r.config for r in rows]  # noqa: E731
-    latencies = lambda rows: np.array([r.latency_ms for r in rows])  # noqa: E731
-    # Intervals calibrated by CV on the training part, scored on the held-out part (the saved one: CV on all)
-    _, _, quality, _ = fit_and_score(model, configs(train_part), latencies(train_part), configs(test),
-                                     latencies(test), seed, space=space)
-    final, calibration, _, _ = fit_calibrated(model, configs(records), latencies(records), seed, space=space)
-    report = {"model": model, "n_train": len(train_part), "n_test": len(test), "held_out": quality,
-              "fitted_on": len(records), "profile": profiler.profile.name, "fingerprint": profiler.fingerprint,
-              "space": space.key}
-    save_predictor(final, run.predictor, metadata={k: v for k, v in report.items() if k != "held_out"} |
-                   {"held_out": quality, "interval": calibration and calibration.to_json()})
-    write_atomically(run.predictor_report, json.dumps(report, indent=2, sort_keys=True))
-    if progress:
-        LOGGER.info(f"latency predictor {model!r} on {len(test)} held-out measurements: MAPE {quality['mape']:.1%}, "
-                    f"within 5% {quality['within_5pct']:.1%}, within 10% {quality['within_10pct']:.1%}, "
-                    f"Kendall tau {quality['kendall_tau']:.3f}, Spearman {quality['spearman']:.3f}"
-                    + (f"; {describe_interval_quality(quality)}" if "interval_coverage_80" in quality else ""))
-    return report
-
-
-def search(run_path: str | Path, config: SearchConfig = SearchConfig(), progress: bool = True,
-           dataset: str | None = None, device: str = "auto") -> list[dict]:
-    """Search with real measurements, then time the front once more; returns the front (fastest first).
-
-    Each trial evaluates one network: the supernet's validation accuracy and a real latency measurement
-    (through the run's store: stored measurements are reused). The study lives in `config.storage`
-    (default: the run's study.db). Accuracies are evaluated on `device` (auto, cpu, cuda, cuda:N);
-    `dataset`: the run's data set at a new path, if it moved."""
-    from nas.models.device import resolve_device
-
-    target = resolve_device(device)  # checked before the run is locked or anything is read
-    with RunFolder(run_path).lock("search", exclusive=False) as run:
-        return _search(run, config, progress, dataset, target)
-
-
-def _search(run: RunFolder, config: SearchConfig, progress: bool, dataset: str | None, target: Any) -> list[dict]:
-    from nas.search.evaluators import MeasuredEvaluator
-    from nas.search.front import confirm_front, front_of_trials, no_front_error
-    from nas.report.plots import pareto_figure, save_png
-    from nas.report.tables import flatten, write_csv
-    from nas.search.driver import completed_trials, open_study, run_search, storage_url
-
-    space, supernet, dataset = open_run(run, dataset)
-    profiler = run_profiler(run, space, supernet)
-    if config.latency_ms is not None:  # the corners of the space first: is the budget within reach at all?
-        fixed = dict(config.fixed)
-        profiler.measure_all([{**anchor, **fixed} for anchor in space.anchors()], progress=progress,
-                             description="measuring the smallest and largest networks")
-        fastest = min(profiler.records(), key=lambda r: r.latency_ms)
-        if config.latency_ms < fastest.latency_ms:
-            raise HwnasError(f"latency budget {config.latency_ms} ms cannot be met: the fastest measured network "
-                             f"({fastest.config_id}) takes {fastest.latency_ms:.4f} ms on {profiler.profile.name}")
-    storage = storage_url(config.storage or run.study)
-    study = open_study(storage, config, space,
-                       prior_latencies=tuple((r.config, r.latency_ms) for r in profiler.records()))
-    evaluator = MeasuredEvaluator(space, supernet, dataset, profiler, target, with_size=config.with_size)
-    study = run_search(study, space, evaluator, config, progress=progress)
-    trials = completed_trials(study)
-    front = front_of_trials(trials, config.latency_ms, config.size_mb, config.objectives)
-    if not front:
-        raise no_front_error(trials, config.latency_ms, config.size_mb)
-    front = confirm_front(front, profiler, progress=progress)
-    write_csv(run.trials_csv, [flatten(t) for t in trials])
-    write_csv(run.pareto_csv, [flatten(m) for m in front])
-    write_atomically(run.path / "front.json", json.dumps(front, indent=2, sort_keys=True))
-    save_png(pareto_figure(trials, front, f"{space.name} on {dataset.name}, {profiler.profile.name}"), run.pareto_png)
-    run.update_settings(search={**asdict(config), "storage": redacted_url(storage)})
-    return front
-
-
 def export(run_path: str | Path, progress: bool = True, trials: str | None = None, formats: str | None = None,
-           opset: int = 18, dynamic_batch: bool = True, out: str | Path | None = None,
+           opset: int = DEFAULT_OPSET, dynamic_batch: bool = True, out: str | Path | None = None,
            bundle_onnx: bool = False, dataset: str | None = None, device: str = "auto",
            exporter: str = "dynamo", profiles: str | None = None) -> list[dict]:
     """Export the front (or `trials`) in `formats` (default onnx); see nas.export.run. Returns the cards.

@@ -11,6 +11,9 @@
       trials.csv          every trial: config, accuracy, predicted and (if measured) measured latency
       pareto.csv / .png   the measured Pareto front
       models/             exported ONNX models and their model cards
+      profiles/NAME/      a search on another hardware profile than the run's own (run.json's `profile`):
+                          its predictor.joblib / .json, study.db, trials.csv, pareto.csv / .png, front.json and
+                          search.json (its settings); its measurements share measurements.db (keyed by profile)
       .lock               held (fcntl.flock) by the verb writing the run: `train` alone, or readers together
       .run.json.lock      held while run.json is read, changed and written
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -79,6 +83,28 @@ def checked_output_file(path: str | Path, option: str) -> Path:
     if not path.parent.is_dir():
         raise HwnasError(f"{option} {str(path)!r}: the folder {str(path.parent)!r} does not exist")
     return path
+
+
+PROFILES_FOLDER = "profiles"
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+@dataclass(frozen=True)
+class ProfileFiles:
+    """The files of one hardware profile's search in a run: the run's own profile keeps the run's top-level
+    files (the layout of every run before several profiles), any other profile writes under profiles/NAME/."""
+    profile: str
+    path: Path
+    own: bool  # the run's own profile (files at the run's top)
+
+    predictor = property(lambda self: self.path / "predictor.joblib")
+    predictor_report = property(lambda self: self.path / "predictor.json")
+    study = property(lambda self: self.path / "study.db")
+    trials_csv = property(lambda self: self.path / "trials.csv")
+    pareto_csv = property(lambda self: self.path / "pareto.csv")
+    pareto_png = property(lambda self: self.path / "pareto.png")
+    front = property(lambda self: self.path / "front.json")
+    search_settings = property(lambda self: self.path / "search.json")  # another profile's (the own: run.json)
 
 
 @dataclass(frozen=True)
@@ -158,6 +184,29 @@ class RunFolder:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
         return settings
+
+    def own_profile(self) -> str:
+        """The run's own hardware profile: run.json's `profile` (set by train or the first profile)."""
+        recorded = self.settings().get("profile")
+        return recorded if isinstance(recorded, str) and recorded else DEFAULT_PROFILE
+
+    def profile_files(self, profile: str | None = None) -> ProfileFiles:
+        """Where the search on hardware profile `profile` (a profile's name; None: the run's own) keeps its
+        predictor, study and front."""
+        own = self.own_profile()
+        if profile is None or profile == own:
+            return ProfileFiles(own, self.path, own=True)
+        if not _SAFE_NAME.fullmatch(profile):
+            raise HwnasError(f"hardware profile name {profile[:80]!r} cannot name a folder of the run; a profile's "
+                             f"name may hold letters, digits, '.', '_' and '-'")
+        return ProfileFiles(profile, self.path / PROFILES_FOLDER / profile, own=False)
+
+    def searched_profiles(self) -> list[str]:
+        """The profiles with a searched front in this run: its own first (if searched), then the others by name."""
+        own = [self.own_profile()] if (self.path / "front.json").exists() else []
+        folder = self.path / PROFILES_FOLDER
+        others = sorted(p.name for p in folder.iterdir() if (p / "front.json").is_file()) if folder.is_dir() else []
+        return own + [name for name in others if name not in own]
 
     def require(self, path: Path, made_by: str) -> Path:
         if not path.exists():

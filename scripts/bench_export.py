@@ -14,8 +14,9 @@ elastic bundle of them all, and prints one JSON object:
   module and its standalone checkpoint (must be <= 1e-5), and, for reference, against the supernet
   and against the exported ONNX file under ONNX Runtime;
 - exporters (#27): for the first `--exporter-models` models, the seconds to export each with torch's dynamo
-  exporter and with the deprecated TorchScript one (same network, same opset), the logit parity of each file
-  with torch on the test split, their integer kernels, and the latency of both files through the run
+  exporter and with the deprecated TorchScript one (same network, same opset), or with `--opsets A,B` with the
+  dynamo exporter at opset A and at opset B, the logit parity and ONNX Runtime test accuracy of each file
+  with torch on the test split, their integer (and MatMulNBits) kernels, and the latency of both files through the run
   profile's own protocol (Profiler.time_model: interleaved with the reference), timed in turns (ABBA);
 - predict (#27): `hwnas predict` on `--predict-images` PNG files (preprocessing, softmax and the output file
   included) against a bare ONNX Runtime session fed by hand-written PIL + numpy preprocessing, in turns
@@ -109,46 +110,61 @@ def bench(run: Path, models: Path, out: Path, switches: int) -> dict:
     }
 
 
-def exporter_comparison(run: Path, cards: list, out: Path, count: int, opset: int = 18) -> list[dict]:
-    """Per model: export seconds, parity and integer kernels of the dynamo- and TorchScript-exported files, and
-    their latency on the run's profile, in turns (dynamo, torchscript, torchscript, dynamo)."""
+def exporter_comparison(run: Path, cards: list, out: Path, count: int,
+                        variants: tuple = (("dynamo", "dynamo", 18), ("torchscript", "torchscript", 18))) -> list[dict]:
+    """Per model: export seconds, parity and integer kernels of the file of each of the two `variants` ((label,
+    exporter, opset): by default dynamo against TorchScript at opset 18; `--opsets A,B`: dynamo at A against
+    dynamo at B), and their latency on the run's profile, in turns (first, second, second, first)."""
     import numpy as np
 
     from nas.models.checkpoint import open_run
-    from nas.models.onnx_export import export_onnx, integer_kernels
+    from nas.models.onnx_export import export_onnx, integer_kernels, nbits_kernels
     from nas.profiling.profiler import run_profiler
     from nas.run_folder import RunFolder
 
     space, supernet, dataset = open_run(RunFolder(run))
     profiler = run_profiler(RunFolder(run), space, supernet)
-    rows = []
-    for exporter in EXPORTERS:  # the first export of a process imports and builds what later ones reuse: not timed
+    labels = [label for label, _, _ in variants]
+    for label, exporter, opset in variants:  # the first export of a process imports and builds what later ones reuse
         export_onnx(evaluation_network(space, supernet, cards[0]["config"], dataset.x_train), space.input_shape,
-                    out / f"warm-up.{exporter}.onnx", opset=opset, exporter=exporter)
+                    out / f"warm-up.{label}.onnx", opset=opset, exporter=exporter)
+    rows = []
     for card in cards[:count]:
         network = evaluation_network(space, supernet, card["config"], dataset.x_train)
         int8 = len(network.int8_weights()) if hasattr(network, "int8_weights") else 0
+        int4 = len(network.int4_weights()) if hasattr(network, "int4_weights") else 0
         torch_logits = predict_logits(network, dataset.x_test)
-        row = {"config_id": card["config_id"], "int8_layers": int8, "profile": profiler.profile.name}
-        for exporter in EXPORTERS:
-            path = out / f"{card['config_id']}.{exporter}.onnx"
+        row = {"config_id": card["config_id"], "int8_layers": int8, "int4_layers": int4,
+               "profile": profiler.profile.name}
+        for label, exporter, opset in variants:
+            path = out / f"{card['config_id']}.{label}.onnx"
             started = time.perf_counter()
             export_onnx(network, space.input_shape, path, opset=opset, exporter=exporter)
             export_seconds = time.perf_counter() - started
             runtime = onnxruntime_logits(path, dataset.x_test, batch_size=1 if int8 else 256)
-            row[exporter] = {"export_seconds": export_seconds, "file_bytes": path.stat().st_size,
-                             "max_abs_logit_difference": float(np.abs(runtime - torch_logits).max()),
-                             "integer_kernels": integer_kernels(path, network.int8_scheme) if int8 else 0,
-                             "latency_ms": []}
-        for exporter in (*EXPORTERS, *reversed(EXPORTERS)):  # ABBA: a slow spell of the machine hits both
-            path = out / f"{card['config_id']}.{exporter}.onnx"
-            row[exporter]["latency_ms"].append(profiler.time_model(path.name, path.read_bytes()).median_ms)
-        for exporter in EXPORTERS:
-            row[exporter]["latency_ms_median"] = statistics.median(row[exporter]["latency_ms"])
-        row["latency_dynamo_over_torchscript"] = (row["dynamo"]["latency_ms_median"]
-                                                  / row["torchscript"]["latency_ms_median"])
+            row[label] = {"exporter": exporter, "opset": opset, "export_seconds": export_seconds,
+                          "file_bytes": path.stat().st_size,
+                          "max_abs_logit_difference": float(np.abs(runtime - torch_logits).max()),
+                          "test_accuracy_runtime": float((runtime.argmax(1) == dataset.y_test).mean()),
+                          "integer_kernels": integer_kernels(path, network.int8_scheme) if int8 else 0,
+                          "nbits_kernels": nbits_kernels(path) if int4 else 0, "latency_ms": []}
+        for label in (*labels, *reversed(labels)):  # ABBA: a slow spell of the machine hits both
+            path = out / f"{card['config_id']}.{label}.onnx"
+            row[label]["latency_ms"].append(profiler.time_model(path.name, path.read_bytes()).median_ms)
+        for label in labels:
+            row[label]["latency_ms_median"] = statistics.median(row[label]["latency_ms"])
+        row[f"latency_{labels[0]}_over_{labels[1]}"] = (row[labels[0]]["latency_ms_median"]
+                                                        / row[labels[1]]["latency_ms_median"])
         rows.append(row)
     return rows
+
+
+def opset_variants(text: str) -> tuple:
+    """--opsets "A,B": the dynamo exporter at opset A and at opset B."""
+    opsets = [int(part) for part in text.split(",")]
+    if len(opsets) != 2 or opsets[0] == opsets[1]:
+        raise ValueError(f"--opsets must be two different opsets, e.g. 20,18; got {text!r}")
+    return tuple((f"dynamo-opset{opset}", "dynamo", opset) for opset in opsets)
 
 
 def write_images(folder: Path, count: int) -> list[int]:
@@ -238,6 +254,9 @@ def main() -> None:
     parser.add_argument("--switches", type=int, default=5, help="rounds through every variant (default 5)")
     parser.add_argument("--exporter-models", type=int, default=3,
                         help="models whose dynamo and TorchScript exports are compared (default 3; 0: none)")
+    parser.add_argument("--opsets", default=None, metavar="A,B",
+                        help="compare the dynamo exporter at opset A against opset B instead of dynamo against "
+                             "TorchScript (e.g. 20,18; the ratio is A's latency over B's)")
     parser.add_argument("--predict-images", type=int, default=1000, help="images for the predict throughput (0: none)")
     parser.add_argument("--predict-rounds", type=int, default=3, help="timed runs of each, in turns (default 3)")
     args = parser.parse_args()
@@ -250,7 +269,11 @@ def main() -> None:
     result = bench(run, models, out, args.switches)
     cards = json.loads((models / "index.json").read_text())
     if args.exporter_models > 0:
-        result["exporters"] = exporter_comparison(run, cards, out, args.exporter_models)
+        try:
+            variants = opset_variants(args.opsets) if args.opsets else exporter_comparison.__defaults__[0]
+        except ValueError as error:
+            parser.error(str(error))
+        result["exporters"] = exporter_comparison(run, cards, out, args.exporter_models, variants)
     if args.predict_images > 0:
         result["predict"] = predict_comparison(models, cards, out, args.predict_images, args.predict_rounds)
     result["environment"] = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": " ".join(sys.argv),

@@ -27,6 +27,7 @@ from nas.errors import HwnasError
 from nas.registry import Registry
 from nas.models.evaluate import accuracy, predict_logits
 from nas.models.onnx_export import (
+    DEFAULT_OPSET,
     check_onnx,
     export_onnx,
     integer_kernels,
@@ -47,7 +48,7 @@ FP16_RELATIVE_TOLERANCE = 1e-2
 
 @dataclass(frozen=True)
 class ExportOptions:
-    opset: int = 18  # ONNX opset of the exported graphs (the exporter says which it writes)
+    opset: int = DEFAULT_OPSET  # ONNX opset of the exported graphs (the exporter says which it writes)
     dynamic_batch: bool = True  # a dynamic batch dimension (False: fixed at the profile's batch size)
     batch_size: int = 1  # the fixed batch size when not dynamic
     # Model inputs (one sample each) that set the static activation scales of int8 schemes that have them

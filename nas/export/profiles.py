@@ -4,6 +4,11 @@ the model cards and the elastic bundle carry one latency per profile and `Elasti
 profile=...)` picks per device. A profile that cannot run here (a GPU profile on a CPU machine) is skipped
 with its one-line reason, said on stderr and recorded, never silently.
 
+Which networks: the run's front (`--trials pareto`, the default) and the front of every listed profile that
+was searched in the run (`hwnas search --profile B`, its front under profiles/B/), each network once, so
+`select(profile=B)` can return a network of B's own front (`searched_fronts`); a listed profile never
+searched is refused in one line (give `--trials` to re-time chosen trials on it instead).
+
 The run's own profile keeps the latency its card was re-timed with; the others are timed through the same
 measurement protocol (their YAML's), one file at a time, nothing stored in the run's measurement store
 except the reference's log (as every re-timing of an artifact).
@@ -11,6 +16,7 @@ except the reference's log (as every re-timing of an artifact).
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -36,6 +42,34 @@ def load_profiles(names: Sequence[str]) -> list[Any]:
     from hw_profiles import load_profile
 
     return [load_profile(name) for name in names]
+
+
+def searched_fronts(run: Any, profiles: Sequence[Any], own: str) -> list[dict]:
+    """The networks of the run's front (on its own profile `own`) and of the fronts searched on `profiles`
+    (HardwareProfiles), each once, in that order; each entry's `fronts` says whose fronts hold it, with the
+    trial and the latency measured there. The entries of another profile's front carry no latency of their own
+    (theirs was measured on that profile, not on `own`, which the card compares its re-timing with)."""
+    from nas.export.network import load_entries
+
+    by_config: dict[str, dict] = {}
+    names = [own] + [profile.name for profile in profiles if profile.name != own]
+    for name in dict.fromkeys(names):
+        files = run.profile_files(None if name == own else name)
+        if not files.front.exists():
+            if name == own:
+                run.require(files.front, "search")
+            raise HwnasError(f"--profiles: {name} was never searched in run {run.path} (no {files.front}); run "
+                             f"`hwnas search --run {run.path} --profile {name}` first, or give --trials to re-time "
+                             f"chosen trials on it")
+        for entry in load_entries(files.front, f"search --profile {name}" if name != own else "search"):
+            key = json.dumps(entry["config"], sort_keys=True)
+            searched = {"trial": entry.get("trial"), "latency_ms": entry.get("latency_ms")}
+            if key not in by_config:
+                by_config[key] = dict(entry) if name == own else {"config": entry["config"], "trial": None,
+                                                                  "val_accuracy": entry["val_accuracy"]}
+                by_config[key]["fronts"] = {}
+            by_config[key]["fronts"][name] = searched
+    return list(by_config.values())
 
 
 def unavailable_reason(profile: Any) -> str | None:

@@ -12,7 +12,7 @@ from nas.export.deployment import deployment_record
 from nas.export.network import check_options, export_network, load_entries
 from nas.export.elastic_format import BUNDLE_NAME
 from nas.export.formats import ExportOptions, requested_formats
-from nas.export.profiles import latencies_on_profiles, load_profiles, parse_profiles
+from nas.export.profiles import latencies_on_profiles, load_profiles, parse_profiles, searched_fronts
 from nas.run_folder import RunFolder, write_atomically
 
 CALIBRATION_SAMPLES = 64  # training samples that calibrate static int8 activation scales (trt-qdq)
@@ -65,7 +65,9 @@ def export_run(run_path: str | Path, trials: str | None = None, formats: str | l
                          "(e.g. --format onnx,elastic), or leave --bundle-onnx out")
     extra_profiles = load_profiles(parse_profiles(profiles))  # an unknown profile fails before anything is written
     numbers = parse_trials(trials)
-    if numbers is None:
+    if numbers is None and extra_profiles:  # the union of the run's front and each listed profile's own front
+        entries = searched_fronts(run, extra_profiles, load_profiles([run.own_profile()])[0].name)
+    elif numbers is None:
         entries = load_entries(run.require(run.path / "front.json", "search"), "search")
     else:
         entries = trial_entries(run, numbers)
@@ -91,8 +93,11 @@ def export_run(run_path: str | Path, trials: str | None = None, formats: str | l
     if extra_profiles:
         latencies, skipped_profiles = latencies_on_profiles(extra_profiles, space, supernet, cards, folder,
                                                             profiler.store, networks)
+        fronts = {space.config_id(entry["config"]): entry["fronts"] for entry in entries if "fronts" in entry}
         for card in cards:  # the cards say it too, so a deployment without the bundle sees every profile
             card.update(latencies=latencies[card["config_id"]], profiles_skipped=skipped_profiles)
+            if card["config_id"] in fronts:  # whose searched fronts hold it: {profile: {trial, latency_ms}}
+                card["fronts"] = fronts[card["config_id"]]
             write_atomically(folder / f"{card['config_id']}.json", json.dumps(card, indent=2, sort_keys=True))
     write_atomically(folder / "index.json", json.dumps(cards, indent=2, sort_keys=True))
     bundles = [f.write_bundle(folder, space, supernet, cards, networks, bundle_onnx, deployment, skipped_profiles)

@@ -18,9 +18,8 @@ import numpy as np
 
 from nas.data.batches import input_batches
 from nas.errors import HwnasError
-from nas.models.onnx_exporters import DEFAULT_EXPORTER, INPUT_NAME, OUTPUT_NAME, create_exporter  # noqa: F401
-
-DEFAULT_OPSET = 18  # the lowest opset the dynamo exporter writes (LayerNormalization is one node from 17)
+from nas.models.onnx_exporters import (DEFAULT_EXPORTER, DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME,  # noqa: F401
+                                       create_exporter)
 
 
 def export_onnx(network: Any, input_shape: tuple[int, ...], path: Path, opset: int = DEFAULT_OPSET,

@@ -23,6 +23,9 @@ from nas.registry import Registry
 
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 DEFAULT_EXPORTER = "dynamo"
+# ONNX's own Gelu is an operator from opset 20: the dynamo exporter writes it there, and ONNX Runtime fuses it,
+# where at 18 it writes GELU as Div, Erf, Add, Mul, Mul, left unfused (4-14% slower; docs/decisions.md, #27)
+DEFAULT_OPSET = 20
 
 
 class OnnxExporter:

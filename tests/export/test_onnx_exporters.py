@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from nas.errors import HwnasError
-from nas.models.onnx_export import check_onnx, export_onnx, integer_kernels, onnxruntime_logits
+from nas.models.onnx_export import DEFAULT_OPSET, check_onnx, export_onnx, integer_kernels, onnxruntime_logits
 from nas.models.onnx_exporters import EXPORTERS, create_exporter
 from search_spaces import create_space
 
@@ -36,7 +36,7 @@ def test_dynamo_exports_int8_with_one_kernel_per_layer_same_bytes_and_no_depreca
     assert hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
     check_onnx(first)
     model = onnx.load(str(first))
-    assert next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) == 18
+    assert next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) == DEFAULT_OPSET == 20
     assert not any(node.metadata_props for node in model.graph.node)  # debugging records stripped
     assert integer_kernels(first, network.int8_scheme) == len(network.int8_weights()) > 0
     images = torch.randn(5, *space.input_shape)
@@ -57,11 +57,12 @@ def test_the_registry_built_once_per_process_gives_the_public_calls_bytes(tmp_pa
     network = network.as_fp32()
     writer = create_exporter("dynamo")
     example = torch.zeros(1, *space.input_shape)
-    assert onnx_exporters._torchlib_registry(18) is not None  # the fast path is the one taken here
+    opset = onnx_exporters.DEFAULT_OPSET
+    assert onnx_exporters._torchlib_registry(opset) is not None  # the fast path is the one taken here
     for dynamic in (False, True):
-        fast = writer.write(network, example, tmp_path / f"fast-{dynamic}.onnx", 18, dynamic).read_bytes()
-        monkeypatch.setitem(onnx_exporters._REGISTRIES, 18, None)  # as where torch's internal API moved
-        public = writer.write(network, example, tmp_path / f"public-{dynamic}.onnx", 18, dynamic).read_bytes()
+        fast = writer.write(network, example, tmp_path / f"fast-{dynamic}.onnx", opset, dynamic).read_bytes()
+        monkeypatch.setitem(onnx_exporters._REGISTRIES, opset, None)  # as where torch's internal API moved
+        public = writer.write(network, example, tmp_path / f"public-{dynamic}.onnx", opset, dynamic).read_bytes()
         monkeypatch.undo()
         assert fast == public
 
