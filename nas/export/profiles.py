@@ -6,8 +6,9 @@ with its one-line reason, said on stderr and recorded, never silently.
 
 Which networks: the run's front (`--trials pareto`, the default) and the front of every listed profile that
 was searched in the run (`hwnas search --profile B`, its front under profiles/B/), each network once, so
-`select(profile=B)` can return a network of B's own front (`searched_fronts`); a listed profile never
-searched is refused in one line (give `--trials` to re-time chosen trials on it instead).
+`select(profile=B)` can return a network of B's own front (`searched_fronts`). A listed profile never
+searched in the run adds no front of its own: the others' networks are still timed on it (or it is skipped,
+where it cannot run here), and stderr says so, naming `hwnas search --profile B`.
 
 The run's own profile keeps the latency its card was re-timed with; the others are timed through the same
 measurement protocol (their YAML's), one file at a time, nothing stored in the run's measurement store
@@ -46,7 +47,7 @@ def load_profiles(names: Sequence[str]) -> list[Any]:
 
 def searched_fronts(run: Any, profiles: Sequence[Any], own: str) -> list[dict]:
     """The networks of the run's front (on its own profile `own`) and of the fronts searched on `profiles`
-    (HardwareProfiles), each once, in that order; each entry's `fronts` says whose fronts hold it, with the
+    (HardwareProfiles; one never searched adds nothing, with a warning), each once, in that order; each entry's `fronts` says whose fronts hold it, with the
     trial and the latency measured there. The entries of another profile's front carry no latency of their own
     (theirs was measured on that profile, not on `own`, which the card compares its re-timing with)."""
     from nas.export.network import load_entries
@@ -58,9 +59,10 @@ def searched_fronts(run: Any, profiles: Sequence[Any], own: str) -> list[dict]:
         if not files.front.exists():
             if name == own:
                 run.require(files.front, "search")
-            raise HwnasError(f"--profiles: {name} was never searched in run {run.path} (no {files.front}); run "
-                             f"`hwnas search --run {run.path} --profile {name}` first, or give --trials to re-time "
-                             f"chosen trials on it")
+            LOGGER.warning(f"warning: --profiles: {name} was never searched in this run, so it adds no front of its "
+                           f"own (its latencies cover the other profiles' fronts); for its own front run `hwnas "
+                           f"search --run {run.path} --profile {name}` first")
+            continue
         for entry in load_entries(files.front, f"search --profile {name}" if name != own else "search"):
             key = json.dumps(entry["config"], sort_keys=True)
             searched = {"trial": entry.get("trial"), "latency_ms": entry.get("latency_ms")}
