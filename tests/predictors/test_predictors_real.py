@@ -90,15 +90,19 @@ def test_ranks_real_latencies_on_held_out_configs(name, measured_vits):
 @pytest.mark.slow
 def test_benchmark_runs_the_table_protocol_on_a_real_measurement_store(measured_vits, tmp_path, run_script):
     """`scripts/bench_predictors.py --store` on a measurements.db written as `hwnas profile` writes it
-    (profile fingerprint, space key, config id), from real ONNX Runtime timings of untrained ViTs."""
+    (the measurement key of the profile and the ONNX export, space key, config id), from real ONNX Runtime
+    timings of untrained ViTs."""
     import json
 
     from hw_profiles import MeasurementStore
 
+    from nas.profiling.profiler import measurement_key
+
     space, configs, _, measurements, profile = measured_vits
+    key = measurement_key(profile.fingerprint(), "onnx")
     with MeasurementStore(tmp_path / "measurements.db") as store:
         for config, measurement in zip(configs, measurements):
-            store.put(profile.fingerprint(), space.key, space.config_id(config), config, measurement)
+            store.put(key, space.key, space.config_id(config), config, measurement)
     store_arguments = ["--store", tmp_path / "measurements.db"]
     result = run_script("bench_predictors.py", *store_arguments, "--space", "vit",
                         "--space-args", json.dumps({"depth_choices": [1, 2]}), "--sizes", "12", "--seeds", "2",
@@ -107,7 +111,7 @@ def test_benchmark_runs_the_table_protocol_on_a_real_measurement_store(measured_
     report = json.loads((tmp_path / "bench" / "bench_predictors.json").read_text())
     runs = report["runs"]
     assert [(r["column"], r["train_size"], r["seed"], r["n_test"]) for r in runs] == [
-        (profile.fingerprint(), 12, 0, 12), (profile.fingerprint(), 12, 1, 12)]
+        (key, 12, 0, 12), (key, 12, 1, 12)]
     assert all(run["ours_spearman"] > 0.5 for run in runs), runs  # random predictions would be ~0
     assert "onehot_within_10pct" in runs[0] and "median" in (tmp_path / "bench" / "bench_predictors.md").read_text()
     wrong = run_script("bench_predictors.py", *store_arguments, "--space", "vit")  # default arguments
