@@ -110,12 +110,16 @@ def bench(run: Path, models: Path, out: Path, switches: int) -> dict:
     }
 
 
-def exporter_comparison(run: Path, cards: list, out: Path, count: int,
-                        variants: tuple = (("dynamo", "dynamo", 18), ("torchscript", "torchscript", 18))) -> list[dict]:
+def exporter_comparison(run: Path, cards: list, out: Path, count: int, variants: tuple | None = None) -> list[dict]:
     """Per model: export seconds, parity and integer kernels of the file of each of the two `variants` ((label,
-    exporter, opset): by default dynamo against TorchScript at opset 18; `--opsets A,B`: dynamo at A against
-    dynamo at B), and their latency on the run's profile, in turns (first, second, second, first)."""
+    exporter, opset): by default dynamo against TorchScript, both at the default opset, what export ships;
+    `--opsets A,B`: dynamo at A against dynamo at B), and their latency on the run's profile, in turns
+    (first, second, second, first)."""
     import numpy as np
+
+    from nas.models.onnx_exporters import DEFAULT_OPSET
+
+    variants = variants or (("dynamo", "dynamo", DEFAULT_OPSET), ("torchscript", "torchscript", DEFAULT_OPSET))
 
     from nas.models.checkpoint import open_run
     from nas.models.onnx_export import export_onnx, integer_kernels, nbits_kernels
@@ -270,7 +274,7 @@ def main() -> None:
     cards = json.loads((models / "index.json").read_text())
     if args.exporter_models > 0:
         try:
-            variants = opset_variants(args.opsets) if args.opsets else exporter_comparison.__defaults__[0]
+            variants = opset_variants(args.opsets) if args.opsets else None
         except ValueError as error:
             parser.error(str(error))
         result["exporters"] = exporter_comparison(run, cards, out, args.exporter_models, variants)
