@@ -74,14 +74,15 @@ class GuidedSettings:
 class GuidedSampler(optuna.samplers.BaseSampler):
     def __init__(self, space: Any, seed: int = 0, fixed: Mapping[str, Any] | None = None,
                  latency_budget: float | None = None, prior_latencies: Sequence = (), candidates: Sequence = (),
-                 settings: GuidedSettings = GuidedSettings()) -> None:
+                 settings: GuidedSettings = GuidedSettings(), sensitivity: Mapping | None = None) -> None:
         from nas.search.guided.state import GuidedState
 
         self.space, self.seed, self.settings = space, seed, settings
         self.fixed = dict(fixed or {})
         self.latency_budget = latency_budget
         self.distributions = {key: value for key, value in space.distributions().items() if key not in self.fixed}
-        self.state = GuidedState(space, self.fixed, seed, settings, list(prior_latencies), list(candidates))
+        self.state = GuidedState(space, self.fixed, seed, settings, list(prior_latencies), list(candidates),
+                                 sensitivity)
         self.fallback = optuna.samplers.RandomSampler(seed=seed)
 
     def infer_relative_search_space(self, study: Any, trial: Any) -> dict:
