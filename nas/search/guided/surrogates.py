@@ -47,8 +47,8 @@ class FeatureCache:
         self.encoder = ConfigEncoder(space).fit([space.smallest()])
         self.functional = [(key, value) for key in self.keys for value in space.choices[key].values] \
             if getattr(space, "has_functional_view", False) else []
-        self.names = list(self.encoder.feature_names_) + [f"functional.{key}={value}" for key, value in self.functional] \
-            + extra
+        self.names = list(self.encoder.feature_names_) \
+            + [f"functional.{key}={value}" for key, value in self.functional] + extra
         self.width = len(self.names)
 
     def encode(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
