@@ -123,16 +123,18 @@ def test_the_race_measures_no_trial_whose_interval_lies_wholly_above_the_latency
     assert all(entry["latency_ms"] <= 1.2 for entry in front)
 
 
+@pytest.mark.slow
 def test_the_guided_race_scores_the_joint_search_with_and_without_the_sensitivity_feature(tmp_path, digits):
-    """The guided sampler searches (accuracy, latency); its trials still carry sizes, both joint searches get
-    fronts scored in three objectives and in two, and the summary pairs them by seed."""
+    """The guided sampler searches (accuracy, latency); its trials still carry sizes (an ONNX export each:
+    slow), both joint searches get fronts scored in three objectives and in two, and the summary pairs them
+    by seed."""
     import argparse
     from types import SimpleNamespace
 
     from nas.models.sensitivity import precision_sensitivity
     from search_spaces import create_space
 
-    space = create_space("vit", **digits.space_arguments(), depth_choices=[1, 2], embed_dim_choices=[48, 64],
+    space = create_space("vit", **digits.space_arguments(), depth_choices=[1, 2], embed_dim_choices=[32],
                          precisions=["fp32", "int8", "int4"])
     supernet = space.build_supernet().eval()
 
@@ -150,17 +152,17 @@ def test_the_guided_race_scores_the_joint_search_with_and_without_the_sensitivit
     increase = precision_sensitivity(space, supernet, digits, batch_size=64)["increase"]
     script = _script()
     names = ("joint", "joint-sensitivity")
-    arguments = argparse.Namespace(trials=12, budget=3, sampler="guided", latency_ms=None)
+    arguments = argparse.Namespace(trials=11, budget=2, sampler="guided", latency_ms=None)
     races = [script._race(space, supernet, digits, MacsPredictor(), MacsProfiler(), tmp_path, names, arguments, seed,
-                          increase) for seed in (0, 1)]
+                          increase) for seed in (0,)]
     for race in races:
         for name in names:
             result = race["searches"][name]
-            assert result["trials"] == 12 and 0 < len(result["front"]) <= result["measured"] <= 3
+            assert result["trials"] == 11 and 0 < len(result["front"]) <= result["measured"] <= 2
             assert result["hypervolume"] > 0 and result["hypervolume_accuracy_latency"] > 0
             assert all(entry["size_mb"] > 0 for entry in result["front"])
     summary = script._summary(races, names)
     paired = summary["sensitivity_minus_joint_hypervolume"]
     assert paired["differences"] == [race["searches"]["joint-sensitivity"]["hypervolume"]
                                      - race["searches"]["joint"]["hypervolume"] for race in races]
-    assert paired["worst"] == min(paired["differences"]) and paired["seeds"] == 2
+    assert paired["worst"] == min(paired["differences"]) and paired["seeds"] == 1
