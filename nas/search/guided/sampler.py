@@ -8,7 +8,9 @@ Each time the driver asks for a network:
    arrive, on a geometric schedule. Accuracy is modelled in normal scores (nas.search.guided.normal_scores: the
    measured accuracies' ranks mapped to standard-normal quantiles), which spreads the dense top where
    the front lies and squeezes the tail of broken networks; the map is monotone, so domination is
-   judged the same in either space.
+   judged the same in either space. Given `sensitivity` (per-block precision sensitivity,
+   nas.models.sensitivity), the trees also read each config's summed sensitivity; off by default (it
+   did not help on the digits race: benchmarks/joint-race).
 2. The surrogates screen the candidates: the whole space when it is small (NAS-Bench-201: 15,625),
    else random networks and mutations of the measured front; or, in benchmark mode, the table's rows.
 3. Every candidate's accuracy score and log latency are Gaussian: the mean from the surrogate, the standard
