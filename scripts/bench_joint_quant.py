@@ -9,7 +9,12 @@ objectives (validation accuracy, predicted latency, deployed file size; `nas.mod
 * `fp32`, `int8`, `int4`: architecture only, every block at that precision;
 * `sequential`: half the trials search the architecture at fp32; the other half are split between the
   networks of that search's front, each searching only its blocks' precisions (the way tools that quantize
-  after searching work).
+  after searching work);
+* `joint-sensitivity` (only when asked for, with `--sampler guided`): `joint`, the guided sampler's
+  accuracy surrogate also reading each config's summed block sensitivity (nas.models.sensitivity).
+
+A sampler that searches only (accuracy, latency) (guided) gets those two objectives; sizes are still
+computed for every trial and the fronts scored in three, and in (test accuracy, latency) too.
 
 Each search's front is measured for real (at most `--budget` networks, by non-domination in the three
 objectives on predicted latency), its networks' test accuracies taken, and scored by the hypervolume in
@@ -17,7 +22,8 @@ objectives on predicted latency), its networks' test accuracies taken, and score
 (within 0.5 points of the best fp32 network's test accuracy) by the smallest and the fastest network it
 found. The script also times the largest network at each precision (fresh sessions, in turns), reports
 each block's sensitivity (validation loss increase of the largest network with only that block at a low
-precision) and checks the torch / ONNX Runtime accuracy parity of random mixed-precision networks.
+precision, on one validation batch: nas.models.sensitivity) and checks the torch / ONNX Runtime accuracy
+parity of random mixed-precision networks.
 
     .venv/bin/python scripts/bench_joint_quant.py --run runs/race --profile x86-cpu-ort-int4 --seeds 0 1 2
 
@@ -103,40 +109,27 @@ def _parity(space, supernet, dataset, count: int, seed: int) -> dict:
     return {"configs": rows, "max_difference_points": max(row["difference_points"] for row in rows)}
 
 
-def _sensitivity(space, supernet, dataset) -> dict:
-    """Per block and low precision: the validation loss increase (and accuracy drop, points) of the largest
-    network when only that block runs at that precision, the others at fp32."""
-    import torch
-
-    from nas.models.evaluate import predict_logits
-
-    def measured(config):
-        logits = predict_logits(lambda batch: supernet(batch, config), dataset.x_val)
-        loss = torch.nn.functional.cross_entropy(torch.from_numpy(logits), torch.from_numpy(dataset.y_val))
-        return float(loss), float((logits.argmax(1) == dataset.y_val).mean())
-
-    supernet.eval()
-    base = space.at_precision(space.largest(), "fp32")
-    base_loss, base_accuracy = measured(base)
-    rows = {}
-    for index in range(base["depth"]):
-        for precision in [p for p in space.precisions if p != "fp32"]:
-            loss, correct = measured({**base, f"block{index}.precision": precision})
-            rows[f"block{index}.{precision}"] = {"loss_increase": loss - base_loss,
-                                                 "accuracy_drop_points": 100 * (base_accuracy - correct)}
-    return {"fp32_val_loss": base_loss, "fp32_val_accuracy": base_accuracy, "blocks": rows}
-
-
 def _study(space, supernet, dataset, predictor, storage: Path, trials: int, sampler: str, seed: int,
-           fixed: tuple) -> list[dict]:
-    """Completed trials of one fresh three-objective study on predicted latency."""
+           fixed: tuple, sensitivity: dict | None = None) -> list[dict]:
+    """Completed trials of one fresh study on predicted latency: three objectives, or (accuracy, latency)
+    for a sampler that searches only those (guided); every trial has its size either way. `sensitivity`
+    (per-block increases) goes to the guided sampler's accuracy surrogate."""
+    from nas.errors import HwnasError
     from nas.search.driver import SearchConfig, completed_trials, open_study, run_search
     from nas.search.evaluators import PredictedEvaluator
+    from nas.search.objectives import check_sampler
 
     storage.unlink(missing_ok=True)  # a fresh study: every search starts equal
-    config = SearchConfig(trials=trials, sampler=sampler, seed=seed, fixed=fixed, objectives="accuracy,latency,size")
+    objectives = "accuracy,latency,size"
+    try:
+        check_sampler(tuple(objectives.split(",")), sampler)
+    except HwnasError:
+        objectives = "accuracy,latency"
+    config = SearchConfig(trials=trials, sampler=sampler, seed=seed, fixed=fixed, objectives=objectives)
     evaluator = PredictedEvaluator(space, supernet, dataset, predictor, with_size=True)
-    return completed_trials(run_search(open_study(storage, config, space), space, evaluator, config, progress=False))
+    study = open_study(storage, config, space, sensitivity=sensitivity)
+    trials = completed_trials(run_search(study, space, evaluator, config, progress=False))
+    return [{**t, "size_mb": t["size_mb"] if "size_mb" in t else evaluator.size_mb(t["config"])} for t in trials]
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
@@ -152,10 +145,12 @@ def _ranks(values: np.ndarray) -> np.ndarray:
 
 
 def _search_trials(name: str, space, supernet, dataset, predictor, folder: Path, trials: int, sampler: str,
-                   seed: int) -> list[dict]:
+                   seed: int, sensitivity: dict | None = None) -> list[dict]:
     arguments = (space, supernet, dataset, predictor)
     if name == "joint":
         return _study(*arguments, folder / "study-joint.db", trials, sampler, seed, ())
+    if name == "joint-sensitivity":  # joint, the accuracy surrogate also reading the blocks' sensitivity
+        return _study(*arguments, folder / "study-joint-sensitivity.db", trials, sampler, seed, (), sensitivity)
     at_fp32 = tuple((key, "fp32") for key in space.precision_keys)
     if name != "sequential":
         return _study(*arguments, folder / f"study-{name}.db", trials, sampler, seed,
@@ -216,13 +211,15 @@ def _describe(space, entry: dict) -> dict:
             "depth": entry["config"]["depth"], "embed_dim": entry["config"]["embed_dim"], "precisions": precisions}
 
 
-def _race(space, supernet, dataset, predictor, profiler, folder: Path, names: tuple, args, seed: int) -> dict:
+def _race(space, supernet, dataset, predictor, profiler, folder: Path, names: tuple, args, seed: int,
+          sensitivity: dict | None = None) -> dict:
     from nas.search.objectives import hypervolume_nd
 
     searches = {}
     for name in names:
         started = time.perf_counter()
-        trials = _search_trials(name, space, supernet, dataset, predictor, folder, args.trials, args.sampler, seed)
+        trials = _search_trials(name, space, supernet, dataset, predictor, folder, args.trials, args.sampler, seed,
+                                sensitivity)
         front, measured = _measured_front(trials, profiler, supernet, dataset, args.budget, args.latency_ms)
         searches[name] = {"trials": len({t["config_id"] for t in trials}), "measured": measured,
                           "seconds": time.perf_counter() - started, "front": [_describe(space, e) for e in front]}
@@ -233,6 +230,8 @@ def _race(space, supernet, dataset, predictor, profiler, folder: Path, names: tu
     for result in searches.values():
         points = np.array([[e["test_accuracy"], e["latency_ms"], e["size_mb"]] for e in result["front"]])
         result["hypervolume"] = hypervolume_nd(points, DIRECTIONS, reference)
+        # (test accuracy, measured latency) alone: what a two-objective sampler (guided) searches
+        result["hypervolume_accuracy_latency"] = hypervolume_nd(points[:, :2], DIRECTIONS[:2], reference[:2])
         matched = [e for e in result["front"] if best_fp32 is not None and e["test_accuracy"] >= best_fp32
                    - MATCHED_POINTS - 1e-9]
         result["matched_smallest"] = min(matched, key=lambda e: (e["size_mb"], e["latency_ms"])) if matched else None
@@ -253,6 +252,13 @@ def _summary(races: list[dict], names: tuple) -> dict:
                 "differences": differences, "mean": statistics.mean(differences),
                 "sd": statistics.stdev(differences) if len(differences) > 1 else None,
                 "joint_at_least_as_large": sum(d >= 0 for d in differences), "seeds": len(differences)}
+    if {"joint", "joint-sensitivity"} <= set(names):  # does the sensitivity feature help? paired by seed
+        for kind in ("hypervolume", "hypervolume_accuracy_latency"):
+            differences = [race["searches"]["joint-sensitivity"][kind] - race["searches"]["joint"][kind]
+                           for race in races]
+            summary[f"sensitivity_minus_joint_{kind}"] = {
+                "differences": differences, "median": statistics.median(differences), "worst": min(differences),
+                "feature_at_least_as_large": sum(d >= 0 for d in differences), "seeds": len(differences)}
     return summary
 
 
@@ -271,12 +277,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=3, help="fresh sessions timing the largest network")
     parser.add_argument("--parity", type=int, default=8, help="random mixed-precision configs checked for parity")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--searches", default=None, help="comma-separated subset (default: all the space allows)")
+    parser.add_argument("--searches", default=None,
+                        help="comma-separated subset (default: all the space allows but joint-sensitivity: the "
+                             "joint search with the guided sampler's accuracy surrogate reading the blocks' "
+                             "sensitivity, for --sampler guided)")
     args = parser.parse_args(argv)
 
     from predictors import load_predictor
 
     from nas import pipeline
+    from nas.models.sensitivity import precision_sensitivity
     from nas.run_folder import RunFolder, write_atomically
 
     run_path = Path(args.run)
@@ -289,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     names = ("joint", *space.precisions[::-1], "sequential")
     if args.searches:
-        names = tuple(name for name in args.searches.split(",") if name in names)
+        names = tuple(name for name in args.searches.split(",") if name in names + ("joint-sensitivity",))
     profiler = pipeline.run_profiler(run, space, supernet, args.profile)
     predictor, metadata = load_predictor(run.predictor)
     report = {"run": str(run_path), "profile": profiler.profile.name, "fingerprint": profiler.fingerprint,
@@ -297,9 +307,10 @@ def main(argv: list[str] | None = None) -> int:
               "latency_ms": args.latency_ms, "sampler": args.sampler, "seeds": args.seeds, "searches": list(names),
               "predictor_held_out": metadata.get("held_out")}
     report["largest"] = _largest(space, supernet, dataset, profiler, args.sessions) if args.sessions else None
-    report["sensitivity"] = _sensitivity(space, supernet, dataset)
+    report["sensitivity"] = precision_sensitivity(space, supernet, dataset)
     report["parity"] = _parity(space, supernet, dataset, args.parity, args.seeds[0]) if args.parity else None
-    races = [_race(space, supernet, dataset, predictor, profiler, run_path, names, args, seed) for seed in args.seeds]
+    races = [_race(space, supernet, dataset, predictor, profiler, run_path, names, args, seed,
+                   report["sensitivity"]["increase"]) for seed in args.seeds]
     report["races"], report["summary"] = races, _summary(races, names)
     text = json.dumps(report, indent=2)
     write_atomically(run_path / "bench_joint_quant.json", text)

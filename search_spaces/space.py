@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -202,6 +202,19 @@ class SearchSpace:
         if precision not in offered:
             raise ConfigError(f"space {self.name!r} does not offer precision {precision!r}; it offers {list(offered)}")
         return self.canonical({**config, **{key: precision for key in self.precision_keys}})
+
+    def precision_sensitivity(self, loss: Callable[[dict[str, Any]], float]) -> dict[str, Any]:
+        """How much each block's precision costs the largest network: `loss(config)` of the largest network
+        with only one precision key lowered, minus `loss` of the largest network itself, for every key and
+        every precision it offers below the largest's. {"baseline_loss": float, "increase": {key:
+        {precision: float}}}; no keys, no increases (a space with one precision). `loss` is any measure of
+        a config, e.g. the validation loss of the supernet's sub-network (nas.models.sensitivity)."""
+        largest = self.largest()
+        baseline = float(loss(largest))
+        increase = {key: {precision: float(loss(self.canonical({**largest, key: precision}))) - baseline
+                          for precision in self.choices[key].values if precision != largest[key]}
+                    for key in self.precision_keys}
+        return {"baseline_loss": baseline, "increase": increase}
 
     def anchors(self) -> list[dict[str, Any]]:
         """Configs every search starts from (the corners of the space): the largest and the smallest."""

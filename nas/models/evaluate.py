@@ -57,8 +57,17 @@ def subnet_accuracy(space: Any, supernet: Any, config: Mapping[str, Any], images
     calibrates its sub-networks, through the calibrated extracted network."""
     if not getattr(space, "calibration_samples", 0):
         return supernet_accuracy(supernet, config, images, labels)
+    return accuracy(subnet_logits(space, supernet, config, images, calibration_inputs), labels)
+
+
+def subnet_logits(space: Any, supernet: Any, config: Mapping[str, Any], images: Any,
+                  calibration_inputs: Any) -> np.ndarray:
+    """Logits of the sub-network `config` on `images`, as `subnet_accuracy` computes them."""
+    supernet.eval()
+    if not getattr(space, "calibration_samples", 0):
+        return predict_logits(lambda batch: supernet(batch, config), images, device=module_device(supernet))
     network = evaluation_network(space, supernet, config, calibration_inputs)
-    return accuracy(predict_logits(network, images, device=module_device(supernet)), labels)
+    return predict_logits(network, images, device=module_device(supernet))
 
 
 def supernet_accuracy(supernet: Any, config: Mapping[str, Any], images: Any, labels: np.ndarray) -> float:

@@ -107,12 +107,13 @@ def storage_url(storage: str | Path) -> str:
 
 
 def open_study(storage: str | Path | None, config: SearchConfig, space: Any, prior_latencies: tuple = (),
-               candidates: tuple = ()) -> Any:
+               candidates: tuple = (), sensitivity: Mapping[str, Mapping[str, float]] | None = None) -> Any:
     """Create or load the study `hwnas` in `storage` (None: in memory) with the sampler of `config`.
 
     A study that already has trials is continued only with `config.resume`; it must be for the same
     space, latency budget and fixed choices. `prior_latencies` ((config, ms) measured outside the study)
-    and `candidates` (the only networks that exist, e.g. a benchmark table's) go to model-based samplers.
+    and `candidates` (the only networks that exist, e.g. a benchmark table's) go to model-based samplers;
+    `sensitivity` (nas.models.sensitivity's per-block `increase`) to the guided sampler's accuracy surrogate.
     """
     import optuna
 
@@ -121,7 +122,7 @@ def open_study(storage: str | Path | None, config: SearchConfig, space: Any, pri
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     context = SamplerContext(seed=config.seed, space=space, fixed=dict(config.fixed), latency_budget=config.latency_ms,
                              prior_latencies=tuple(prior_latencies), candidates=tuple(candidates),
-                             focus=config.focus)
+                             focus=config.focus, sensitivity=sensitivity)
     sampler = create_sampler(config.sampler, context)
     where = "memory" if storage is None else storage_url(storage)
     identity = {"space": space.key, "latency_ms": config.latency_ms,

@@ -26,6 +26,9 @@ class SamplerContext:
     prior_latencies: tuple = ()  # (config, latency_ms) measured outside the study, e.g. by `hwnas profile`
     candidates: tuple = ()  # when given, the only networks that exist (a benchmark table's rows)
     focus: bool = True  # guided: three picks in four favour the front's accurate, not slowest part (False: none do)
+    # guided: per-block precision sensitivity (nas.models.sensitivity's `increase`), a feature of the accuracy
+    # surrogate (the summed sensitivity of a config's lowered blocks); None: not used (the default)
+    sensitivity: Mapping[str, Mapping[str, float]] | None = None
 
 
 # name -> factory(SamplerContext) -> an Optuna sampler; each factory carries a one-line `description`
@@ -58,7 +61,7 @@ def _guided(context: SamplerContext) -> Any:
                                                                      focus_latency_quantile=None)
     return GuidedSampler(context.space, seed=context.seed, fixed=context.fixed,
                          latency_budget=context.latency_budget, prior_latencies=context.prior_latencies,
-                         candidates=context.candidates, settings=settings)
+                         candidates=context.candidates, settings=settings, sensitivity=context.sensitivity)
 
 
 @register_sampler("nsga2", "Optuna NSGA-II (population 24)")

@@ -121,3 +121,48 @@ def test_the_race_measures_no_trial_whose_interval_lies_wholly_above_the_latency
     assert measured == 2 and trials[2]["config_id"] not in profiler.asked
     assert {entry["config_id"] for entry in front} <= {trials[0]["config_id"], trials[1]["config_id"]}
     assert all(entry["latency_ms"] <= 1.2 for entry in front)
+
+
+@pytest.mark.slow
+def test_the_guided_race_scores_the_joint_search_with_and_without_the_sensitivity_feature(tmp_path, digits):
+    """The guided sampler searches (accuracy, latency); its trials still carry sizes (an ONNX export each:
+    slow), both joint searches get fronts scored in three objectives and in two, and the summary pairs them
+    by seed."""
+    import argparse
+    from types import SimpleNamespace
+
+    from nas.models.sensitivity import precision_sensitivity
+    from search_spaces import create_space
+
+    space = create_space("vit", **digits.space_arguments(), depth_choices=[1, 2], embed_dim_choices=[32],
+                         precisions=["fp32", "int8", "int4"])
+    supernet = space.build_supernet().eval()
+
+    def macs_ms(config):
+        return space.cost_features(config)["macs"] / 1e6
+
+    class MacsPredictor:
+        def predict(self, configs):
+            return np.array([macs_ms(config) for config in configs])
+
+    class MacsProfiler:
+        def measure_all(self, configs, progress=False):
+            return [SimpleNamespace(config_id=space.config_id(c), latency_ms=macs_ms(c)) for c in configs]
+
+    increase = precision_sensitivity(space, supernet, digits, batch_size=64)["increase"]
+    script = _script()
+    names = ("joint", "joint-sensitivity")
+    arguments = argparse.Namespace(trials=11, budget=2, sampler="guided", latency_ms=None)
+    races = [script._race(space, supernet, digits, MacsPredictor(), MacsProfiler(), tmp_path, names, arguments, seed,
+                          increase) for seed in (0,)]
+    for race in races:
+        for name in names:
+            result = race["searches"][name]
+            assert result["trials"] == 11 and 0 < len(result["front"]) <= result["measured"] <= 2
+            assert result["hypervolume"] > 0 and result["hypervolume_accuracy_latency"] > 0
+            assert all(entry["size_mb"] > 0 for entry in result["front"])
+    summary = script._summary(races, names)
+    paired = summary["sensitivity_minus_joint_hypervolume"]
+    assert paired["differences"] == [race["searches"]["joint-sensitivity"]["hypervolume"]
+                                     - race["searches"]["joint"]["hypervolume"] for race in races]
+    assert paired["worst"] == min(paired["differences"]) and paired["seeds"] == 1

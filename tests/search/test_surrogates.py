@@ -57,3 +57,48 @@ def test_a_space_without_a_functional_view_gets_the_encoder_features_only():
     features = FeatureCache(space)
     assert features.width == len(features.encoder.feature_names_)
     assert features.encode([space.smallest()]).shape == (1, features.width)
+
+
+def _mixed_vit():
+    return create_space("vit", image_size=8, depth_choices=[1, 2], embed_dim_choices=[32, 48],
+                        precisions=["fp32", "int8", "int4"])
+
+
+SENSITIVITY = {"block0.precision": {"int8": 0.01, "int4": 0.3}, "block1.precision": {"int8": 0.0, "int4": 0.05}}
+
+
+def test_sensitivity_adds_the_summed_sensitivity_of_the_lowered_blocks_as_one_more_column():
+    from nas.models.sensitivity import summed_sensitivity
+
+    space = _mixed_vit()
+    plain, with_sensitivity = FeatureCache(space), FeatureCache(space, SENSITIVITY)
+    assert with_sensitivity.names == plain.names + ["sensitivity.sum"]
+    configs = [space.sample(np.random.default_rng(seed)) for seed in range(12)] + [space.largest()]
+    rows = with_sensitivity.encode(configs)
+    assert rows.shape == (len(configs), plain.width + 1)
+    assert np.array_equal(rows[:, :-1], plain.encode(configs))
+    assert list(rows[:, -1]) == [summed_sensitivity(space, SENSITIVITY, c) for c in configs]
+    assert rows[-1, -1] == 0.0 and rows[:, -1].max() > 0  # the largest network lowers nothing
+
+
+def test_the_guided_sampler_takes_the_sensitivity_and_searches_its_budget():
+    from nas.models.sensitivity import summed_sensitivity
+    from nas.search.driver import Evaluation, SearchConfig, open_study, run_search
+    from nas.search.samplers import SamplerContext, create_sampler
+
+    space = _mixed_vit()
+
+    class SensitiveEvaluator:  # accuracy falls with the lowered blocks' sensitivity; latency with the MACs
+        def evaluate(self, config):
+            macs = space.cost_features(config)["macs"]
+            return Evaluation(float(np.log1p(macs) - 10 * summed_sensitivity(space, SENSITIVITY, config)),
+                              float(macs / 1e6 + 1.0))
+
+    sampler = create_sampler("guided", SamplerContext(space=space, sensitivity=SENSITIVITY))
+    assert sampler.state.features.names[-1] == "sensitivity.sum"
+    config = SearchConfig(trials=14, sampler="guided")
+    study = run_search(open_study(None, config, space, sensitivity=SENSITIVITY), space, SensitiveEvaluator(),
+                       config, progress=False)
+    complete = [t for t in study.trials if t.state.name == "COMPLETE" and not t.user_attrs.get("repeat")]
+    assert len({t.user_attrs["config_id"] for t in complete}) == 14
+    assert study.sampler.state.accuracy_model.forest_.n_features_in_ == study.sampler.state.features.width

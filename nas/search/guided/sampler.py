@@ -8,7 +8,9 @@ Each time the driver asks for a network:
    arrive, on a geometric schedule. Accuracy is modelled in normal scores (nas.search.guided.normal_scores: the
    measured accuracies' ranks mapped to standard-normal quantiles), which spreads the dense top where
    the front lies and squeezes the tail of broken networks; the map is monotone, so domination is
-   judged the same in either space.
+   judged the same in either space. Given `sensitivity` (per-block precision sensitivity,
+   nas.models.sensitivity), the trees also read each config's summed sensitivity; off by default (it
+   did not help on the digits race: benchmarks/joint-race).
 2. The surrogates screen the candidates: the whole space when it is small (NAS-Bench-201: 15,625),
    else random networks and mutations of the measured front; or, in benchmark mode, the table's rows.
 3. Every candidate's accuracy score and log latency are Gaussian: the mean from the surrogate, the standard
@@ -74,14 +76,15 @@ class GuidedSettings:
 class GuidedSampler(optuna.samplers.BaseSampler):
     def __init__(self, space: Any, seed: int = 0, fixed: Mapping[str, Any] | None = None,
                  latency_budget: float | None = None, prior_latencies: Sequence = (), candidates: Sequence = (),
-                 settings: GuidedSettings = GuidedSettings()) -> None:
+                 settings: GuidedSettings = GuidedSettings(), sensitivity: Mapping | None = None) -> None:
         from nas.search.guided.state import GuidedState
 
         self.space, self.seed, self.settings = space, seed, settings
         self.fixed = dict(fixed or {})
         self.latency_budget = latency_budget
         self.distributions = {key: value for key, value in space.distributions().items() if key not in self.fixed}
-        self.state = GuidedState(space, self.fixed, seed, settings, list(prior_latencies), list(candidates))
+        self.state = GuidedState(space, self.fixed, seed, settings, list(prior_latencies), list(candidates),
+                                 sensitivity)
         self.fallback = optuna.samplers.RandomSampler(seed=seed)
 
     def infer_relative_search_space(self, study: Any, trial: Any) -> dict:

@@ -27,10 +27,10 @@ LATENCY_COVERAGE = 0.9  # the interval recorded with every latency predicted bef
 
 class GuidedState:
     def __init__(self, space: Any, fixed: Mapping[str, Any], seed: int, settings: Any,
-                 prior_latencies: Sequence, candidates: Sequence) -> None:
+                 prior_latencies: Sequence, candidates: Sequence, sensitivity: Mapping | None = None) -> None:
         self.space, self.fixed, self.seed, self.settings = space, dict(fixed), seed, settings
         self.keys = list(space.choices)
-        self.features = FeatureCache(space)
+        self.features = FeatureCache(space, sensitivity)
         self.encoded_rows: dict = {}  # the latency predictor encodes every candidate at every refit: rows kept
         self.prior = {space.config_id(config): (space.canonical(config), float(latency))
                       for config, latency in prior_latencies}

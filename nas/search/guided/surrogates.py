@@ -26,14 +26,19 @@ class FeatureCache:
     Where the space describes the function a network computes (`function_features`, e.g. NAS-Bench-201's
     path counts), those features: every wiring of one function gets the same row, so what a measurement
     says reaches all of them. Otherwise `predictors.ConfigEncoder`'s features, and, where the space has a
-    functional view (`functional_config`, dead edges set to `none`), the one-hot of that view too."""
+    functional view (`functional_config`, dead edges set to `none`), the one-hot of that view too.
 
-    def __init__(self, space: Any) -> None:
+    With `sensitivity` (the `increase` of nas.models.sensitivity.precision_sensitivity), one more column:
+    the summed sensitivity of the config's lowered blocks (`summed_sensitivity`)."""
+
+    def __init__(self, space: Any, sensitivity: Mapping[str, Mapping[str, float]] | None = None) -> None:
         self.space = space
         self.keys = list(space.choices)
         self.rows: dict[tuple, np.ndarray] = {}
+        self.sensitivity = dict(sensitivity) if sensitivity else None
+        extra = ["sensitivity.sum"] if self.sensitivity else []
         if getattr(space, "has_function_features", False):
-            self.names = list(space.function_features(space.smallest()))
+            self.names = list(space.function_features(space.smallest())) + extra
             self.encoder, self.functional = None, []
             self.width = len(self.names)
             return
@@ -42,7 +47,8 @@ class FeatureCache:
         self.encoder = ConfigEncoder(space).fit([space.smallest()])
         self.functional = [(key, value) for key in self.keys for value in space.choices[key].values] \
             if getattr(space, "has_functional_view", False) else []
-        self.names = list(self.encoder.feature_names_) + [f"functional.{key}={value}" for key, value in self.functional]
+        self.names = list(self.encoder.feature_names_) \
+            + [f"functional.{key}={value}" for key, value in self.functional] + extra
         self.width = len(self.names)
 
     def encode(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
@@ -60,10 +66,19 @@ class FeatureCache:
             rows = []
             for config in configs:
                 features = self.space.function_features(config)
-                rows.append(np.array([float(features[name]) for name in self.names]))
+                rows.append(np.concatenate([[float(features[name]) for name in self.names[: len(features)]],
+                                            self._sensitivity(config)]))
             return rows
         encoded = self.encoder.transform(configs)
-        return [np.concatenate([row, self._functional_one_hot(config)]) for row, config in zip(encoded, configs)]
+        return [np.concatenate([row, self._functional_one_hot(config), self._sensitivity(config)])
+                for row, config in zip(encoded, configs)]
+
+    def _sensitivity(self, config: Mapping[str, Any]) -> np.ndarray:
+        if not self.sensitivity:
+            return np.empty(0)
+        from nas.models.sensitivity import summed_sensitivity
+
+        return np.array([summed_sensitivity(self.space, self.sensitivity, dict(config))])
 
     def _functional_one_hot(self, config: Mapping[str, Any]) -> np.ndarray:
         if not self.functional:
