@@ -110,13 +110,6 @@ class GradientBoostingLatencyPredictor(RegressorMixin, BaseEstimator):
                 prediction = prediction * np.exp(self.model_.predict(matrix))
         return prediction
 
-    def learned_structure(self) -> dict[str, Any]:
-        """The hyper-parameters that make a new gbdt take this one's data-driven choices (the affine stage's
-        penalty, the tree count) without choosing them again: for calibrating intervals on fold models that
-        share the final model's structure (scripts/bench_interval_coverage.py --structure final)."""
-        check_is_fitted(self, "base_")
-        return {"alpha": float(self.alpha_), "n_estimators": int(self.n_estimators_), "cv_folds": None}
-
     # ------------------------------------------------------------------ stages
     def _new_base(self, alpha: Any) -> RelativeErrorRidge:
         return RelativeErrorRidge(columns=self.columns_, alpha=alpha, loss=self.loss)

@@ -36,10 +36,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sizes", default="100,500")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--cv-folds", default="5,20", help="calibration folds to compare (0: the default rule)")
-    parser.add_argument("--structure", default="own",
-                        help="comma-separated: 'own' (each fold model chooses its penalty and tree count by its "
-                             "own inner cross-validation, as shipped) and/or 'final' (fold models take the final "
-                             "model's choices, `learned_structure()`)")
     parser.add_argument("--folds", type=int, default=2, help="device folds over the 19 columns")
     parser.add_argument("--held-out-fold", type=int, default=0)
     parser.add_argument("--split", choices=("all", "training", "held-out"), default="held-out")
@@ -62,7 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.columns:
         chosen = [name for name in chosen if name in set(args.columns.split(","))]
     sizes = [int(size) for size in args.sizes.split(",")]
-    folds_options = [(int(k), structure) for k in args.cv_folds.split(",") for structure in args.structure.split(",")]
+    folds_options = [int(k) for k in args.cv_folds.split(",")]
     started, load = time.perf_counter(), os.getloadavg()
     results = []
     with cached_encodings():
@@ -81,34 +77,29 @@ def main(argv: list[str] | None = None) -> dict:
                     for seed in range(args.seeds):  # one final fit per seed, one calibration per K
                         train, test = split_rows(len(configs), size, seed)
                         rows = [configs[i] for i in train]
-                        final = create_predictor("gbdt", space=space).fit(rows, targets[train])
-                        predicted = final.predict([configs[i] for i in test])
-                        for folds, structure in folds_options:
-                            fixed = final.learned_structure() if structure == "final" else {}
+                        predicted = create_predictor("gbdt", space=space).fit(rows, targets[train]).predict(
+                            [configs[i] for i in test])
+                        for folds in folds_options:
                             calibration, _ = cross_validated_calibration(
                                 "gbdt", rows, targets[train], folds or default_calibration_folds(size), seed,
-                                space=space, **fixed)
+                                space=space)
                             low, high = IntervalPredictor(None, calibration).around(predicted, COVERAGE)
-                            option = (folds, structure)
-                            coverage[option].append(float(np.mean((targets[test] >= low) & (targets[test] <= high))))
-                            width[option].append(float(np.median((high - low) / predicted)))
-                    for option in folds_options:
-                        folds, structure = option
+                            coverage[folds].append(float(np.mean((targets[test] >= low) & (targets[test] <= high))))
+                            width[folds].append(float(np.median((high - low) / predicted)))
+                    for folds in folds_options:
                         k = folds or default_calibration_folds(size)
                         results.append({"column": f"{table}/{column}", "train_rows": size, "cv_folds": k,
-                                        "cv_folds_option": folds, "structure": structure,
-                                        "coverage_per_seed": coverage[option],
-                                        "coverage_mean": float(np.mean(coverage[option])),
-                                        "width_median": float(np.median(width[option]))})
-                        print(f"{table}/{column} n={size} K={k} {structure}: {np.mean(coverage[option]):.3f} "
-                              f"({' '.join(f'{c:.3f}' for c in coverage[option])})", file=sys.stderr, flush=True)
+                                        "cv_folds_option": folds, "coverage_per_seed": coverage[folds],
+                                        "coverage_mean": float(np.mean(coverage[folds])),
+                                        "width_median": float(np.median(width[folds]))})
+                        print(f"{table}/{column} n={size} K={k}: {np.mean(coverage[folds]):.3f} "
+                              f"({' '.join(f'{c:.3f}' for c in coverage[folds])})", file=sys.stderr, flush=True)
     summary = {}
     for size in sizes:
-        for folds, structure in folds_options:
-            rows = [r for r in results if r["train_rows"] == size and r["cv_folds_option"] == folds
-                    and r["structure"] == structure]
+        for folds in folds_options:
+            rows = [r for r in results if r["train_rows"] == size and r["cv_folds_option"] == folds]
             means = [r["coverage_mean"] for r in rows]
-            summary[f"{size} rows, folds option {folds}, structure {structure}"] = {
+            summary[f"{size} rows, folds option {folds}"] = {
                 "columns": len(rows), "within_88_92": int(sum(0.88 <= m <= 0.92 for m in means)),
                 "median_coverage": float(np.median(means)) if means else None,
                 "mean_abs_miss_points": float(np.mean([100 * abs(m - COVERAGE) for m in means])) if means else None}
