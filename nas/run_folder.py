@@ -89,13 +89,9 @@ PROFILES_FOLDER = "profiles"
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
-@dataclass(frozen=True)
-class ProfileFiles:
-    """The files of one hardware profile's search in a run: the run's own profile keeps the run's top-level
-    files (the layout of every run before several profiles), any other profile writes under profiles/NAME/."""
-    profile: str
-    path: Path
-    own: bool  # the run's own profile (files at the run's top)
+class SearchFiles:
+    """The files of one search in a folder `path`: a run's top level (its own profile's search) or
+    profiles/NAME/ (another profile's)."""
 
     predictor = property(lambda self: self.path / "predictor.joblib")
     predictor_report = property(lambda self: self.path / "predictor.json")
@@ -103,12 +99,22 @@ class ProfileFiles:
     trials_csv = property(lambda self: self.path / "trials.csv")
     pareto_csv = property(lambda self: self.path / "pareto.csv")
     pareto_png = property(lambda self: self.path / "pareto.png")
+
+
+@dataclass(frozen=True)
+class ProfileFiles(SearchFiles):
+    """The files of one hardware profile's search in a run: the run's own profile keeps the run's top-level
+    files (the layout of every run before several profiles), any other profile writes under profiles/NAME/."""
+    profile: str
+    path: Path
+    own: bool  # the run's own profile (files at the run's top)
+
     front = property(lambda self: self.path / "front.json")
     search_settings = property(lambda self: self.path / "search.json")  # another profile's (the own: run.json)
 
 
 @dataclass(frozen=True)
-class RunFolder:
+class RunFolder(SearchFiles):
     path: Path
 
     def __post_init__(self) -> None:
@@ -116,12 +122,6 @@ class RunFolder:
 
     checkpoint = property(lambda self: self.path / "supernet.pt")
     measurements = property(lambda self: self.path / "measurements.db")
-    predictor = property(lambda self: self.path / "predictor.joblib")
-    predictor_report = property(lambda self: self.path / "predictor.json")
-    study = property(lambda self: self.path / "study.db")
-    trials_csv = property(lambda self: self.path / "trials.csv")
-    pareto_csv = property(lambda self: self.path / "pareto.csv")
-    pareto_png = property(lambda self: self.path / "pareto.png")
     models = property(lambda self: self.path / "models")
     settings_file = property(lambda self: self.path / "run.json")
 

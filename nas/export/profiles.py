@@ -47,9 +47,10 @@ def load_profiles(names: Sequence[str]) -> list[Any]:
 
 def searched_fronts(run: Any, profiles: Sequence[Any], own: str) -> list[dict]:
     """The networks of the run's front (on its own profile `own`) and of the fronts searched on `profiles`
-    (HardwareProfiles; one never searched adds nothing, with a warning), each once, in that order; each entry's `fronts` says whose fronts hold it, with the
-    trial and the latency measured there. The entries of another profile's front carry no latency of their own
-    (theirs was measured on that profile, not on `own`, which the card compares its re-timing with)."""
+    (HardwareProfiles; one never searched adds nothing, with a warning), each once, in that order; each
+    entry's `fronts` says whose fronts hold it, with the trial and the latency measured there. The entries of
+    another profile's front carry no latency of their own (theirs was measured on that profile, not on `own`,
+    which the card compares its re-timing with)."""
     from nas.export.network import load_entries
 
     by_config: dict[str, dict] = {}

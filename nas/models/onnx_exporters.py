@@ -142,14 +142,12 @@ def _torchlib_registry(opset: int) -> Any:
         try:
             import inspect
 
-            from torch.onnx._internal.exporter import _core, _registration
-
-            from torch.onnx._internal.exporter import _dynamic_shapes, _onnx_program
+            from torch.onnx._internal.exporter import _core, _dynamic_shapes, _onnx_program, _registration
 
             if ("registry" not in inspect.signature(_core.export).parameters
                     or not hasattr(_dynamic_shapes, "convert_str_to_export_dim")
                     or not hasattr(_onnx_program.ONNXProgram, "_rename_dynamic_axes")):
-                raise ImportError("torch.onnx's _core.export takes no registry")
+                raise ImportError("torch.onnx's internal exporter API is not the one hwnas was written against")
             _REGISTRIES[opset] = _registration.ONNXRegistry.from_torchlib(opset_version=opset)
         except (ImportError, AttributeError, TypeError):
             _REGISTRIES[opset] = None

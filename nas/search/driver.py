@@ -120,9 +120,9 @@ def open_study(storage: str | Path | None, config: SearchConfig, space: Any, pri
     from nas.search.samplers import SamplerContext, create_sampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    context = SamplerContext(seed=config.seed, space=space, fixed=dict(config.fixed), latency_budget=config.latency_ms,
-                             prior_latencies=tuple(prior_latencies), candidates=tuple(candidates),
-                             focus=config.focus, sensitivity=sensitivity)
+    context = SamplerContext(seed=config.seed, space=space, fixed=dict(config.fixed),
+                             latency_budget=config.latency_ms, prior_latencies=tuple(prior_latencies),
+                             candidates=tuple(candidates), focus=config.focus, sensitivity=sensitivity)
     sampler = create_sampler(config.sampler, context)
     where = "memory" if storage is None else storage_url(storage)
     identity = {"space": space.key, "latency_ms": config.latency_ms,

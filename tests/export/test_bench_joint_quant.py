@@ -1,19 +1,16 @@
 """scripts/bench_joint_quant.py's timing of the largest network at fp32 and int8, on a real run."""
 
-import importlib.util
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.script_modules import load_script
+
 
 def _script():
-    path = Path(__file__).resolve().parents[2] / "scripts" / "bench_joint_quant.py"
-    spec = importlib.util.spec_from_file_location("bench_joint_quant", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_joint_quant.py", "bench_joint_quant")
 
 
 class RecordingProfiler:

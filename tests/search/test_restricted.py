@@ -2,10 +2,8 @@
 to one for every block (MatFormer's uniform widths against Mix'n'Match), and their fronts compared; and
 scripts/bench_attention.py end to end on a tiny grid."""
 
-import importlib.util
 import json
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +19,7 @@ from nas.search.restricted import (
     width_restrictions,
 )
 from search_spaces import create_space
+from tests.script_modules import load_script
 
 SPACE = {"image_size": 8, "depth_choices": [1, 2, 3], "embed_dim_choices": [16, 32], "num_heads_choices": [1, 2],
          "mlp_ratio_choices": [1.0, 2.0, 3.0], "attention_choices": ["softmax", "linear"]}
@@ -141,11 +140,7 @@ def test_the_bench_lists_the_tracked_files_that_differ_from_its_commit(tmp_path)
 
 
 def _bench_module():
-    path = Path(__file__).resolve().parents[2] / "scripts" / "bench_attention.py"
-    spec = importlib.util.spec_from_file_location("bench_attention_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_attention.py", "bench_attention_under_test")
 
 
 def test_fronts_are_scored_against_one_reference_by_hand():
