@@ -12,12 +12,31 @@ from typing import Sequence
 from nas.cli_parser import OneLineParser, build_parser  # noqa: F401 - build_parser is public here too
 
 
+class _CurrentStreamHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stdout` or `sys.stderr` is when a record is emitted, not to the stream that was
+    current when the handler was made: the handlers stay on the `nas` loggers for the life of the process,
+    and a caller that calls `main` more than once with the streams redirected (a notebook, a test runner
+    capturing output) must not get "I/O operation on closed file" from a stream it has since closed."""
+
+    def __init__(self, stream_name: str):
+        super().__init__()
+        self.stream_name = stream_name
+
+    @property
+    def stream(self):
+        return getattr(sys, self.stream_name)
+
+    @stream.setter
+    def stream(self, value) -> None:  # logging.StreamHandler.__init__ assigns one; the current one is used
+        pass
+
+
 def _show_progress_messages() -> None:
     """Library code reports through `logging` (loggers under `nas` and `predictors`); the CLI shows progress
     on stdout and warnings on stderr, without touching the root logger."""
-    progress = logging.StreamHandler(sys.stdout)
+    progress = _CurrentStreamHandler("stdout")
     progress.addFilter(lambda record: record.levelno < logging.WARNING)
-    warnings = logging.StreamHandler(sys.stderr)
+    warnings = _CurrentStreamHandler("stderr")
     warnings.setLevel(logging.WARNING)
     for name in ("nas", "predictors"):
         logger = logging.getLogger(name)
