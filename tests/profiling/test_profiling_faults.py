@@ -3,10 +3,12 @@ Ray workers) and a SIGKILLed Ray worker. Re-running completes the count, and eve
 before the kill is in the store exactly once, unchanged.
 
 These run the real CLI, the real ONNX Runtime backend and real Ray (local mode) on untrained digits-sized
-ViT sub-networks (`hwnas profile --space vit --dataset digits`: latency does not need trained weights).
+ViT sub-networks (`hwnas profile --space vit --dataset digits`: latency does not need trained weights), of
+depth 1 or 2 (each is exported to ONNX before it is timed: the smaller, the faster).
 """
 
 import importlib.util
+import json
 import os
 import signal
 import sqlite3
@@ -22,7 +24,8 @@ from hw_profiles import MeasurementStore, load_profile
 
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray is not installed")
 
-COUNT = 12
+COUNT = 8  # the fewest `hwnas profile` takes: a kill after 3 still leaves 5 to resume
+SPACE_ARGUMENTS = {"depth_choices": [1, 2]}
 SLOW_TIMING_MS = 400  # each network is timed for at least this long, so a kill lands mid-run
 
 
@@ -36,7 +39,8 @@ def write_profile(path, min_time_ms):
 
 def profile_command(run, profile_path, *extra):
     return [sys.executable, "-m", "nas.cli", "profile", "--run", str(run), "--profile", str(profile_path),
-            "--count", str(COUNT), "--space", "vit", "--dataset", "digits", "--quiet", *extra]
+            "--count", str(COUNT), "--space", "vit", "--dataset", "digits",
+            "--space-args", json.dumps(SPACE_ARGUMENTS), "--quiet", *extra]
 
 
 def stored_rows(run):
@@ -109,7 +113,7 @@ def test_profiler_survives_a_sigkilled_ray_worker(tmp_path):
     if ray.is_initialized():
         pytest.skip("a Ray instance already runs in this process")
     profile = load_profile(write_profile(tmp_path / "slow.yaml", SLOW_TIMING_MS))
-    space = build_space("vit", load_dataset("digits"), str(tmp_path / "slow.yaml"))
+    space = build_space("vit", load_dataset("digits"), str(tmp_path / "slow.yaml"), SPACE_ARGUMENTS)
     torch.manual_seed(0)
     supernet = space.build_supernet().eval()
     run = tmp_path / "run"
