@@ -10,11 +10,12 @@ from typing import Any, Mapping
 
 
 def session_medians_in_turns(backend: Any, models: Mapping[str, Any], input_shape: Any,
-                             sessions: int) -> dict[str, list[float]]:
+                             sessions: int, reference: bytes | None = None) -> dict[str, list[float]]:
     """{name: the median ms of each of `sessions` `backend.measure` calls} for every model in `models`
-    (what `backend.measure` takes: an ONNX path or a module), measured a, b, ..., a, b, ..."""
+    (what `backend.measure` takes: an ONNX path or a module), measured a, b, ..., a, b, ...; `reference`
+    as `Backend.measure` takes it (e.g. `Profiler.reference`)."""
     medians: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(sessions):
         for name, model in models.items():
-            medians[name].append(backend.measure(model, input_shape).median_ms)
+            medians[name].append(backend.measure(model, input_shape, reference=reference).median_ms)
     return medians

@@ -76,14 +76,17 @@ def cache_folder() -> Path:
     return Path(os.environ.get("HWNAS_CACHE_DIR") or Path.home() / ".cache" / "hwnas") / "reference"
 
 
-def baseline_path(fingerprint: str) -> Path:
-    """The baseline file of a profile fingerprint (which names the machine's CPU and runtime)."""
-    key = hashlib.sha256(f"{fingerprint}:{reference_sha256()}:{CALIBRATION_METHOD}".encode()).hexdigest()[:16]
+def baseline_path(fingerprint: str, sha256: str | None = None) -> Path:
+    """The baseline file of a profile fingerprint (which names the machine's CPU and runtime) and a reference
+    network (its ONNX SHA-256; None: the fixed reference)."""
+    sha256 = sha256 or reference_sha256()
+    key = hashlib.sha256(f"{fingerprint}:{sha256}:{CALIBRATION_METHOD}".encode()).hexdigest()[:16]
     return cache_folder() / f"{key}.json"
 
 
 def calibrate(run_reference: Callable[[], None] | Sequence[Callable[[], None]],
-              run_between: Callable[[], None] | None = None, duration_ms: float = CALIBRATION_MS) -> dict:
+              run_between: Callable[[], None] | None = None, duration_ms: float = CALIBRATION_MS,
+              sha256: str | None = None) -> dict:
     """Time the reference for `duration_ms` in windows of CALIBRATION_WINDOW_MS, each run after one untimed
     run of `run_between` (a stand-in candidate): in the interleaved protocol a candidate runs between two
     reference runs and evicts the reference's weights from the core's caches, which slows it by a fifth or
@@ -104,7 +107,7 @@ def calibrate(run_reference: Callable[[], None] | Sequence[Callable[[], None]],
             "probe_baseline_ms": float(np.percentile(probe_windows, QUIET_QUANTILE)),
             "window_medians_ms": [round(value, 6) for value in windows],
             "calibrated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "reference_sha256": reference_sha256()}
+            "reference_sha256": sha256 or reference_sha256()}
 
 
 def _window_medians(references: Sequence[Callable[[], None]], run_between: Callable[[], None],
@@ -127,15 +130,17 @@ def _window_medians(references: Sequence[Callable[[], None]], run_between: Calla
 
 def load_or_calibrate(fingerprint: str, run_reference: Callable[[], None] | Sequence[Callable[[], None]],
                       force: bool = False,
-                      run_between: Callable[[], None] | None = None) -> dict:
-    """The stored baseline record of `fingerprint` on this machine, calibrating (and storing) it first
-    when there is none (or `force`). Concurrent first calls: the first file written wins."""
-    path = baseline_path(fingerprint)
+                      run_between: Callable[[], None] | None = None, sha256: str | None = None) -> dict:
+    """The stored baseline record of `fingerprint` and the reference whose ONNX SHA-256 is `sha256` (None:
+    the fixed reference) on this machine, calibrating (and storing) it first when there is none (or
+    `force`). Concurrent first calls: the first file written wins."""
+    sha256 = sha256 or reference_sha256()
+    path = baseline_path(fingerprint, sha256)
     if not force:
-        stored = _read(path)
+        stored = _read(path, sha256)
         if stored is not None:
             return stored
-    record = {**calibrate(run_reference, run_between), "fingerprint": fingerprint}
+    record = {**calibrate(run_reference, run_between, sha256=sha256), "fingerprint": fingerprint}
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as handle:
         json.dump(record, handle, indent=1)
@@ -152,16 +157,16 @@ def load_or_calibrate(fingerprint: str, run_reference: Callable[[], None] | Sequ
         if os.path.exists(handle.name):
             os.unlink(handle.name)
         fsync_folder(path.parent)  # the new name (and the temporary's removal) survive a power loss
-    return _read(path) or record
+    return _read(path, sha256) or record
 
 
-def _read(path: Path) -> dict | None:
+def _read(path: Path, sha256: str) -> dict | None:
     """A stored baseline record, or None where there is none or it is unreadable or implausible."""
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(record, dict) or record.get("reference_sha256") != reference_sha256():
+    if not isinstance(record, dict) or record.get("reference_sha256") != sha256:
         return None
     for name in ("baseline_ms", "probe_baseline_ms"):
         value = record.get(name)

@@ -24,6 +24,9 @@ class TimingTask:
     key: str  # the caller's name for the model, e.g. a config_id; results carry it back
     model: Any
     input_shape: tuple[int, ...] | InputSpec  # one sample's shape (float32), or an InputSpec (e.g. int64 ids)
+    # The interleaved protocol's reference: ONNX bytes of a network fed the same input (Backend.measure);
+    # None: the fixed reference network
+    reference: bytes | None = None
 
     def __repr__(self) -> str:  # the model bytes would flood logs and error messages
         return f"TimingTask(key={self.key!r}, input_shape={self.input_shape})"
@@ -54,5 +57,5 @@ def run_task(backend: Backend, task: TimingTask) -> Measurement:
         with tempfile.TemporaryDirectory(prefix="hwnas-timing-") as folder:
             path = Path(folder) / ONNX_FILE_NAME
             path.write_bytes(task.model)
-            return backend.measure(path, task.input_shape)
-    return backend.measure(task.model, task.input_shape)
+            return backend.measure(path, task.input_shape, reference=task.reference)
+    return backend.measure(task.model, task.input_shape, reference=task.reference)

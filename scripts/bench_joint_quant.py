@@ -75,7 +75,8 @@ def _largest(space, supernet, dataset, profiler, sessions: int) -> dict:
                     for precision in space.precisions}
         paths = {precision: export_onnx(network, space.input_shape, Path(folder) / f"{precision}.onnx")
                  for precision, network in networks.items()}
-        medians = session_medians_in_turns(profiler.backend, paths, space.input_shape, sessions)
+        medians = session_medians_in_turns(profiler.backend, paths, space.input_shape, sessions,
+                                           reference=profiler.reference)
         for precision, path in paths.items():
             result[precision] = {
                 "session_medians_ms": medians[precision], "median_ms": float(np.median(medians[precision])),

@@ -190,6 +190,12 @@ class SearchSpace:
     def smallest(self) -> dict[str, Any]:
         return self.canonical({key: choice.values[0] for key, choice in self.choices.items()})
 
+    def middle(self) -> dict[str, Any]:
+        """Every choice at its middle option (the lower of two middles): a network of the space's usual size
+        and make-up. Timing protocols run it beside every candidate as their reference, since it slows and
+        speeds up with the machine the way the space's networks do."""
+        return self.canonical({key: choice.values[(len(choice.values) - 1) // 2] for key, choice in self.choices.items()})
+
     @property
     def precision_keys(self) -> list[str]:
         """The keys that choose a layer's precision (none in a space without precision choices)."""

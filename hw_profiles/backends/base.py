@@ -38,10 +38,15 @@ class Backend(abc.ABC):
         """JSON-serialisable facts that change timings: runtime version, device name, Python version."""
 
     @abc.abstractmethod
-    def measure(self, model: Any, input_shape: tuple[int, ...] | InputSpec) -> Measurement:
+    def measure(self, model: Any, input_shape: tuple[int, ...] | InputSpec,
+                reference: bytes | None = None) -> Measurement:
         """Time ``model`` (an ONNX file's path, or a module: see ``model_format``) on a seeded input of
         shape ``(batch_size, *shape)``: random-normal for a bare shape, as ``InputSpec`` says otherwise
-        (e.g. int64 token ids in a range); normalise with ``hw_profiles.model_input.as_input_spec``."""
+        (e.g. int64 token ids in a range); normalise with ``hw_profiles.model_input.as_input_spec``.
+
+        ``reference``: the ONNX bytes of the network the interleaved protocol times beside ``model`` (one
+        that takes the same input, e.g. a network of the same search space: hw_profiles.reference); None
+        gives the fixed reference network. Backends whose protocol is plain ignore it."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(profile={self.profile.name!r})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -37,9 +38,10 @@ class OnnxRuntimeBackend(Backend):
 
     def __init__(self, profile: Any) -> None:
         super().__init__(profile)
-        self._reference: tuple | None = None  # (cores, one run of the reference) for the interleaved protocol
-        self._baseline: tuple[float, float] | None = None  # the reference's long-run latency here, between
-        # candidates and back to back (ms)
+        # The interleaved protocol's reference networks, by ONNX SHA-256 (None: the fixed one): (cores, one run
+        # in each session), and their (baseline, probe baseline) ms on this machine
+        self._references: dict[str | None, tuple] = {}
+        self._baselines: dict[str | None, tuple[float, float]] = {}
 
     def uses_gpu(self) -> bool:
         return any(name in GPU_PROVIDERS for name in self.profile.providers)
@@ -64,7 +66,8 @@ class OnnxRuntimeBackend(Backend):
         environment = {"runtime": "onnxruntime", "runtime_version": onnxruntime.__version__, **host_environment()}
         return {**environment, **gpu_environment()} if self.uses_gpu() else environment
 
-    def measure(self, onnx_path: str | Path, input_shape: tuple[int, ...] | InputSpec) -> Measurement:
+    def measure(self, onnx_path: str | Path, input_shape: tuple[int, ...] | InputSpec,
+                reference: bytes | None = None) -> Measurement:
         onnxruntime = _import_onnxruntime()
         onnx_path = Path(onnx_path)
         if not onnx_path.is_file():
@@ -98,47 +101,57 @@ class OnnxRuntimeBackend(Backend):
 
             if interleaved:
                 runs = [run_once] + [_runner(other, output_names, feed) for other in sessions[1:]]
-                references = self._reference_runners(onnxruntime, cores)
-                baseline = self.reference_baseline()
-                return run_interleaved(runs, references, self.profile, baseline, self._baseline[1])
+                sha256 = hashlib.sha256(reference).hexdigest() if reference is not None else None
+                references = self._reference_runners(onnxruntime, cores, reference, sha256, input_shape)
+                baseline, probe_baseline = self.reference_baseline(reference, input_shape)
+                return run_interleaved(runs, references, self.profile, baseline, probe_baseline)
             return run_protocol(run_once, self.profile)
 
-    def _reference_runners(self, onnxruntime: Any, cores: tuple[int, ...]) -> list[Callable[[], None]]:
-        """One run of the reference network (hw_profiles.reference) in each of the profile's `sessions`
-        sessions, kept for the backend's life on the same cores as the candidates, so they stay warm between
-        measurements."""
-        if self._reference is None or self._reference[0] != cores:
+    def _reference_runners(self, onnxruntime: Any, cores: tuple[int, ...], reference: bytes | None = None,
+                           sha256: str | None = None,
+                           input_shape: tuple[int, ...] | InputSpec | None = None) -> list[Callable[[], None]]:
+        """One run of the reference network in each of the profile's `sessions` sessions, kept for the
+        backend's life on the same cores as the candidates, so they stay warm between measurements. The
+        reference is `reference` (ONNX bytes whose SHA-256 is `sha256`, fed a seeded `input_shape` input like
+        the candidates), or the fixed network of hw_profiles.reference where that is None."""
+        known = self._references.get(sha256)
+        if known is None or known[0] != cores:
             from hw_profiles.reference import reference_input, reference_model_bytes
 
             with pinned_to(cores):
-                sessions = [onnxruntime.InferenceSession(reference_model_bytes(),
+                sessions = [onnxruntime.InferenceSession(reference if reference is not None else reference_model_bytes(),
                                                          sess_options=self._session_options(onnxruntime),
                                                          providers=list(self.profile.providers))
                             for _ in range(self.profile.sessions)]
-            feed = {sessions[0].get_inputs()[0].name: reference_input()}
-            self._reference = (cores, [_runner(session, None, feed) for session in sessions])
-        return self._reference[1]
+            model_input = sessions[0].get_inputs()[0]
+            array = (reference_input() if reference is None
+                     else self._make_input(model_input, Path(f"reference {sha256[:12]}"), input_shape))
+            known = (cores, [_runner(session, None, {model_input.name: array}) for session in sessions])
+            self._references[sha256] = known
+        return known[1]
 
-    def reference_baseline(self) -> float:
-        """The reference's long-run latency on this machine for this profile (ms), calibrated on first use
-        (over the reference's sessions in turn) and kept in the cache folder (hw_profiles.reference)."""
-        from hw_profiles.reference import load_or_calibrate
-
-        if self._baseline is None:
-            from hw_profiles.reference import STAND_IN_SEED, reference_input, reference_model_bytes
+    def reference_baseline(self, reference: bytes | None = None,
+                           input_shape: tuple[int, ...] | InputSpec | None = None) -> tuple[float, float]:
+        """(baseline, probe baseline) ms of the reference network (`reference`'s ONNX bytes, fed an
+        `input_shape` input; None: the fixed one) on this machine for this profile: its long-run latency
+        between candidate runs and back to back, calibrated on first use (over its sessions in turn) and kept
+        in the cache folder (hw_profiles.reference), one file per profile fingerprint and reference."""
+        sha256 = hashlib.sha256(reference).hexdigest() if reference is not None else None
+        if sha256 not in self._baselines:
+            from hw_profiles.reference import STAND_IN_SEED, load_or_calibrate, reference_input, reference_model_bytes
 
             onnxruntime = _import_onnxruntime()
             cores = resolve_cores(self.profile)
-            run_reference = self._reference_runners(onnxruntime, cores)
+            run_reference = self._reference_runners(onnxruntime, cores, reference, sha256, input_shape)
             with pinned_to(cores):  # the stand-in candidate that runs between the calibration's reference runs
                 stand_in = onnxruntime.InferenceSession(reference_model_bytes(STAND_IN_SEED),
                                                         sess_options=self._session_options(onnxruntime),
                                                         providers=list(self.profile.providers))
                 feed = {stand_in.get_inputs()[0].name: reference_input()}
                 record = load_or_calibrate(self.profile.fingerprint(), run_reference,
-                                           run_between=lambda: stand_in.run(None, feed))
-            self._baseline = float(record["baseline_ms"]), float(record["probe_baseline_ms"])
-        return self._baseline[0]
+                                           run_between=lambda: stand_in.run(None, feed), sha256=sha256)
+            self._baselines[sha256] = float(record["baseline_ms"]), float(record["probe_baseline_ms"])
+        return self._baselines[sha256]
 
     def _session_options(self, onnxruntime: Any) -> Any:
         options = onnxruntime.SessionOptions()

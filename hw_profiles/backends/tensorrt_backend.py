@@ -63,7 +63,8 @@ class TensorRTBackend(Backend):
     def timing_cache_path(self) -> Path:
         return cache_directory() / "tensorrt" / f"{self.profile.name}-{self.profile.fingerprint()}.timing-cache"
 
-    def measure(self, model: Any, input_shape: tuple[int, ...] | InputSpec) -> Measurement:
+    def measure(self, model: Any, input_shape: tuple[int, ...] | InputSpec,
+                reference: bytes | None = None) -> Measurement:  # plain protocol: no reference
         onnx_path = Path(model)
         return self.measure_engine(self.build_engine(onnx_path, input_shape), input_shape, label=str(onnx_path))
 

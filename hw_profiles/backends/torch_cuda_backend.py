@@ -45,7 +45,8 @@ class TorchCudaBackend(Backend):
                 "cudnn": str(torch.backends.cudnn.version()), **gpu_environment(),
                 "machine": platform.machine(), "python": platform.python_version()}
 
-    def measure(self, model: Any, input_shape: tuple[int, ...] | InputSpec) -> Measurement:
+    def measure(self, model: Any, input_shape: tuple[int, ...] | InputSpec,
+                reference: bytes | None = None) -> Measurement:  # plain protocol: no reference
         import torch
 
         reason = torch_cuda_unavailable_reason()

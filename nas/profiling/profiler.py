@@ -17,6 +17,7 @@ from typing import Any, Iterable, Iterator, Mapping
 from nas.errors import HwnasError
 from nas.models.onnx_export import export_onnx
 from nas.models.onnx_exporters import DEFAULT_EXPORTER, DEFAULT_OPSET
+from nas.profiling.space_reference import reference_identity, reference_model
 
 LOGGER = logging.getLogger(__name__)
 BUSY_SLOWDOWN = 0.20  # the reference this much slower than its baseline: the machine is busy
@@ -82,11 +83,25 @@ class Profiler:
         self.pool = pool
         self.model_format = backend_class(profile.backend).model_format
         self.fingerprint = pool.fingerprint()  # of the environment the workers time in
-        self.key = measurement_key(self.fingerprint, self.model_format)  # the store's: what was timed, and where
+        # The interleaved protocol times every ONNX file beside the space's middle network
+        # (nas.profiling.space_reference), built on first use
+        self.uses_reference = profile.protocol == "interleaved" and self.model_format == "onnx"
+        self._reference: bytes | None = None
+        identity = reference_identity(space) if self.uses_reference else None
+        # the store's key: what was timed, beside what, and where
+        self.key = measurement_key(self.fingerprint, self.model_format, reference=identity)
         # Wall seconds of this process spent extracting + exporting, and waiting for the workers' timings;
         # and the workers' own seconds on tasks (summed over workers: busy share = worker_busy / workers / wall).
         self.seconds = {"export": 0.0, "timing": 0.0, "worker_busy": 0.0}
         self.busy_warned = False  # `hwnas profile` says once when the reference slows by more than BUSY_SLOWDOWN
+
+    @property
+    def reference(self) -> bytes | None:
+        """The ONNX bytes of the network every candidate is timed beside (None: the profile's protocol has
+        no reference, or its backend times modules)."""
+        if self.uses_reference and self._reference is None:
+            self._reference = reference_model(self.space)
+        return self._reference
 
     @property
     def backend(self) -> Any:
@@ -166,7 +181,7 @@ class Profiler:
             started = time.perf_counter()
             model = self._model(config)
             self.seconds["export"] += time.perf_counter() - started
-            yield TimingTask(config_id, model, input_spec(self.space))
+            yield TimingTask(config_id, model, input_spec(self.space), reference=self.reference)
 
     def _model(self, config: Mapping[str, Any]) -> Any:
         """What the backend times: the extracted module ("torch" backends) or its ONNX file's bytes."""
@@ -182,7 +197,7 @@ class Profiler:
         (e.g. an exported artifact, re-timed so that its card reports the file it describes)."""
         from hw_profiles.timing_task import TimingTask
 
-        result = list(self.pool.run([TimingTask(key, model, input_spec(self.space))]))[0]
+        result = list(self.pool.run([TimingTask(key, model, input_spec(self.space), reference=self.reference)]))[0]
         if not result.ok:
             raise HwnasError(f"{key} could not be timed on profile {self.profile.name!r}: {result.error}")
         self.store.log_reference(self.fingerprint, self.space.key, key, result.measurement)
@@ -209,17 +224,20 @@ class Profiler:
 
 
 def measurement_key(fingerprint: str, model_format: str, exporter: str = DEFAULT_EXPORTER,
-                    opset: int = DEFAULT_OPSET) -> str:
+                    opset: int = DEFAULT_OPSET, reference: str | None = None) -> str:
     """The store's first key of a measurement: the profile's fingerprint where the backend times the torch
     module itself; where it times an ONNX file, that fingerprint joined with how the file was made. The same
     network exported by another exporter or at another opset is another graph with another latency (at opset
     18 the dynamo exporter leaves GELU unfused, up to 14% slower on x86-cpu-ort), so a store written before a
-    change of either is not reused: its networks are measured again."""
+    change of either is not reused: its networks are measured again. `reference` names the network the
+    interleaved protocol timed them beside (nas.profiling.space_reference.reference_identity; None: the
+    profile's fixed one), whose baseline sets their milliseconds."""
     if model_format == "torch":
         return fingerprint
     import hashlib
 
-    return hashlib.sha256(f"{fingerprint}|onnx:{exporter}:opset{opset}".encode()).hexdigest()[:16]
+    made = f"{fingerprint}|onnx:{exporter}:opset{opset}" + (f"|reference:{reference}" if reference else "")
+    return hashlib.sha256(made.encode()).hexdigest()[:16]
 
 
 def input_spec(space: Any) -> Any:

@@ -23,14 +23,18 @@ class RecordingProfiler:
     def backend(self):
         return RecordingBackend(self.profiler.backend, self.timed)
 
+    @property
+    def reference(self):
+        return self.profiler.reference
+
 
 class RecordingBackend:
     def __init__(self, backend, timed):
         self.backend, self.timed = backend, timed
 
-    def measure(self, path, input_shape):
-        self.timed.append(Path(path).stem)
-        return self.backend.measure(path, input_shape)
+    def measure(self, path, input_shape, reference=None):
+        self.timed.append((Path(path).stem, reference))
+        return self.backend.measure(path, input_shape, reference=reference)
 
 
 def test_largest_network_is_timed_at_every_precision_in_turns(trained_digits_run, tmp_path):
@@ -42,7 +46,9 @@ def test_largest_network_is_timed_at_every_precision_in_turns(trained_digits_run
     profiler = RecordingProfiler(pipeline.run_profiler(run, space, supernet))
     result = _script()._largest(space, supernet, dataset, profiler, sessions=3)
     # in turns, so that a slow spell of a shared machine slows every precision alike
-    assert profiler.timed == list(space.precisions) * 3
+    assert [stem for stem, _ in profiler.timed] == list(space.precisions) * 3
+    # beside the space's reference network, as profiling times them
+    assert all(reference == profiler.reference is not None for _, reference in profiler.timed)
     for precision in space.precisions:
         assert len(result[precision]["session_medians_ms"]) == 3
         assert result[precision]["median_ms"] == np.median(result[precision]["session_medians_ms"]) > 0

@@ -225,6 +225,7 @@ def test_test_retest_holds_beside_a_cpu_bound_neighbour(tmp_path):
 
     from nas.models.onnx_export import export_onnx
     from nas.profiling.profiler import precision_arguments
+    from nas.profiling.space_reference import reference_model
     from search_spaces import create_space
 
     allowed = sorted(os.sched_getaffinity(0))
@@ -242,12 +243,13 @@ def test_test_retest_holds_beside_a_cpu_bound_neighbour(tmp_path):
     configs = [space.largest(), space.smallest()] + [space.sample(generator) for _ in range(2)]
     paths = [export_onnx(supernet.extract(c), space.input_shape, tmp_path / f"{i}.onnx") for i, c in enumerate(configs)]
     backend = create_backend(profile)
-    quiet = [backend.measure(path, space.input_shape) for path in paths]
+    reference = reference_model(space)  # as profiling times them: beside the space's middle network
+    quiet = [backend.measure(path, space.input_shape, reference=reference) for path in paths]
     neighbour = multiprocessing.get_context("spawn").Process(target=_busy_loop, args=(60.0, allowed[1]))
     neighbour.start()
     try:
         time.sleep(0.5)
-        loaded = [backend.measure(path, space.input_shape) for path in paths]
+        loaded = [backend.measure(path, space.input_shape, reference=reference) for path in paths]
     finally:
         neighbour.terminate()
         neighbour.join()
