@@ -68,6 +68,7 @@ def _largest(space, supernet, dataset, profiler, sessions: int) -> dict:
     from hw_profiles.in_turns import session_medians_in_turns
     from nas.models.evaluate import accuracy, predict_logits
     from nas.models.onnx_export import export_onnx, onnxruntime_logits
+    from nas.profiling.profiler import input_spec
 
     result = {}
     with tempfile.TemporaryDirectory(prefix="hwnas-bench-") as folder:
@@ -75,7 +76,9 @@ def _largest(space, supernet, dataset, profiler, sessions: int) -> dict:
                     for precision in space.precisions}
         paths = {precision: export_onnx(network, space.input_shape, Path(folder) / f"{precision}.onnx")
                  for precision, network in networks.items()}
-        medians = session_medians_in_turns(profiler.backend, paths, space.input_shape, sessions,
+        # the space's input spec, not its bare shape (float32): a text space's networks read int64 token ids;
+        # beside the space's reference network, as profiling times them
+        medians = session_medians_in_turns(profiler.backend, paths, input_spec(space), sessions,
                                            reference=profiler.reference)
         for precision, path in paths.items():
             result[precision] = {

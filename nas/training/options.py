@@ -33,6 +33,9 @@ def add_training_arguments(parser: argparse.ArgumentParser, launcher: bool = Fal
                              "gradient scaler (default on; the CPU always trains in fp32)")
     parser.add_argument("--loader-workers", type=int, default=0,
                         help="DataLoader worker processes reading the training batches (default 0)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch intra-op threads per process (default 0: all cores); 1 where other work shares "
+                             "the cores: on 2 busy cores two threads made steps 5x slower")
     if launcher:
         parser.add_argument("--nproc", type=int, default=1,
                             help="train data-parallel on N processes of this machine (starts torchrun: gloo on "
@@ -44,7 +47,8 @@ def training_config(args: argparse.Namespace):
 
     return TrainingConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                           largest_only_fraction=args.largest_only_fraction, seed=args.seed, device=args.device,
-                          amp=args.amp, loader_workers=args.loader_workers)
+                          amp=args.amp, loader_workers=args.loader_workers,
+                          threads=args.threads)
 
 
 def without_nproc(argv: Sequence[str]) -> list[str]:

@@ -52,8 +52,8 @@ class TrainingConfig:
     loader_workers: int = 0  # DataLoader worker processes (0: batches are read in the training process)
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "random_subnets", "loader_workers"):
-            if getattr(self, name) < (0 if name in ("random_subnets", "loader_workers") else 1):
+        for name in ("epochs", "batch_size", "random_subnets", "loader_workers", "threads"):
+            if getattr(self, name) < (0 if name in ("random_subnets", "loader_workers", "threads") else 1):
                 raise HwnasError(f"training field {name!r} must be a positive integer, got {getattr(self, name)!r}")
         if not 0.0 <= self.largest_only_fraction <= 1.0:
             raise HwnasError(f"training field 'largest_only_fraction' must be between 0 and 1, "

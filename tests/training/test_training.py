@@ -60,3 +60,16 @@ def test_missing_and_corrupt_checkpoints(tmp_path):
 def test_bad_training_values():
     with pytest.raises(HwnasError, match="'epochs'"):
         TrainingConfig(epochs=0)
+    with pytest.raises(HwnasError, match="'threads'"):
+        TrainingConfig(threads=-1)
+
+
+def test_train_threads_reach_the_training_config():
+    """`hwnas train --threads N` sets torch's intra-op threads (TrainingConfig.threads had no option: on 2 shared
+    cores the default of all cores made each sandwich step 5x slower than one thread)."""
+    from nas.cli_parser import build_parser
+    from nas.training.options import training_config
+
+    parser = build_parser()
+    assert training_config(parser.parse_args(["train", "--run", "r", "--threads", "1"])).threads == 1
+    assert training_config(parser.parse_args(["train", "--run", "r"])).threads == 0  # all cores, as before
