@@ -45,8 +45,8 @@ class Backend(abc.ABC):
         (e.g. int64 token ids in a range); normalise with ``hw_profiles.model_input.as_input_spec``.
 
         ``reference``: the ONNX bytes of the network the interleaved protocol times beside ``model`` (one
-        that takes the same input, e.g. a network of the same search space: hw_profiles.reference); None
-        gives the fixed reference network. Backends whose protocol is plain ignore it."""
+        that takes the same input, e.g. a network of the same search space: nas.profiling.space_reference);
+        None gives the fixed reference network of hw_profiles.reference. Backends whose protocol is plain ignore it."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(profile={self.profile.name!r})"

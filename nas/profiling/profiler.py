@@ -7,6 +7,7 @@ already holds is never measured again, and each measurement is committed as soon
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
 import time
@@ -86,7 +87,6 @@ class Profiler:
         # The interleaved protocol times every ONNX file beside the space's middle network
         # (nas.profiling.space_reference), built on first use
         self.uses_reference = profile.protocol == "interleaved" and self.model_format == "onnx"
-        self._reference: bytes | None = None
         identity = reference_identity(space) if self.uses_reference else None
         # the store's key: what was timed, beside what, and where
         self.key = measurement_key(self.fingerprint, self.model_format, reference=identity)
@@ -95,13 +95,11 @@ class Profiler:
         self.seconds = {"export": 0.0, "timing": 0.0, "worker_busy": 0.0}
         self.busy_warned = False  # `hwnas profile` says once when the reference slows by more than BUSY_SLOWDOWN
 
-    @property
+    @functools.cached_property
     def reference(self) -> bytes | None:
-        """The ONNX bytes of the network every candidate is timed beside (None: the profile's protocol has
-        no reference, or its backend times modules)."""
-        if self.uses_reference and self._reference is None:
-            self._reference = reference_model(self.space)
-        return self._reference
+        """The ONNX bytes of the network every candidate is timed beside, built on first use (None: the
+        profile's protocol has no reference, or its backend times modules)."""
+        return reference_model(self.space) if self.uses_reference else None
 
     @property
     def backend(self) -> Any:
