@@ -35,7 +35,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, launcher: bool = Fal
                         help="DataLoader worker processes reading the training batches (default 0)")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch intra-op threads per process (default 0: all cores); 1 where other work shares "
-                             "the cores: on 2 busy cores two threads made steps 5x slower")
+                             "the cores, since threads that wait for each other on busy cores slow every step")
     if launcher:
         parser.add_argument("--nproc", type=int, default=1,
                             help="train data-parallel on N processes of this machine (starts torchrun: gloo on "
