@@ -187,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from nas.audit.audit import AuditConfig, audit, check_audit, format_audit
 
             config = AuditConfig(subnets=args.subnets, epochs=args.epochs, seed=args.seed,
-                                 finetune_epochs=args.finetune_epochs, device=args.device)
+                                 finetune_epochs=args.finetune_epochs, device=args.device, threads=args.threads)
             if args.nproc != 1 and not options.launched_by_torchrun():  # bad input: one line here, not N
                 options.torchrun_command([], args.nproc)  # refuses --nproc < 1
                 check_audit(args.run, config, args.dataset)

@@ -170,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--finetune-epochs", type=int, default=0,
                        help="also fine-tune each network from its supernet weights for F epochs (default 0: no)")
     audit.add_argument("--json", action="store_true", help="print audit.json's content instead of the table")
+    audit.add_argument("--threads", type=int, default=None,
+                       help="torch intra-op threads of each training (0: all cores; default: as the supernet was "
+                            "trained); 1 where other work shares the cores")
     audit.add_argument("--nproc", type=int, default=1,
                        help="train each network data-parallel on N processes of this machine (starts torchrun, "
                             "as `hwnas train --nproc`; rank 0 writes)")

@@ -41,9 +41,12 @@ class AuditConfig:
     finetune_epochs: int = 0  # epochs of fine-tuning each network from its inherited weights (0: none)
     seed: int = 0  # picks the spread networks and seeds every training
     device: str = "auto"  # auto, cpu, cuda or cuda:N
+    threads: int | None = None  # torch intra-op threads of the trainings (0: all cores); None: the supernet's
 
     def __post_init__(self) -> None:
         check_count(self.subnets)
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 0):
+            raise HwnasError(f"--threads must be 0 or a positive integer, got {self.threads!r}")
         if self.epochs is not None and (not isinstance(self.epochs, int) or self.epochs < 1):
             raise HwnasError(f"--epochs must be a positive integer, got {self.epochs!r}")
         if not isinstance(self.finetune_epochs, int) or self.finetune_epochs < 0:
@@ -104,6 +107,8 @@ def _audit(run: RunFolder, config: AuditConfig, progress: bool, dataset: str | N
     settings = {**checkpoint.get("training", {}), "seed": config.seed}
     supernet_epochs = int(checkpoint.get("epoch", settings.get("epochs", 1)))
     recipe = standalone_recipe(settings, config.epochs or supernet_epochs, config.device)
+    if config.threads is not None:  # where it runs, not what it trains: not part of the results' digests
+        recipe = replace(recipe, threads=config.threads)
     supernet = supernet.to(target)
     rows = []
     bar = tqdm(networks, desc="auditing networks", unit="network", disable=not progress)

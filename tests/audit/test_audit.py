@@ -57,11 +57,20 @@ def audited(searched_run):
 
     def counting(config, *arguments, **keywords):
         trained.append(keywords.get("identity", arguments[1] if len(arguments) > 1 else {}).get("config_id"))
+        recipes.append(arguments[4] if len(arguments) > 4 else keywords["recipe"])
         return train_network(config, *arguments, **keywords)
 
+    import torch
+
+    recipes, threads = [], torch.get_num_threads()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(standalone, "train_network", counting)
-        assert main(["audit", "--run", str(run), "--subnets", "3", "--epochs", "1", "--quiet"]) == 0
+        try:
+            assert main(["audit", "--run", str(run), "--subnets", "3", "--epochs", "1", "--threads", "1",
+                         "--quiet"]) == 0
+        finally:
+            torch.set_num_threads(threads)
+    assert recipes and all(recipe.threads == 1 for recipe in recipes)  # --threads reaches every training
     return run, first, before, trained
 
 
@@ -152,6 +161,7 @@ def test_bad_input_is_one_line_and_writes_nothing(searched_run, tmp_path, capsys
         (["--run", str(run), "--subnets", "1"], "--subnets must be an integer from 2 to 1000"),
         (["--run", str(run), "--epochs", "0"], "--epochs must be a positive integer"),
         (["--run", str(run), "--finetune-epochs", "-1"], "--finetune-epochs must be 0 or a positive integer"),
+        (["--run", str(run), "--threads", "-1"], "--threads must be 0 or a positive integer"),
         (["--run", str(tmp_path / "untrained")], "supernet.pt does not exist; run `hwnas train"),
     ]
     listing = sorted(path.relative_to(run) for path in run.rglob("*"))
