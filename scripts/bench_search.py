@@ -27,6 +27,13 @@ hypervolume ratio as a share of it (`share_of_ceiling`).
 `--new-devices TABLE` adds the latency columns of TABLE (the cells timed here, scripts/time_nb201_cells.py)
 as held-out-only columns: they join the held-out fold and never a training fold (it needs --folds). Such
 a table is a sample of the space: the search is restricted to its cells and scored against their front.
+
+`--merge F0 F1 F2` runs nothing: it reports the held-out columns of the outputs of one held-out run per
+fold together, so every column counts once and the median and worst are over all held-out columns:
+
+    for K in 0 1 2; do python scripts/bench_search.py --folds 3 --held-out-fold $K --split held-out \
+        --baseline tpe --ceiling > fold$K.json; done
+    python scripts/bench_search.py --merge fold0.json fold1.json fold2.json --baseline tpe --markdown
 """
 
 from __future__ import annotations
@@ -66,7 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ceiling", action="store_true",
                         help="score each column's noise-aware oracle and report searches as a share of it")
     parser.add_argument("--markdown", action="store_true", help="also print a markdown table (after the JSON)")
+    parser.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                        help="run nothing: report the held-out columns of these earlier outputs of this script "
+                             "together (one per held-out fold; the median and worst over every held-out column)")
     args = parser.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.baseline, args.markdown)
 
     from search_spaces import create_space
 
@@ -141,6 +153,42 @@ def main(argv: list[str] | None = None) -> int:
         for split, split_summary in summary.items():
             print(f"\n{split} columns ({len(splits[split])}): {', '.join(splits[split])}\n")
             print(markdown(split_summary, samplers, budgets))
+    return 0
+
+
+def merge(paths: list[str], baseline: str | None, with_markdown: bool) -> int:
+    """The held-out columns of several earlier outputs (the protocol runs one per held-out fold), summarised
+    together: every column held out once, so the median and the worst column are over all of them."""
+    runs, columns, ceilings, seen = [], [], {}, set()
+    for path in paths:
+        try:
+            report, _ = json.JSONDecoder().raw_decode(Path(path).read_text())  # the JSON, before any markdown
+            held_out = report["splits"]["held_out"] if report.get("folds") else report["columns"]
+            found = [run for run in report["runs"] if run["column"] in held_out]
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+            print(f"bench_search: error: --merge: {path}: not an output of this script ({error})", file=sys.stderr)
+            return 2
+        for run in found:
+            key = (run["column"], run["sampler"], run["seed"])
+            if key in seen:
+                print(f"bench_search: error: --merge: {path}: column {key[0]!r}, sampler {key[1]!r}, seed {key[2]} "
+                      f"is in an earlier file too; merge each held-out fold once", file=sys.stderr)
+                return 2
+            seen.add(key)
+        runs += found
+        columns += [column for column in held_out if column not in columns]
+        ceilings.update({column: value for column, value in (report.get("ceilings") or {}).items()
+                         if column in held_out})
+    samplers = list(dict.fromkeys(run["sampler"] for run in runs))
+    budgets = sorted({int(budget) for run in runs for budget in run["at"]})
+    summary = {"held_out": summarise(runs, samplers, budgets, columns)}
+    paired = {"held_out": compare(runs, samplers, budgets, columns, baseline)} if baseline else None
+    print(json.dumps({"merged": paths, "runs": runs, "summary": summary, "paired": paired,
+                      "ceilings": ceilings or None, "columns": columns, "splits": {"held_out": columns},
+                      "seeds": sorted({run["seed"] for run in runs})}, indent=1))
+    if with_markdown:
+        print(f"\nheld_out columns of {len(paths)} file(s) ({len(columns)}): {', '.join(columns)}\n")
+        print(markdown(summary["held_out"], samplers, budgets))
     return 0
 
 

@@ -67,6 +67,35 @@ def test_the_bench_reports_training_and_held_out_columns_apart_with_paired_diffe
         assert report["paired"][split]["tpe-random@8"]["pairs"] == len(report["splits"][split])
 
 
+def test_merging_the_held_out_folds_reports_every_column_once(run_script, tmp_path):
+    """One held-out run per fold, merged, summarises as one run over all the columns would; a fold merged
+    twice is refused in one line."""
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    common = ["--accuracy-table", data / "nb201_slice_accuracy.csv", "--latency-table",
+              data / "nb201_slice_latency_ms.csv", "--columns", "gold_6226,pixel2,titanx_1", "--seeds", "0,1",
+              "--budgets", "6,8", "--samplers", "random,tpe"]
+    outputs = []
+    for fold in ("0", "1"):
+        result = run_script("bench_search.py", *common, "--folds", "2", "--held-out-fold", fold, "--split",
+                            "held-out", "--markdown")
+        assert result.returncode == 0, result.stderr
+        outputs.append(tmp_path / f"fold{fold}.json")
+        outputs[-1].write_text(result.stdout)  # the JSON, then the markdown table, as a user redirects it
+    everything = run_script("bench_search.py", *common, "--baseline", "random")
+    merged = run_script("bench_search.py", "--merge", *outputs, "--baseline", "random", "--markdown")
+    assert everything.returncode == 0 and merged.returncode == 0, merged.stderr
+    whole, report = json.loads(everything.stdout), json.JSONDecoder().raw_decode(merged.stdout)[0]
+    assert sorted(report["columns"]) == sorted(["gold_6226", "pixel2", "titanx_1"])
+    assert report["summary"]["held_out"] == whole["summary"]["all"]
+    assert report["paired"]["held_out"] == whole["paired"]["all"]
+    assert "| tpe |" in merged.stdout
+    refused = run_script("bench_search.py", "--merge", outputs[0], outputs[0])
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "is in an earlier file too" in refused.stderr
+
+
 def test_the_predictor_bench_predicts_only_the_fold_asked_for(run_script, tmp_path):
     from pathlib import Path
 
