@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=0,
-                        help="torch threads while training the supernet and the audited networks (0: all)")
+                        help="torch threads while training the supernet and the audited networks (0: all for the "
+                             "supernet; the audit then trains as the supernet was trained)")
     parser.add_argument("--out", default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
 
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
     prepared = time.perf_counter()
     report = audit(args.run, AuditConfig(subnets=args.subnets, epochs=args.audit_epochs, seed=args.seed,
                                          finetune_epochs=args.finetune_epochs, device=args.device,
-                                         threads=args.threads), progress=False)
+                                         threads=args.threads or None), progress=False)
     keys = ("config_id", "on_front", "params", "macs", "front_latency_ms", "inherited_test_accuracy",
             "standalone_test_accuracy", "gap_points", "finetuned_test_accuracy", "standalone_train_seconds")
     result = {
