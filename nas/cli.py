@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.verb == "audit":
             from nas.audit.audit import AuditConfig, audit, check_audit, format_audit
 
-            config = AuditConfig(subnets=args.subnets, epochs=args.epochs, seed=args.seed,
+            config = AuditConfig(subnets=args.subnets, epochs=args.epochs, seed=args.seed, repeats=args.repeats,
                                  finetune_epochs=args.finetune_epochs, device=args.device, threads=args.threads)
             if args.nproc != 1 and not options.launched_by_torchrun():  # bad input: one line here, not N
                 options.torchrun_command([], args.nproc)  # refuses --nproc < 1

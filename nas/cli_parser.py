@@ -167,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="networks to audit: the measured front first, then spread over the space by cost "
                             "(default 12)")
     audit.add_argument("--epochs", type=int, default=None, help="stand-alone epochs (default: the supernet's)")
+    audit.add_argument("--repeats", type=int, default=1,
+                       help="stand-alone trainings per network, seeded SEED, SEED+1, ...: compare with their mean "
+                            "and report their spread, the noise of the truth itself (default 1; at most 10)")
     audit.add_argument("--finetune-epochs", type=int, default=0,
                        help="also fine-tune each network from its supernet weights for F epochs (default 0: no)")
     audit.add_argument("--json", action="store_true", help="print audit.json's content instead of the table")

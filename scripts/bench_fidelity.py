@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--subnets", type=int, default=12)
     parser.add_argument("--audit-epochs", type=int, default=None, help="stand-alone epochs (default: the supernet's)")
     parser.add_argument("--finetune-epochs", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=1, help="stand-alone trainings per network (seeds SEED..)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=0,
@@ -93,16 +94,17 @@ def main(argv: list[str] | None = None) -> dict:
             args.threads, args.space, args.batch_size)
     prepared = time.perf_counter()
     report = audit(args.run, AuditConfig(subnets=args.subnets, epochs=args.audit_epochs, seed=args.seed,
-                                         finetune_epochs=args.finetune_epochs, device=args.device,
-                                         threads=args.threads or None), progress=False)
+                                         repeats=args.repeats, finetune_epochs=args.finetune_epochs,
+                                         device=args.device, threads=args.threads or None), progress=False)
     keys = ("config_id", "on_front", "params", "macs", "front_latency_ms", "inherited_test_accuracy",
-            "standalone_test_accuracy", "gap_points", "finetuned_test_accuracy", "standalone_train_seconds")
+            "standalone_test_accuracy", "standalone_test_accuracies", "standalone_sd_points", "gap_points",
+            "finetuned_test_accuracy", "standalone_train_seconds")
     result = {
         "command": "python scripts/bench_fidelity.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "commit": commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "python": platform.python_version(), "dataset": report["dataset"], "space": report["space"],
         "supernet_epochs": report["supernet_epochs"], "standalone_epochs": report["epochs"],
-        "finetune_epochs": report["finetune_epochs"], "device": report["device"],
+        "finetune_epochs": report["finetune_epochs"], "repeats": report["repeats"], "device": report["device"],
         "summary": report["summary"], "networks": [{key: row.get(key) for key in keys} for row in report["networks"]],
         "load_average": {"start": load_before, "end": load_average()},
         "seconds": {"prepare": round(prepared - started, 1), "audit": round(time.perf_counter() - prepared, 1)},

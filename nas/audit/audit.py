@@ -10,6 +10,11 @@ Every training writes its checkpoint under RUN/audit/<config_id>/ after each epo
 ends, in files named by a digest of the recipe: a killed audit continues where it stopped, and a finished
 network is not trained again (another --epochs or --seed trains afresh, beside the old files).
 
+A stand-alone accuracy is itself noisy: the same network trained with another seed lands a point or more
+away on small data. `--repeats R` trains each network R times (seeds seed .. seed+R-1; the first is the
+training a single-repeat audit made, reused) and compares the supernet with their mean; the summary then
+gives the trainings' spread and the mean |gap| that this spread alone would show (nas.audit.fidelity).
+
 Under torchrun (`hwnas audit --nproc N`, as `hwnas train`) every rank runs the audit and each stand-alone
 training is data-parallel over the ranks (the supernet's own loop, nas.training.distributed): the ranks
 train the networks one after another, each on its shard of every batch. Rank 0 alone holds the lock and
@@ -32,6 +37,7 @@ from nas.errors import HwnasError
 from nas.run_folder import RunFolder, write_atomically
 
 RESULT_FORMAT = "hwnas-audit-result"
+MAX_REPEATS = 10  # stand-alone trainings per network; the noise of their mean falls as 1/sqrt(repeats)
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,7 @@ class AuditConfig:
     epochs: int | None = None  # stand-alone epochs; None: as many as the supernet was trained for
     finetune_epochs: int = 0  # epochs of fine-tuning each network from its inherited weights (0: none)
     seed: int = 0  # picks the spread networks and seeds every training
+    repeats: int = 1  # stand-alone trainings per network, seeded seed, seed+1, ...; their mean is the truth
     device: str = "auto"  # auto, cpu, cuda or cuda:N
     threads: int | None = None  # torch intra-op threads of the trainings (0: all cores); None: the supernet's
 
@@ -49,6 +56,9 @@ class AuditConfig:
             raise HwnasError(f"--threads must be 0 or a positive integer, got {self.threads!r}")
         if self.epochs is not None and (not isinstance(self.epochs, int) or self.epochs < 1):
             raise HwnasError(f"--epochs must be a positive integer, got {self.epochs!r}")
+        if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or \
+                not 1 <= self.repeats <= MAX_REPEATS:
+            raise HwnasError(f"--repeats must be an integer from 1 to {MAX_REPEATS}, got {self.repeats!r}")
         if not isinstance(self.finetune_epochs, int) or self.finetune_epochs < 0:
             raise HwnasError(f"--finetune-epochs must be 0 or a positive integer, got {self.finetune_epochs!r}")
 
@@ -114,13 +124,14 @@ def _audit(run: RunFolder, config: AuditConfig, progress: bool, dataset: str | N
     bar = tqdm(networks, desc="auditing networks", unit="network", disable=not progress)
     for network in bar:
         bar.set_postfix(network=network["config_id"])
-        row = _audit_network(run, space, supernet, data, network, recipe, config.finetune_epochs,
+        row = _audit_network(run, space, supernet, data, network, recipe, config.repeats, config.finetune_epochs,
                              checkpoint.get("structure_sha256", ""), progress)
         rows.append(row)
         if on_network is not None:
             on_network(row)
     report = {"run": str(run.path), "space": space.key, "dataset": data.name, "supernet_epochs": supernet_epochs,
               "epochs": recipe.epochs, "finetune_epochs": config.finetune_epochs, "seed": config.seed,
+              "repeats": config.repeats,
               "device": str(target), "front_file": front_file.exists(), "recipe": asdict(recipe),
               "networks": rows, "summary": summarize(rows)}
     if not _rank_zero():
@@ -135,23 +146,34 @@ def _audit(run: RunFolder, config: AuditConfig, progress: bool, dataset: str | N
 
 
 def _audit_network(run: RunFolder, space: Any, supernet: Any, data: Any, network: dict, recipe: Any,
-                   finetune_epochs: int, supernet_digest: str, progress: bool) -> dict:
-    """One network's row: inherited test accuracy (evaluated now), stand-alone and fine-tuned test accuracy
-    (trained, or read from the result of an earlier, finished training)."""
+                   repeats: int, finetune_epochs: int, supernet_digest: str, progress: bool) -> dict:
+    """One network's row: inherited test accuracy (evaluated now), stand-alone (the mean of `repeats`
+    trainings, seeded recipe.seed onwards) and fine-tuned test accuracy (trained, or read from the result
+    of an earlier, finished training)."""
+    import numpy as np
+
     from nas.models.evaluate import evaluation_network, subnet_accuracy
 
     config, config_id = network["config"], network["config_id"]
     inherited = subnet_accuracy(space, supernet, config, data.x_test, data.y_test, data.x_train)
     folder = run.path / "audit" / config_id
     identity = {"space": space.key, "config_id": config_id, "dataset": data.name}
-    standalone = _trained_result(folder, "standalone", {**identity, "recipe": _recipe_key(recipe)}, config,
-                                 lambda: space.build_network(config), data, recipe, progress)
+    seeds = [recipe.seed + repeat for repeat in range(repeats)]
+    trainings = [_trained_result(folder, "standalone", {**identity, "recipe": _recipe_key(seeded)}, config,
+                                 lambda: space.build_network(config), data, seeded, progress)
+                 for seeded in (replace(recipe, seed=seed) for seed in seeds)]
+    tests = [training["test_accuracy"] for training in trainings]
+    validations = [training["val_accuracy"] for training in trainings if training["val_accuracy"] is not None]
+    standalone = float(np.mean(tests))
     costs = space.cost_features(config)
     row = {**network, "params": int(costs.get("params", 0)), "macs": float(costs.get("macs", 0.0)),
-           "inherited_test_accuracy": inherited, "standalone_test_accuracy": standalone["test_accuracy"],
-           "standalone_val_accuracy": standalone["val_accuracy"], "standalone_epochs": recipe.epochs,
-           "standalone_train_seconds": standalone["train_seconds"],
-           "gap_points": 100.0 * (inherited - standalone["test_accuracy"]),
+           "inherited_test_accuracy": inherited, "standalone_test_accuracy": standalone,
+           "standalone_test_accuracies": tests, "standalone_seeds": seeds,
+           "standalone_sd_points": float(100.0 * np.std(tests, ddof=1)) if repeats > 1 else None,
+           "standalone_val_accuracy": float(np.mean(validations)) if validations else None,
+           "standalone_epochs": recipe.epochs,
+           "standalone_train_seconds": round(sum(training["train_seconds"] for training in trainings), 3),
+           "gap_points": 100.0 * (inherited - standalone),
            "finetuned_test_accuracy": None}
     if finetune_epochs:
         inherited_network = evaluation_network(space, supernet, config, data.x_train).cpu()
@@ -238,6 +260,11 @@ def summary_line(report: dict) -> str:
         share = "-" if front["same_order_share"] is None else f"{front['same_order_share']:.0%}"
         text += (f"; front ({front['networks']}): mean |gap| {front['mean_abs_gap_points']:.2f} points, "
                  f"{share} of its pairs in the same order")
+    noise = summary.get("standalone_noise")
+    if noise:
+        text += (f"; stand-alone over {noise['repeats']} seeds: sd {noise['sd_points']:.2f} points a network, "
+                 f"so a supernet without error would still show a mean |gap| of about "
+                 f"{noise['mean_abs_gap_floor_points']:.2f}")
     if "finetuned" in summary:
         tuned = summary["finetuned"]
         text += (f"; fine-tuned {report['finetune_epochs']} epochs: mean |gap| {tuned['mean_abs_gap_points']:.2f} "
@@ -248,13 +275,14 @@ def summary_line(report: dict) -> str:
 
 def format_audit(report: dict) -> str:
     """The audited networks, one line each, then the summary line."""
-    header = f"{'network':<18}{'front':>6}{'params':>9}{'inherited':>11}{'stand-alone':>13}{'gap pts':>9}" \
-             f"{'fine-tuned':>12}"
+    header = f"{'network':<18}{'front':>6}{'params':>9}{'inherited':>11}{'stand-alone':>13}{'sd pts':>8}" \
+             f"{'gap pts':>9}{'fine-tuned':>12}"
     lines = [header, "-" * len(header)]
     for row in report["networks"]:
-        tuned = row["finetuned_test_accuracy"]
+        tuned, spread = row["finetuned_test_accuracy"], row.get("standalone_sd_points")
         lines.append(f"{row['config_id']:<18}{'yes' if row['on_front'] else '':>6}{row['params']:>9}"
                      f"{row['inherited_test_accuracy']:>11.4f}{row['standalone_test_accuracy']:>13.4f}"
+                     f"{'-' if spread is None else f'{spread:.2f}':>8}"
                      f"{row['gap_points']:>+9.2f}{'-' if tuned is None else f'{tuned:.4f}':>12}")
     return "\n".join(lines + [summary_line(report), f"written: {report['run']}/audit.json, "
                                                     f"{report['run']}/report/audit.png"])

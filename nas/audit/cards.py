@@ -10,7 +10,7 @@ from nas.export.model_card import card_markdown
 from nas.run_folder import write_atomically
 
 AUDIT_KEYS = ("standalone_test_accuracy", "inherited_test_accuracy", "gap_points", "standalone_epochs",
-              "finetuned_test_accuracy")
+              "finetuned_test_accuracy", "standalone_sd_points")
 
 
 def add_audit_to_cards(folder: Path, rows: list[dict], summary: dict) -> list[str]:

@@ -5,6 +5,7 @@ audit's rows, so a reader can recompute every number from audit.json."""
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,22 @@ def same_order_share(first: list[float], second: list[float]) -> tuple[float | N
     return float(same / len(pairs)), len(pairs)
 
 
+def standalone_noise(rows: list[dict]) -> dict[str, Any] | None:
+    """How noisy the stand-alone truth is, from rows trained more than once (`standalone_test_accuracies`):
+    the seeds' standard deviation in points, pooled over the networks, and the mean |gap| it alone would give
+    a supernet without error. The truth is the mean of `repeats` trainings, off by N(0, sd^2 / repeats), whose
+    mean absolute value is sd * sqrt(2 / pi) / sqrt(repeats). None when each network was trained once."""
+    repeats = min((len(row.get("standalone_test_accuracies") or []) for row in rows), default=0)
+    if repeats < 2:
+        return None
+    variances = [float(np.var(100.0 * np.asarray(row["standalone_test_accuracies"], dtype=float), ddof=1))
+                 for row in rows]
+    sd_points = math.sqrt(float(np.mean(variances)))
+    return {"repeats": repeats, "sd_points": sd_points,
+            "largest_sd_points": math.sqrt(max(variances)),
+            "mean_abs_gap_floor_points": sd_points * math.sqrt(2.0 / math.pi) / math.sqrt(repeats)}
+
+
 def summarize(rows: list[dict]) -> dict[str, Any]:
     """The audit's summary from its per-network rows (`inherited_test_accuracy`, `standalone_test_accuracy`,
     `on_front`, and `finetuned_test_accuracy` where fine-tuned)."""
@@ -56,6 +73,7 @@ def summarize(rows: list[dict]) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "networks": len(rows), **rank_correlations(inherited, standalone), **gaps(inherited, standalone),
         "front": {"networks": len(front), "pairs": pairs, "same_order_share": share, **front_gaps},
+        "standalone_noise": standalone_noise(rows),
     }
     tau, front_gap = summary["kendall_tau"], front_gaps["mean_abs_gap_points"]
     summary["targets"] = {

@@ -124,9 +124,10 @@ def card_markdown(card: dict) -> str:
 
 def audit_sentence(audit: dict) -> str:
     """The model card's line from `hwnas audit`: this network trained alone against its supernet weights."""
-    tau = audit.get("kendall_tau")
+    tau, spread = audit.get("kendall_tau"), audit.get("standalone_sd_points")
+    over_seeds = "" if spread is None else f" (mean over seeds, sd {spread:.2f} points)"
     return (f"Audit (`hwnas audit`): trained alone from scratch for {audit['standalone_epochs']} epochs, "
-            f"{_percent(audit['standalone_test_accuracy'])} test accuracy against "
+            f"{_percent(audit['standalone_test_accuracy'])} test accuracy{over_seeds} against "
             f"{_percent(audit['inherited_test_accuracy'])} with the supernet's weights "
             f"({audit['gap_points']:+.2f} points); Kendall tau over the {audit['networks']} audited networks: "
             f"{'-' if tau is None else f'{tau:.3f}'}.")

@@ -10,7 +10,8 @@ from nas.report.plots import _new_figure
 
 def audit_figure(rows: list[dict], title: str) -> Any:
     """Rows carry `standalone_test_accuracy`, `inherited_test_accuracy`, `on_front` and
-    `finetuned_test_accuracy` (None where not fine-tuned)."""
+    `finetuned_test_accuracy` (None where not fine-tuned); `standalone_sd_points`, where present and not None
+    (several stand-alone trainings), is drawn as a horizontal error bar."""
     figure, axes = _new_figure()
     for on_front, style in ((False, {"color": "0.45", "label": "spread over the space"}),
                             (True, {"color": "tab:red", "label": "measured front"})):
@@ -18,6 +19,12 @@ def audit_figure(rows: list[dict], title: str) -> Any:
         if chosen:
             axes.scatter([100 * row["standalone_test_accuracy"] for row in chosen],
                          [100 * row["inherited_test_accuracy"] for row in chosen], s=24, **style)
+            spread = [row for row in chosen if row.get("standalone_sd_points") is not None]
+            if spread:  # stand-alone trained several times: its mean, +- one standard deviation
+                axes.errorbar([100 * row["standalone_test_accuracy"] for row in spread],
+                              [100 * row["inherited_test_accuracy"] for row in spread],
+                              xerr=[row["standalone_sd_points"] for row in spread], fmt="none",
+                              ecolor=style["color"], elinewidth=1, alpha=0.6)
     tuned = [row for row in rows if row.get("finetuned_test_accuracy") is not None]
     if tuned:
         axes.scatter([100 * row["standalone_test_accuracy"] for row in tuned],

@@ -162,6 +162,8 @@ def test_bad_input_is_one_line_and_writes_nothing(searched_run, tmp_path, capsys
         (["--run", str(run), "--epochs", "0"], "--epochs must be a positive integer"),
         (["--run", str(run), "--finetune-epochs", "-1"], "--finetune-epochs must be 0 or a positive integer"),
         (["--run", str(run), "--threads", "-1"], "--threads must be 0 or a positive integer"),
+        (["--run", str(run), "--repeats", "0"], "--repeats must be an integer from 1 to 10"),
+        (["--run", str(run), "--repeats", "11"], "--repeats must be an integer from 1 to 10"),
         (["--run", str(tmp_path / "untrained")], "supernet.pt does not exist; run `hwnas train"),
     ]
     listing = sorted(path.relative_to(run) for path in run.rglob("*"))
@@ -207,3 +209,51 @@ def test_fine_tuning_starts_from_the_inherited_weights_and_reuses_the_stand_alon
     assert tuned["mean_abs_gap_points"] == pytest.approx(after)
     assert tuned["inherited_mean_abs_gap_points"] == pytest.approx(before_gap)
     assert tuned["closes_gap"] == (after < before_gap) and len(truth) == tuned["networks"] == 2
+
+
+def test_repeats_train_more_seeds_reuse_the_first_and_compare_with_their_mean(audited, tmp_path, capsys):
+    """--repeats 2 on an audited run: the seed-0 trainings are reused, each network is trained once more
+    with seed 1, and the row's stand-alone accuracy is the mean of the two networks' test accuracies."""
+    import torch
+
+    import nas.training.standalone as standalone
+    from nas.models.checkpoint import load_checkpoint, open_run
+    from nas.models.evaluate import accuracy, predict_logits
+    from nas.run_folder import RunFolder
+
+    run = tmp_path / "run"
+    shutil.copytree(audited[0], run)
+    single = {row["config_id"]: row for row in json.loads((run / "audit.json").read_text())["networks"]}
+    seeds, train_network = [], standalone.train_network
+
+    def counting(config, *arguments, **keywords):
+        seeds.append((arguments[4] if len(arguments) > 4 else keywords["recipe"]).seed)
+        return train_network(config, *arguments, **keywords)
+
+    capsys.readouterr()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(standalone, "train_network", counting)
+        assert main(["audit", "--run", str(run), "--subnets", "2", "--epochs", "1", "--repeats", "2"]) == 0
+    assert seeds == [1, 1]  # one new training a network; seed 0's were found
+    assert "stand-alone over 2 seeds" in capsys.readouterr().out
+    report = json.loads((run / "audit.json").read_text())
+    space, _, data = open_run(RunFolder(run))
+    for row in report["networks"]:
+        tests = row["standalone_test_accuracies"]
+        assert row["standalone_seeds"] == [0, 1] and tests[0] == single[row["config_id"]]["standalone_test_accuracy"]
+        checkpoints = sorted((run / "audit" / row["config_id"]).glob("standalone-*.pt"))
+        measured = []
+        for checkpoint in checkpoints:
+            state = load_checkpoint(checkpoint)
+            network = space.build_network(row["config"])
+            network.load_state_dict({key.removeprefix("network."): value for key, value in state["model"].items()})
+            with torch.no_grad():
+                measured.append(accuracy(predict_logits(network.eval(), data.x_test), data.y_test))
+        assert sorted(measured) == sorted(tests)  # each accuracy is one of the networks it trained
+        assert row["standalone_test_accuracy"] == pytest.approx(np.mean(tests))
+        assert row["standalone_sd_points"] == pytest.approx(100 * np.std(tests, ddof=1))
+        assert row["gap_points"] == pytest.approx(100 * (row["inherited_test_accuracy"] - np.mean(tests)))
+    noise = report["summary"]["standalone_noise"]
+    spreads = [100 * np.std(row["standalone_test_accuracies"], ddof=1) for row in report["networks"]]
+    assert report["repeats"] == noise["repeats"] == 2
+    assert noise["sd_points"] == pytest.approx(np.sqrt(np.mean(np.square(spreads))))
