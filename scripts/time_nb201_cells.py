@@ -36,6 +36,7 @@ FOLDER = ROOT / "benchmarks" / "devices"
 LONG_FIELDS = ("setting", "arch_idx", "arch_str", "latency_ms", "ratio", "ratio_half_width", "noisy",
                "raw_median_ms", "reference_ms", "probe_ms", "load1", "utc")
 CELL_SEED = 0  # the order in which cells are drawn
+BASELINE_MATCH = 1e-3  # rows whose reference baselines differ less than this were calibrated together
 
 
 @dataclass(frozen=True)
@@ -130,11 +131,21 @@ def append_row(path: Path, row: dict) -> None:
 
 
 def write_wide(long_path: Path, wide_path: Path, settings: list[str]) -> int:
-    """arch_idx, arch_str and one latency column per setting, for the cells every setting measured."""
+    """arch_idx, arch_str and one latency column per setting, for the cells every setting measured.
+
+    What a run measures is each cell's ratio to the reference network; its milliseconds are that ratio
+    times the reference's baseline, calibrated when the run starts. The host's speed moves by tens of
+    percent between runs, so rows of one setting timed in different runs would carry different scales:
+    every row is put on the baseline of its setting's first row: ratio x that baseline. Rows calibrated as
+    the first one was (a baseline within BASELINE_MATCH of it; the CSV rounds the ratio) keep their value."""
     rows = read_long(long_path)
+    baselines: dict[str, float] = {}
     values: dict[tuple[int, str], dict[str, str]] = {}
     for row in rows:
-        values.setdefault((int(row["arch_idx"]), row["arch_str"]), {})[row["setting"]] = row["latency_ms"]
+        own = float(row["latency_ms"]) / float(row["ratio"])
+        first = baselines.setdefault(row["setting"], own)
+        value = row["latency_ms"] if abs(own / first - 1) < BASELINE_MATCH else f"{float(row['ratio']) * first:.5f}"
+        values.setdefault((int(row["arch_idx"]), row["arch_str"]), {})[row["setting"]] = value
     complete = sorted(key for key, found in values.items() if all(name in found for name in settings))
     temporary = wide_path.with_suffix(".tmp")
     with open(temporary, "w", newline="") as handle:

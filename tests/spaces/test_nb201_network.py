@@ -37,3 +37,25 @@ def test_a_cell_that_carries_nothing_to_its_output_gives_the_same_logits_for_eve
     with torch.no_grad():
         logits = network(torch.randn(2, *INPUT_SHAPE))
     torch.testing.assert_close(logits[0], logits[1])
+
+
+def test_the_wide_table_puts_every_run_of_a_setting_on_its_first_baseline(tmp_path):
+    """Two runs of one setting calibrate the reference differently (the host's speed moved): the second
+    run's cells are put on the first run's scale through their ratios, the first run's values are kept."""
+    import csv
+
+    from tests.script_modules import load_script
+
+    script = load_script("time_nb201_cells.py", "time_nb201_cells_for_test")
+    long_path, wide_path = tmp_path / "long.csv", tmp_path / "wide.csv"
+    runs = [(0.30953, [(1, "a", 2.0), (2, "b", 3.0)]), (0.40000, [(3, "c", 2.5)])]  # baseline, cells
+    for baseline, cells in runs:
+        for arch_idx, arch_str, ratio in cells:
+            script.append_row(long_path, {field: "" for field in script.LONG_FIELDS} | {
+                "setting": "ort_1t_b1_fp32", "arch_idx": arch_idx, "arch_str": arch_str,
+                "latency_ms": f"{ratio * baseline:.5f}", "ratio": f"{ratio:.5f}"})
+    assert script.write_wide(long_path, wide_path, ["ort_1t_b1_fp32"]) == 3
+    with open(wide_path, newline="") as handle:
+        table = {row["arch_str"]: float(row["ort_1t_b1_fp32"]) for row in csv.DictReader(handle)}
+    assert table == pytest.approx({"a": 2.0 * 0.30953, "b": 3.0 * 0.30953, "c": 2.5 * 0.30953},  # not 2.5 x 0.4
+                                  abs=1e-5)  # the table's 5 decimals
