@@ -137,8 +137,9 @@ def _audit(run: RunFolder, config: AuditConfig, progress: bool, dataset: str | N
     if not _rank_zero():
         return report
     write_atomically(run.path / "audit.json", json.dumps(report, indent=2, sort_keys=True))
+    seeds = f" (mean of {config.repeats} seeds, +- 1 sd)" if config.repeats > 1 else ""
     save_png(audit_figure(rows, f"{space.name} on {data.name}: {len(rows)} networks, "
-                                f"{recipe.epochs} stand-alone epochs"), run.path / "report" / "audit.png")
+                                f"{recipe.epochs} stand-alone epochs{seeds}"), run.path / "report" / "audit.png")
     from nas.audit.cards import add_audit_to_cards
 
     add_audit_to_cards(run.models, rows, report["summary"])
