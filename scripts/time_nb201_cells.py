@@ -134,9 +134,11 @@ def write_wide(long_path: Path, wide_path: Path, settings: list[str]) -> int:
     """arch_idx, arch_str and one latency column per setting, for the cells every setting measured.
 
     What a run measures is each cell's ratio to the reference network; its milliseconds are that ratio
-    times the reference's baseline, calibrated when the run starts. The host's speed moves by tens of
-    percent between runs, so rows of one setting timed in different runs would carry different scales:
-    every row is put on the baseline of its setting's first row: ratio x that baseline. Rows calibrated as
+    times the reference's baseline, calibrated once per machine and profile and kept (hw_profiles.reference).
+    A run where that record is missing (another host, a cleared cache, a new calibration method)
+    calibrates afresh, and the host's speed moves by tens of percent, so rows of one setting from such runs
+    would carry different scales: every row is put on the baseline of its setting's first row, ratio x
+    that baseline. Rows calibrated as
     the first one was (a baseline within BASELINE_MATCH of it; the CSV rounds the ratio) keep their value."""
     rows = read_long(long_path)
     baselines: dict[str, float] = {}

@@ -40,8 +40,9 @@ def test_a_cell_that_carries_nothing_to_its_output_gives_the_same_logits_for_eve
 
 
 def test_the_wide_table_puts_every_run_of_a_setting_on_its_first_baseline(tmp_path):
-    """Two runs of one setting calibrate the reference differently (the host's speed moved): the second
-    run's cells are put on the first run's scale through their ratios, the first run's values are kept."""
+    """Two runs of one setting with different reference baselines (the second calibrated afresh, on a host
+    whose speed moved): the second run's cells are put on the first run's scale through their ratios, the
+    first run's values are kept."""
     import csv
 
     from tests.script_modules import load_script
