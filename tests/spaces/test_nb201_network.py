@@ -60,3 +60,34 @@ def test_the_wide_table_puts_every_run_of_a_setting_on_its_first_baseline(tmp_pa
         table = {row["arch_str"]: float(row["ort_1t_b1_fp32"]) for row in csv.DictReader(handle)}
     assert table == pytest.approx({"a": 2.0 * 0.30953, "b": 3.0 * 0.30953, "c": 2.5 * 0.30953},  # not 2.5 x 0.4
                                   abs=1e-5)  # the table's 5 decimals
+
+
+def test_a_load_limit_drops_crowded_measurements_and_the_latest_measurement_wins(tmp_path):
+    """With --max-load, a cell timed on a crowded machine is out of the table and, by the same rule
+    (`usable`), not counted as done by a rerun; once re-timed, its new measurement is the one in the table."""
+    import csv
+
+    from tests.script_modules import load_script
+
+    script = load_script("time_nb201_cells.py", "time_nb201_cells_for_load_test")
+    long_path, wide_path = tmp_path / "long.csv", tmp_path / "wide.csv"
+
+    def timed(arch_str, ratio, load):
+        script.append_row(long_path, {field: "" for field in script.LONG_FIELDS} | {
+            "setting": "ort_1t_b1_fp32", "arch_idx": {"a": 1, "b": 2}[arch_str], "arch_str": arch_str,
+            "latency_ms": f"{ratio * 0.3:.5f}", "ratio": f"{ratio:.5f}", "load1": f"{load:.2f}"})
+
+    def table(max_load):
+        script.write_wide(long_path, wide_path, ["ort_1t_b1_fp32"], max_load)
+        with open(wide_path, newline="") as handle:
+            return {row["arch_str"]: float(row["ort_1t_b1_fp32"]) for row in csv.DictReader(handle)}
+
+    timed("a", 2.0, 1.2)
+    timed("b", 9.0, 15.0)  # crowded
+    assert table(None) == pytest.approx({"a": 0.6, "b": 2.7})
+    assert table(4.0) == pytest.approx({"a": 0.6})
+    assert not script.usable({"load1": "15.00"}, 4.0) and script.usable({"load1": "15.00"}, None)
+    assert script.main(["--table-only", "--max-load", "0", "--folder", str(tmp_path)]) == 2
+    timed("b", 3.0, 1.5)  # timed again, quiet
+    assert table(4.0) == pytest.approx({"a": 0.6, "b": 0.9})
+    assert table(None) == pytest.approx({"a": 0.6, "b": 0.9})  # the latest measurement of a cell wins
