@@ -10,8 +10,8 @@ Every training writes its checkpoint under RUN/audit/<config_id>/ after each epo
 ends, in files named by a digest of the recipe: a killed audit continues where it stopped, and a finished
 network is not trained again (another --epochs or --seed trains afresh, beside the old files).
 
-A stand-alone accuracy is itself noisy: the same network trained with another seed lands a point or more
-away on small data. `--repeats R` trains each network R times (seeds seed .. seed+R-1; the first is the
+A stand-alone accuracy is itself noisy: the same network trained with another seed lands elsewhere, by
+most of a point on a small data set. `--repeats R` trains each network R times (seeds seed .. seed+R-1; the first is the
 training a single-repeat audit made, reused) and compares the supernet with their mean; the summary then
 gives the trainings' spread and the mean |gap| that this spread alone would show (nas.audit.fidelity).
 
