@@ -11,9 +11,10 @@ ends, in files named by a digest of the recipe: a killed audit continues where i
 network is not trained again (another --epochs or --seed trains afresh, beside the old files).
 
 A stand-alone accuracy is itself noisy: the same network trained with another seed lands elsewhere, by
-most of a point on a small data set. `--repeats R` trains each network R times (seeds seed .. seed+R-1; the first is the
-training a single-repeat audit made, reused) and compares the supernet with their mean; the summary then
-gives the trainings' spread and the mean |gap| that this spread alone would show (nas.audit.fidelity).
+most of a point on a small data set. `--repeats R` trains each network R times (seeds seed .. seed+R-1;
+the first is the training a single-repeat audit made, reused) and compares the supernet with their mean;
+the summary then gives the trainings' spread and the mean |gap| that this spread alone would show
+(nas.audit.fidelity).
 
 Under torchrun (`hwnas audit --nproc N`, as `hwnas train`) every rank runs the audit and each stand-alone
 training is data-parallel over the ranks (the supernet's own loop, nas.training.distributed): the ranks
@@ -31,7 +32,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from nas.audit.fidelity import summarize
+from nas.audit.fidelity import seed_spread_points, summarize
 from nas.audit.selection import check_count, select_networks
 from nas.errors import HwnasError
 from nas.run_folder import RunFolder, write_atomically
@@ -170,7 +171,7 @@ def _audit_network(run: RunFolder, space: Any, supernet: Any, data: Any, network
     row = {**network, "params": int(costs.get("params", 0)), "macs": float(costs.get("macs", 0.0)),
            "inherited_test_accuracy": inherited, "standalone_test_accuracy": standalone,
            "standalone_test_accuracies": tests, "standalone_seeds": seeds,
-           "standalone_sd_points": float(100.0 * np.std(tests, ddof=1)) if repeats > 1 else None,
+           "standalone_sd_points": seed_spread_points(tests),
            "standalone_val_accuracy": float(np.mean(validations)) if validations else None,
            "standalone_epochs": recipe.epochs,
            "standalone_train_seconds": round(sum(training["train_seconds"] for training in trainings), 3),

@@ -44,6 +44,14 @@ def same_order_share(first: list[float], second: list[float]) -> tuple[float | N
     return float(same / len(pairs)), len(pairs)
 
 
+def seed_spread_points(accuracies: list[float]) -> float | None:
+    """The standard deviation (ddof 1) of one network's stand-alone accuracies over seeds, in points; None
+    for a single training."""
+    if len(accuracies) < 2:
+        return None
+    return float(np.std(100.0 * np.asarray(accuracies, dtype=float), ddof=1))
+
+
 def standalone_noise(rows: list[dict]) -> dict[str, Any] | None:
     """How noisy the stand-alone truth is, from rows trained more than once (`standalone_test_accuracies`):
     the seeds' standard deviation in points, pooled over the networks, and the mean |gap| it alone would give
@@ -52,8 +60,7 @@ def standalone_noise(rows: list[dict]) -> dict[str, Any] | None:
     repeats = min((len(row.get("standalone_test_accuracies") or []) for row in rows), default=0)
     if repeats < 2:
         return None
-    variances = [float(np.var(100.0 * np.asarray(row["standalone_test_accuracies"], dtype=float), ddof=1))
-                 for row in rows]
+    variances = [seed_spread_points(row["standalone_test_accuracies"]) ** 2 for row in rows]
     sd_points = math.sqrt(float(np.mean(variances)))
     return {"repeats": repeats, "sd_points": sd_points,
             "largest_sd_points": math.sqrt(max(variances)),

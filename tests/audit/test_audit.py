@@ -74,6 +74,20 @@ def audited(searched_run):
     return run, first, before, trained
 
 
+def checkpoint_accuracy(space, data, config, checkpoint):
+    """Test accuracy of the network a stand-alone checkpoint holds, evaluated here from its weights."""
+    import torch
+
+    from nas.models.checkpoint import load_checkpoint
+    from nas.models.evaluate import accuracy, predict_logits
+
+    network = space.build_network(config)
+    network.load_state_dict({key.removeprefix("network."): value
+                             for key, value in load_checkpoint(checkpoint)["model"].items()})
+    with torch.no_grad():
+        return accuracy(predict_logits(network.eval(), data.x_test), data.y_test)
+
+
 def test_a_killed_audit_resumes_without_training_a_finished_network_again(audited):
     run, first, before, trained = audited
     report = json.loads((run / "audit.json").read_text())
@@ -84,10 +98,8 @@ def test_a_killed_audit_resumes_without_training_a_finished_network_again(audite
 
 
 def test_the_numbers_come_from_the_networks_it_trained(audited):
-    import torch
-
-    from nas.models.checkpoint import load_checkpoint, open_run
-    from nas.models.evaluate import accuracy, predict_logits, subnet_accuracy
+    from nas.models.checkpoint import open_run
+    from nas.models.evaluate import subnet_accuracy
     from nas.run_folder import RunFolder
 
     run = audited[0]
@@ -96,11 +108,7 @@ def test_the_numbers_come_from_the_networks_it_trained(audited):
     space, supernet, data = open_run(RunFolder(run))
     for row in rows:  # stand-alone: the checkpoint it trained; inherited: the supernet's weights
         (checkpoint,) = (run / "audit" / row["config_id"]).glob("standalone-*.pt")
-        network = space.build_network(row["config"])
-        network.load_state_dict({key.removeprefix("network."): value
-                                 for key, value in load_checkpoint(checkpoint)["model"].items()})
-        with torch.no_grad():
-            assert accuracy(predict_logits(network.eval(), data.x_test), data.y_test) == row["standalone_test_accuracy"]
+        assert checkpoint_accuracy(space, data, row["config"], checkpoint) == row["standalone_test_accuracy"]
         assert subnet_accuracy(space, supernet, row["config"], data.x_test, data.y_test, data.x_train) == \
             pytest.approx(row["inherited_test_accuracy"])
     inherited = [row["inherited_test_accuracy"] for row in rows]
@@ -214,11 +222,8 @@ def test_fine_tuning_starts_from_the_inherited_weights_and_reuses_the_stand_alon
 def test_repeats_train_more_seeds_reuse_the_first_and_compare_with_their_mean(audited, tmp_path, capsys):
     """--repeats 2 on an audited run: the seed-0 trainings are reused, each network is trained once more
     with seed 1, and the row's stand-alone accuracy is the mean of the two networks' test accuracies."""
-    import torch
-
     import nas.training.standalone as standalone
-    from nas.models.checkpoint import load_checkpoint, open_run
-    from nas.models.evaluate import accuracy, predict_logits
+    from nas.models.checkpoint import open_run
     from nas.run_folder import RunFolder
 
     run = tmp_path / "run"
@@ -241,14 +246,8 @@ def test_repeats_train_more_seeds_reuse_the_first_and_compare_with_their_mean(au
     for row in report["networks"]:
         tests = row["standalone_test_accuracies"]
         assert row["standalone_seeds"] == [0, 1] and tests[0] == single[row["config_id"]]["standalone_test_accuracy"]
-        checkpoints = sorted((run / "audit" / row["config_id"]).glob("standalone-*.pt"))
-        measured = []
-        for checkpoint in checkpoints:
-            state = load_checkpoint(checkpoint)
-            network = space.build_network(row["config"])
-            network.load_state_dict({key.removeprefix("network."): value for key, value in state["model"].items()})
-            with torch.no_grad():
-                measured.append(accuracy(predict_logits(network.eval(), data.x_test), data.y_test))
+        measured = [checkpoint_accuracy(space, data, row["config"], checkpoint)
+                    for checkpoint in (run / "audit" / row["config_id"]).glob("standalone-*.pt")]
         assert sorted(measured) == sorted(tests)  # each accuracy is one of the networks it trained
         assert row["standalone_test_accuracy"] == pytest.approx(np.mean(tests))
         assert row["standalone_sd_points"] == pytest.approx(100 * np.std(tests, ddof=1))

@@ -39,48 +39,56 @@ def test_a_cell_that_carries_nothing_to_its_output_gives_the_same_logits_for_eve
     torch.testing.assert_close(logits[0], logits[1])
 
 
+
+def timing_script(name):
+    from tests.script_modules import load_script
+
+    return load_script("time_nb201_cells.py", name)
+
+
+def append_measurement(script, path, arch_idx, arch_str, ratio, baseline, load=1.0):
+    """One ort_1t_b1_fp32 row of the long CSV: `ratio` to the reference, whose baseline is `baseline` ms."""
+    script.append_row(path, {field: "" for field in script.LONG_FIELDS} | {
+        "setting": "ort_1t_b1_fp32", "arch_idx": arch_idx, "arch_str": arch_str,
+        "latency_ms": f"{ratio * baseline:.5f}", "ratio": f"{ratio:.5f}", "load1": f"{load:.2f}"})
+
+
+def wide_column(path):
+    """{arch_str: ms} of the wide table's ort_1t_b1_fp32 column."""
+    import csv
+
+    with open(path, newline="") as handle:
+        return {row["arch_str"]: float(row["ort_1t_b1_fp32"]) for row in csv.DictReader(handle)}
+
+
 def test_the_wide_table_puts_every_run_of_a_setting_on_its_first_baseline(tmp_path):
     """Two runs of one setting with different reference baselines (the second calibrated afresh, on a host
     whose speed moved): the second run's cells are put on the first run's scale through their ratios, the
     first run's values are kept."""
-    import csv
-
-    from tests.script_modules import load_script
-
-    script = load_script("time_nb201_cells.py", "time_nb201_cells_for_test")
+    script = timing_script("time_nb201_cells_for_test")
     long_path, wide_path = tmp_path / "long.csv", tmp_path / "wide.csv"
     runs = [(0.30953, [(1, "a", 2.0), (2, "b", 3.0)]), (0.40000, [(3, "c", 2.5)])]  # baseline, cells
     for baseline, cells in runs:
         for arch_idx, arch_str, ratio in cells:
-            script.append_row(long_path, {field: "" for field in script.LONG_FIELDS} | {
-                "setting": "ort_1t_b1_fp32", "arch_idx": arch_idx, "arch_str": arch_str,
-                "latency_ms": f"{ratio * baseline:.5f}", "ratio": f"{ratio:.5f}"})
+            append_measurement(script, long_path, arch_idx, arch_str, ratio, baseline)
     assert script.write_wide(long_path, wide_path, ["ort_1t_b1_fp32"]) == 3
-    with open(wide_path, newline="") as handle:
-        table = {row["arch_str"]: float(row["ort_1t_b1_fp32"]) for row in csv.DictReader(handle)}
-    assert table == pytest.approx({"a": 2.0 * 0.30953, "b": 3.0 * 0.30953, "c": 2.5 * 0.30953},  # not 2.5 x 0.4
-                                  abs=1e-5)  # the table's 5 decimals
+    assert wide_column(wide_path) == pytest.approx({"a": 2.0 * 0.30953, "b": 3.0 * 0.30953,
+                                                    "c": 2.5 * 0.30953},  # not 2.5 x 0.4
+                                                   abs=1e-5)  # the table's 5 decimals
 
 
 def test_a_load_limit_drops_crowded_measurements_and_the_latest_measurement_wins(tmp_path):
     """With --max-load, a cell timed on a crowded machine is out of the table and, by the same rule
     (`usable`), not counted as done by a rerun; once re-timed, its new measurement is the one in the table."""
-    import csv
-
-    from tests.script_modules import load_script
-
-    script = load_script("time_nb201_cells.py", "time_nb201_cells_for_load_test")
+    script = timing_script("time_nb201_cells_for_load_test")
     long_path, wide_path = tmp_path / "long.csv", tmp_path / "wide.csv"
 
     def timed(arch_str, ratio, load):
-        script.append_row(long_path, {field: "" for field in script.LONG_FIELDS} | {
-            "setting": "ort_1t_b1_fp32", "arch_idx": {"a": 1, "b": 2}[arch_str], "arch_str": arch_str,
-            "latency_ms": f"{ratio * 0.3:.5f}", "ratio": f"{ratio:.5f}", "load1": f"{load:.2f}"})
+        append_measurement(script, long_path, {"a": 1, "b": 2}[arch_str], arch_str, ratio, 0.3, load)
 
     def table(max_load):
         script.write_wide(long_path, wide_path, ["ort_1t_b1_fp32"], max_load)
-        with open(wide_path, newline="") as handle:
-            return {row["arch_str"]: float(row["ort_1t_b1_fp32"]) for row in csv.DictReader(handle)}
+        return wide_column(wide_path)
 
     timed("a", 2.0, 1.2)
     timed("b", 9.0, 15.0)  # crowded
